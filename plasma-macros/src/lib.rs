@@ -1,0 +1,19 @@
+//! Procedural macros for plasma. Use them through the `plasma` crate
+//! (`#[plasma::table]`); generated code refers to `::plasma::...` only.
+//!
+//! Each macro is a thin entry point over three steps: parse (darling reads the
+//! attributes), model (checks everything and collects every error with
+//! `syn::Error::combine`), expand (emits code from the checked model).
+
+mod table;
+
+use proc_macro::TokenStream;
+
+/// Declares a table. See the `plasma` crate documentation for the attributes:
+/// `#[plasma::table(name = "...")]` on a struct with named fields, and
+/// `#[plasma(id)]`, `#[plasma(default = ...)]`, `#[plasma(index)]`,
+/// `#[plasma(rename = "...")]`, `#[plasma(json)]` on its fields.
+#[proc_macro_attribute]
+pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
+    table::table(args.into(), item.into()).into()
+}

@@ -1,0 +1,19 @@
+//! `#[plasma::table]`: parse -> checked model -> expand.
+
+mod expand;
+mod model;
+mod parse;
+mod types;
+
+use proc_macro2::TokenStream;
+
+/// The whole macro on token streams, so tests and snapshots can call it.
+pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
+    match parse::parse(args, item).and_then(model::check) {
+        Ok(model) => expand::expand(&model),
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

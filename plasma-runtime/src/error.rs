@@ -1,0 +1,200 @@
+//! Error types, one enum per layer.
+
+/// A cell could not be turned into the field's Rust type.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    /// The cell holds another storage class than the column's.
+    #[error("expected {expected}, found {found}")]
+    WrongType {
+        /// Expected storage class.
+        expected: &'static str,
+        /// Storage class found.
+        found: &'static str,
+    },
+    /// An integer does not fit the field's smaller integer type.
+    #[error("{value} does not fit in {target}")]
+    OutOfRange {
+        /// The stored integer.
+        value: i64,
+        /// The Rust type it had to fit.
+        target: &'static str,
+    },
+    /// A JSON column holds text that does not decode to the field's type.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+}
+
+/// A row could not be decoded into a table struct or from a wire object.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("column `{table}.{column}`: {error}")]
+pub struct DecodeError {
+    /// Table name.
+    pub table: &'static str,
+    /// Column name.
+    pub column: &'static str,
+    /// What went wrong.
+    #[source]
+    pub error: ValueError,
+}
+
+/// A query is invalid for its table, whatever backend runs it. Checked before
+/// any backend sees the query, so SQLite and the in-memory executor agree.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    /// An insert omits a column that is neither nullable nor defaulted.
+    #[error("insert into `{table}` must set column `{column}` (it is NOT NULL and has no default)")]
+    MissingColumn {
+        /// Table name.
+        table: &'static str,
+        /// Column name.
+        column: &'static str,
+    },
+    /// NULL given for a NOT NULL column.
+    #[error("column `{table}.{column}` is NOT NULL")]
+    NullValue {
+        /// Table name.
+        table: &'static str,
+        /// Column name.
+        column: &'static str,
+    },
+    /// A value of the wrong storage class for its column.
+    #[error("column `{table}.{column}` holds {expected}, got {found}")]
+    WrongType {
+        /// Table name.
+        table: &'static str,
+        /// Column name.
+        column: &'static str,
+        /// Expected storage class.
+        expected: &'static str,
+        /// Storage class given.
+        found: &'static str,
+    },
+    /// Updates may not change a row's primary key; delete and insert instead.
+    #[error("update of `{table}` may not change the primary key `{column}`")]
+    PrimaryKeyUpdate {
+        /// Table name.
+        table: &'static str,
+        /// Primary-key column.
+        column: &'static str,
+    },
+    /// A column index outside the table (only reachable through hand-built trees).
+    #[error("table `{table}` has no column #{index}")]
+    UnknownColumn {
+        /// Table name.
+        table: &'static str,
+        /// Offending index.
+        index: usize,
+    },
+    /// The same column is assigned twice in one insert or update.
+    #[error("column `{table}.{column}` is assigned twice")]
+    DuplicateColumn {
+        /// Table name.
+        table: &'static str,
+        /// Column name.
+        column: &'static str,
+    },
+    /// An insert with no rows, or rows of different widths.
+    #[error("insert into `{table}` has malformed rows")]
+    MalformedInsert {
+        /// Table name.
+        table: &'static str,
+    },
+}
+
+/// A schema change that `ensure_schema` refuses because it would lose or
+/// reinterpret stored data. Nothing has been changed when this is returned.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SchemaError {
+    /// The stored table has a column the schema no longer declares.
+    #[error("table `{table}`: column `{column}` exists in the database but not in the schema; plasma never drops columns")]
+    DroppedColumn {
+        /// Table name.
+        table: String,
+        /// Column name.
+        column: String,
+    },
+    /// A column's type changed.
+    #[error("table `{table}`: column `{column}` changed type from {from} to {to}")]
+    ChangedType {
+        /// Table name.
+        table: String,
+        /// Column name.
+        column: String,
+        /// Stored kind.
+        from: String,
+        /// Declared kind.
+        to: String,
+    },
+    /// A column's nullability changed.
+    #[error("table `{table}`: column `{column}` changed nullability (stored nullable: {stored_nullable})")]
+    ChangedNullability {
+        /// Table name.
+        table: String,
+        /// Column name.
+        column: String,
+        /// Whether the stored column is nullable.
+        stored_nullable: bool,
+    },
+    /// The primary key moved to another column.
+    #[error("table `{table}`: primary key changed from `{from}` to `{to}`")]
+    ChangedPrimaryKey {
+        /// Table name.
+        table: String,
+        /// Stored primary-key column.
+        from: String,
+        /// Declared primary-key column.
+        to: String,
+    },
+    /// A new column that existing rows could not fill.
+    #[error("table `{table}`: new column `{column}` is NOT NULL without a default, so existing rows cannot get a value")]
+    NotNullWithoutDefault {
+        /// Table name.
+        table: String,
+        /// Column name.
+        column: String,
+    },
+    /// A table name that is reserved or declared twice.
+    #[error("table `{table}`: {reason}")]
+    InvalidTable {
+        /// Table name.
+        table: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The stored schema metadata is unreadable.
+    #[error("plasma's schema metadata is corrupt: {0}")]
+    CorruptMetadata(String),
+}
+
+/// Errors from running queries on an executor.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The query is invalid for its table.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A stored row does not decode to the table's struct.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// `ensure_schema` refused a change.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// A uniqueness constraint failed (for example a duplicate primary key).
+    #[error("constraint failed: {0}")]
+    Constraint(String),
+    /// The database is busy or locked; retrying later may succeed.
+    #[error("database busy: {0}")]
+    Busy(String),
+    /// The table is not part of this executor's schema.
+    #[error("unknown table `{0}`")]
+    UnknownTable(String),
+    /// Any other storage failure.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl ExecError {
+    /// Whether the same operation may succeed if retried (busy, locked).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ExecError::Busy(_))
+    }
+}

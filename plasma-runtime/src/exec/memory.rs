@@ -1,0 +1,216 @@
+//! An in-memory executor with the same semantics as SQLite: the client's
+//! optimistic store, tests, and the proof that the executor interface is not
+//! SQLite-shaped. Runs everywhere, including wasm32.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+
+use crate::error::ExecError;
+use crate::exec::{Executor, Transaction};
+use crate::query::eval;
+use crate::query::tree::{InsertQuery, OnConflict, SelectQuery, WriteQuery};
+use crate::schema::{Schema, TableDef};
+use crate::table::Row;
+use crate::value::Value;
+
+/// Rows of every table, keyed by primary key.
+#[derive(Debug)]
+pub struct MemoryExecutor {
+    positions: HashMap<&'static str, usize>,
+    defs: Vec<&'static TableDef>,
+    tables: RefCell<Vec<BTreeMap<String, Row>>>,
+    in_transaction: Cell<bool>,
+}
+
+impl MemoryExecutor {
+    /// An empty store for `schema`.
+    pub fn new(schema: &Schema) -> Self {
+        let positions = schema.tables.iter().enumerate().map(|(i, t)| (t.name, i)).collect();
+        MemoryExecutor {
+            positions,
+            defs: schema.tables.to_vec(),
+            tables: RefCell::new(vec![BTreeMap::new(); schema.tables.len()]),
+            in_transaction: Cell::new(false),
+        }
+    }
+
+    fn position(&self, table: &TableDef) -> Result<usize, ExecError> {
+        self.positions.get(table.name).copied().ok_or_else(|| ExecError::UnknownTable(table.name.to_owned()))
+    }
+
+    /// Number of rows in `table`.
+    pub fn len(&self, table: &TableDef) -> Result<usize, ExecError> {
+        let pos = self.position(table)?;
+        Ok(self.tables.borrow()[pos].len())
+    }
+
+    /// Whether `table` holds no rows.
+    pub fn is_empty(&self, table: &TableDef) -> Result<bool, ExecError> {
+        Ok(self.len(table)? == 0)
+    }
+}
+
+/// How to undo one change.
+#[derive(Debug)]
+enum Undo {
+    Inserted { table: usize, pk: String },
+    Overwrote { table: usize, old: Row },
+    Deleted { table: usize, old: Row },
+}
+
+/// A transaction on a [`MemoryExecutor`]: writes apply in place and are
+/// recorded in an undo log that a drop without commit replays.
+#[derive(Debug)]
+pub struct MemoryTx<'a> {
+    exec: &'a MemoryExecutor,
+    undo: Vec<Undo>,
+}
+
+impl MemoryTx<'_> {
+    fn rollback_to(&mut self, mark: usize) {
+        let mut tables = self.exec.tables.borrow_mut();
+        while self.undo.len() > mark {
+            match self.undo.pop() {
+                Some(Undo::Inserted { table, pk }) => {
+                    tables[table].remove(&pk);
+                }
+                Some(Undo::Overwrote { table, old }) | Some(Undo::Deleted { table, old }) => {
+                    if let Some(pk) = old.0.get(self.exec.defs[table].primary_key).and_then(text) {
+                        tables[table].insert(pk.to_owned(), old);
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn write_now(&mut self, query: &WriteQuery) -> Result<u64, ExecError> {
+        let pos = self.exec.position(query.table())?;
+        match query {
+            WriteQuery::Insert(q) => self.insert(pos, q),
+            WriteQuery::Update(q) => {
+                let mut tables = self.exec.tables.borrow_mut();
+                let mut count = 0;
+                for row in tables[pos].values_mut() {
+                    if eval::matches(q.filter.as_ref(), row) {
+                        self.undo.push(Undo::Overwrote { table: pos, old: row.clone() });
+                        for (c, v) in &q.set {
+                            row.0[*c] = v.clone();
+                        }
+                        count += 1;
+                    }
+                }
+                Ok(count)
+            }
+            WriteQuery::Delete(q) => {
+                let mut tables = self.exec.tables.borrow_mut();
+                let doomed: Vec<String> = tables[pos]
+                    .iter()
+                    .filter(|(_, row)| eval::matches(q.filter.as_ref(), row))
+                    .map(|(pk, _)| pk.clone())
+                    .collect();
+                for pk in &doomed {
+                    if let Some(old) = tables[pos].remove(pk) {
+                        self.undo.push(Undo::Deleted { table: pos, old });
+                    }
+                }
+                Ok(doomed.len() as u64)
+            }
+        }
+    }
+
+    fn insert(&mut self, pos: usize, q: &InsertQuery) -> Result<u64, ExecError> {
+        let table = q.table;
+        let pk_col = table.primary_key;
+        let pk_slot = q.columns.iter().position(|c| *c == pk_col);
+        let mut tables = self.exec.tables.borrow_mut();
+        let mut count = 0;
+        for given in &q.rows {
+            let pk = pk_slot.and_then(|i| text(&given[i])).ok_or_else(|| {
+                ExecError::Constraint(format!("NOT NULL constraint failed: {}.{}", table.name, table.pk().name))
+            })?;
+            if let Some(existing) = tables[pos].get_mut(pk) {
+                match q.on_conflict {
+                    OnConflict::Fail => {
+                        return Err(ExecError::Constraint(format!(
+                            "UNIQUE constraint failed: {}.{}",
+                            table.name,
+                            table.pk().name
+                        )));
+                    }
+                    OnConflict::Update => {
+                        if q.columns.iter().all(|c| *c == pk_col) {
+                            continue; // DO NOTHING
+                        }
+                        self.undo.push(Undo::Overwrote { table: pos, old: existing.clone() });
+                        for (c, v) in q.columns.iter().zip(given) {
+                            existing.0[*c] = v.clone();
+                        }
+                    }
+                }
+            } else {
+                let mut row: Vec<Value> =
+                    table.columns.iter().map(|c| c.default.map_or(Value::Null, |d| d.to_value())).collect();
+                for (c, v) in q.columns.iter().zip(given) {
+                    row[*c] = v.clone();
+                }
+                tables[pos].insert(pk.to_owned(), Row(row));
+                self.undo.push(Undo::Inserted { table: pos, pk: pk.to_owned() });
+            }
+            count += 1;
+        }
+        Ok(count)
+    }
+}
+
+fn text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Text(s) => Some(s),
+        _ => None,
+    }
+}
+
+impl Transaction for MemoryTx<'_> {
+    async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
+        query.validate()?;
+        let pos = self.exec.position(query.table)?;
+        let tables = self.exec.tables.borrow();
+        Ok(eval::select(query, tables[pos].values()))
+    }
+
+    async fn write(&mut self, mut query: WriteQuery) -> Result<u64, ExecError> {
+        query.validate()?;
+        let mark = self.undo.len();
+        let result = self.write_now(&query);
+        if result.is_err() {
+            self.rollback_to(mark);
+        }
+        result
+    }
+}
+
+impl Drop for MemoryTx<'_> {
+    fn drop(&mut self) {
+        self.rollback_to(0);
+        self.exec.in_transaction.set(false);
+    }
+}
+
+impl Executor for MemoryExecutor {
+    type Tx<'a> = MemoryTx<'a>;
+
+    async fn begin(&self) -> Result<MemoryTx<'_>, ExecError> {
+        if self.in_transaction.replace(true) {
+            return Err(ExecError::Busy("a transaction is already open on this memory store".to_owned()));
+        }
+        Ok(MemoryTx { exec: self, undo: Vec::new() })
+    }
+
+    async fn commit<'a>(mut tx: MemoryTx<'a>) -> Result<(), ExecError>
+    where
+        Self: 'a,
+    {
+        tx.undo.clear();
+        Ok(())
+    }
+}

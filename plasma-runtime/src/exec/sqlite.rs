@@ -1,0 +1,224 @@
+//! The SQLite executor (rusqlite, bundled SQLite): the server's store and the
+//! native client's durable store.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode, params_from_iter};
+
+use crate::error::{ExecError, SchemaError};
+use crate::exec::{Executor, Transaction};
+use crate::query::tree::{SelectQuery, WriteQuery};
+use crate::schema::Schema;
+use crate::sql::ddl::{self, COLUMNS_TABLE, META_TABLE};
+use crate::sql::migrate::{self, CatalogColumn, SchemaChange};
+use crate::sql::render;
+use crate::table::Row;
+use crate::value::Value;
+
+/// Prepared statements kept per connection; one per query shape in use.
+const STATEMENT_CACHE: usize = 256;
+
+/// A SQLite database, on a file or in memory.
+#[derive(Debug)]
+pub struct SqliteExecutor {
+    conn: Connection,
+}
+
+impl SqliteExecutor {
+    /// Opens (creating if needed) a database file in WAL mode.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, ExecError> {
+        let conn = Connection::open(path).map_err(map_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(map_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_err)?;
+        Self::configure(conn)
+    }
+
+    /// A private in-memory database.
+    pub fn open_in_memory() -> Result<Self, ExecError> {
+        Self::configure(Connection::open_in_memory().map_err(map_err)?)
+    }
+
+    fn configure(conn: Connection) -> Result<Self, ExecError> {
+        conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(SqliteExecutor { conn })
+    }
+
+    /// The underlying connection, for plasma's server internals and tests.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Creates or additively upgrades the tables, indexes, change-log triggers
+    /// and plasma's bookkeeping tables for `schema`, in one transaction.
+    /// Idempotent. Refuses (changing nothing) anything that would drop or
+    /// reinterpret data; see [`migrate::plan`].
+    pub fn ensure_schema(&self, schema: &Schema) -> Result<Vec<SchemaChange>, ExecError> {
+        let tx = self.conn.unchecked_transaction().map_err(map_err)?;
+        for sql in ddl::internal_tables() {
+            tx.execute(&sql, []).map_err(map_err)?;
+        }
+        let stored = read_catalog(&tx)?;
+        let plan = migrate::plan(schema, &stored)?;
+        for sql in &plan.statements {
+            tx.execute(sql, []).map_err(map_err)?;
+        }
+        {
+            let mut upsert = tx
+                .prepare_cached(&format!(
+                    "INSERT OR REPLACE INTO \"{COLUMNS_TABLE}\" \
+                     (\"tbl\", \"col\", \"position\", \"kind\", \"nullable\", \"pk\", \"indexed\") \
+                     VALUES (?, ?, ?, ?, ?, ?, ?)"
+                ))
+                .map_err(map_err)?;
+            for c in &plan.catalog {
+                upsert
+                    .execute(rusqlite::params![c.table, c.column, c.position, c.kind, c.nullable, c.pk, c.indexed])
+                    .map_err(map_err)?;
+            }
+        }
+        tx.execute(
+            &format!("INSERT OR REPLACE INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES ('internal_schema_version', ?)"),
+            [ddl::INTERNAL_SCHEMA_VERSION.to_string()],
+        )
+        .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+        Ok(plan.changes)
+    }
+
+    /// Opens a transaction synchronously (the async [`Executor::begin`] wraps this).
+    pub fn begin_sync(&self) -> Result<SqliteTx<'_>, ExecError> {
+        let tx = self.conn.unchecked_transaction().map_err(map_err)?;
+        Ok(SqliteTx { tx })
+    }
+}
+
+fn read_catalog(conn: &Connection) -> Result<Vec<CatalogColumn>, ExecError> {
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT \"tbl\", \"col\", \"position\", \"kind\", \"nullable\", \"pk\", \"indexed\" FROM \"{COLUMNS_TABLE}\" \
+             ORDER BY \"tbl\", \"position\""
+        ))
+        .map_err(map_err)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(CatalogColumn {
+                table: r.get(0)?,
+                column: r.get(1)?,
+                position: r.get(2)?,
+                kind: r.get(3)?,
+                nullable: r.get(4)?,
+                pk: r.get(5)?,
+                indexed: r.get(6)?,
+            })
+        })
+        .map_err(map_err)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(|e| SchemaError::CorruptMetadata(e.to_string()).into())
+}
+
+/// A transaction on a [`SqliteExecutor`]; rolls back on drop unless committed.
+#[derive(Debug)]
+pub struct SqliteTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl SqliteTx<'_> {
+    /// The connection inside the transaction, for plasma's bookkeeping statements.
+    pub fn connection(&self) -> &Connection {
+        &self.tx
+    }
+
+    /// Runs a select synchronously.
+    pub fn select_sync(&self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
+        query.validate()?;
+        let rendered = render::select(query);
+        let width = query.table.columns.len();
+        let mut stmt = self.tx.prepare_cached(&rendered.sql).map_err(map_err)?;
+        let mut rows = stmt.query(params_from_iter(rendered.params.iter())).map_err(map_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                cells.push(value_from_ref(row.get_ref(i).map_err(map_err)?));
+            }
+            out.push(Row(cells));
+        }
+        Ok(out)
+    }
+
+    /// Validates and runs a write synchronously.
+    pub fn write_sync(&self, mut query: WriteQuery) -> Result<u64, ExecError> {
+        query.validate()?;
+        let rendered = render::write(&query);
+        let mut stmt = self.tx.prepare_cached(&rendered.sql).map_err(map_err)?;
+        let n = stmt.execute(params_from_iter(rendered.params.iter())).map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    /// Commits synchronously.
+    pub fn commit_sync(self) -> Result<(), ExecError> {
+        self.tx.commit().map_err(map_err)
+    }
+}
+
+impl Transaction for SqliteTx<'_> {
+    async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
+        self.select_sync(query)
+    }
+
+    async fn write(&mut self, query: WriteQuery) -> Result<u64, ExecError> {
+        self.write_sync(query)
+    }
+}
+
+impl Executor for SqliteExecutor {
+    type Tx<'a> = SqliteTx<'a>;
+
+    async fn begin(&self) -> Result<SqliteTx<'_>, ExecError> {
+        self.begin_sync()
+    }
+
+    async fn commit<'a>(tx: SqliteTx<'a>) -> Result<(), ExecError>
+    where
+        Self: 'a,
+    {
+        tx.commit_sync()
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Real(r) => ValueRef::Real(*r),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
+
+/// Converts a SQLite cell; invalid UTF-8 in text is replaced, never a panic.
+pub fn value_from_ref(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Integer(i),
+        ValueRef::Real(r) => Value::Real(r),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+    }
+}
+
+/// Maps rusqlite errors onto the executor's error kinds.
+pub fn map_err(e: rusqlite::Error) -> ExecError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => ExecError::Busy(e.to_string()),
+            ErrorCode::ConstraintViolation => ExecError::Constraint(e.to_string()),
+            _ => ExecError::Storage(e.to_string()),
+        },
+        _ => ExecError::Storage(e.to_string()),
+    }
+}

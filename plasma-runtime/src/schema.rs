@@ -1,0 +1,155 @@
+//! Table and column metadata, emitted as `const` data by `#[plasma::table]`.
+//!
+//! This is the single description every backend renders from: SQLite DDL,
+//! IndexedDB object stores, the wire codecs and the in-memory executor.
+
+use crate::value::Literal;
+
+/// Prefix of every name plasma creates for itself. User tables may not start with it.
+pub const RESERVED_PREFIX: &str = "_plasma";
+
+/// The logical type of a column. Two kinds may share a storage class (`Bool`
+/// and `Integer`, `Json` and `Text`); migrations compare kinds, so switching
+/// between them is refused as a reinterpretation of stored data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ColumnKind {
+    /// UTF-8 text (`String`).
+    Text,
+    /// A signed integer (`i64` and the smaller integer types).
+    Integer,
+    /// A float (`f64`, `f32`).
+    Real,
+    /// A boolean stored as 0/1.
+    Bool,
+    /// Bytes (`Vec<u8>`).
+    Blob,
+    /// A serde value stored as JSON text.
+    Json,
+}
+
+impl ColumnKind {
+    /// The SQLite column type (STRICT tables accept exactly these).
+    pub fn sql_type(self) -> &'static str {
+        match self {
+            ColumnKind::Text | ColumnKind::Json => "TEXT",
+            ColumnKind::Integer | ColumnKind::Bool => "INTEGER",
+            ColumnKind::Real => "REAL",
+            ColumnKind::Blob => "BLOB",
+        }
+    }
+
+    /// Stable lowercase name, stored in plasma's schema metadata.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnKind::Text => "text",
+            ColumnKind::Integer => "integer",
+            ColumnKind::Real => "real",
+            ColumnKind::Bool => "bool",
+            ColumnKind::Blob => "blob",
+            ColumnKind::Json => "json",
+        }
+    }
+
+    /// Inverse of [`ColumnKind::name`].
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "text" => ColumnKind::Text,
+            "integer" => ColumnKind::Integer,
+            "real" => ColumnKind::Real,
+            "bool" => ColumnKind::Bool,
+            "blob" => ColumnKind::Blob,
+            "json" => ColumnKind::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ColumnDef {
+    /// Column name in storage and on the wire.
+    pub name: &'static str,
+    /// The Rust field it maps to (for error messages).
+    pub field: &'static str,
+    /// Logical type.
+    pub kind: ColumnKind,
+    /// Whether NULL is allowed (`Option<T>` fields).
+    pub nullable: bool,
+    /// `#[plasma(default = ...)]`, applied when an insert omits the column.
+    pub default: Option<Literal>,
+    /// `#[plasma(index)]`: a secondary index on this column.
+    pub indexed: bool,
+}
+
+impl ColumnDef {
+    /// Whether an insert may omit this column.
+    pub fn has_implicit_value(&self) -> bool {
+        self.nullable || self.default.is_some()
+    }
+}
+
+/// One table: what `#[plasma::table]` emits as `<T as Table>::DEF`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TableDef {
+    /// Table name (`#[plasma::table(name = "...")]`, default: the struct name in snake_case).
+    pub name: &'static str,
+    /// Columns in field order.
+    pub columns: &'static [ColumnDef],
+    /// Index of the primary-key column in `columns` (always a text id).
+    pub primary_key: usize,
+}
+
+impl TableDef {
+    /// The primary-key column.
+    pub fn pk(&self) -> &'static ColumnDef {
+        &self.columns[self.primary_key]
+    }
+
+    /// Position of the column called `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Name of the index plasma creates for an indexed column.
+    pub fn index_name(&self, column: &ColumnDef) -> String {
+        format!("{RESERVED_PREFIX}_idx_{}_{}", self.name, column.name)
+    }
+}
+
+/// All tables of an app. Build it with [`schema!`](crate::schema!).
+#[derive(Debug, Clone, Copy)]
+pub struct Schema {
+    /// The tables, in declaration order.
+    pub tables: &'static [&'static TableDef],
+}
+
+impl Schema {
+    /// A schema over these tables.
+    pub const fn new(tables: &'static [&'static TableDef]) -> Self {
+        Schema { tables }
+    }
+
+    /// The table called `name`.
+    pub fn table(&self, name: &str) -> Option<&'static TableDef> {
+        self.tables.iter().copied().find(|t| t.name == name)
+    }
+}
+
+/// Collects table types into a [`Schema`]:
+///
+/// ```
+/// #[plasma::table(name = "todos")]
+/// pub struct Todo {
+///     #[plasma(id)]
+///     pub id: String,
+///     pub title: String,
+/// }
+/// pub static SCHEMA: plasma::Schema = plasma::schema![Todo];
+/// assert_eq!(SCHEMA.tables[0].name, "todos");
+/// ```
+#[macro_export]
+macro_rules! schema {
+    ($($table:ty),* $(,)?) => {
+        $crate::Schema::new(&[$(<$table as $crate::Table>::DEF),*])
+    };
+}

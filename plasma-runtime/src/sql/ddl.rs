@@ -1,0 +1,136 @@
+//! DDL for user tables, their change-log triggers, and plasma's bookkeeping
+//! tables. Pure text, shared by every SQL backend (SQLite now, D1 later).
+
+use crate::schema::{ColumnDef, RESERVED_PREFIX, TableDef};
+use crate::sql::render::{ident, literal};
+
+/// The append-only change log the triggers write: one row per changed row.
+/// `seq` is the pull cookie; `AUTOINCREMENT` keeps it from ever going back
+/// after compaction deletes the newest entries.
+pub const CHANGES_TABLE: &str = "_plasma_changes";
+/// Client groups, each owned by one user.
+pub const CLIENT_GROUPS_TABLE: &str = "_plasma_client_groups";
+/// Clients and their last processed mutation id (LMID).
+pub const CLIENTS_TABLE: &str = "_plasma_clients";
+/// Key/value metadata (internal schema version, compaction horizon).
+pub const META_TABLE: &str = "_plasma_meta";
+/// The column catalogue `ensure_schema` compares new schemas against.
+pub const COLUMNS_TABLE: &str = "_plasma_columns";
+
+/// Version of plasma's own bookkeeping layout, stored in the meta table.
+pub const INTERNAL_SCHEMA_VERSION: i64 = 1;
+
+/// Statements creating plasma's bookkeeping tables (idempotent).
+pub fn internal_tables() -> Vec<String> {
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{META_TABLE}\" (\
+             \"key\" TEXT NOT NULL PRIMARY KEY, \"value\" TEXT NOT NULL) STRICT"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{COLUMNS_TABLE}\" (\
+             \"tbl\" TEXT NOT NULL, \"col\" TEXT NOT NULL, \"position\" INTEGER NOT NULL, \
+             \"kind\" TEXT NOT NULL, \"nullable\" INTEGER NOT NULL, \"pk\" INTEGER NOT NULL, \"indexed\" INTEGER NOT NULL, \
+             PRIMARY KEY (\"tbl\", \"col\")) STRICT"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{CLIENT_GROUPS_TABLE}\" (\
+             \"id\" TEXT NOT NULL PRIMARY KEY, \"user_id\" TEXT NOT NULL, \
+             \"created_at\" INTEGER NOT NULL, \"last_seen\" INTEGER NOT NULL) STRICT"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{CLIENTS_TABLE}\" (\
+             \"id\" TEXT NOT NULL PRIMARY KEY, \"client_group_id\" TEXT NOT NULL, \
+             \"last_mutation_id\" INTEGER NOT NULL DEFAULT 0, \
+             \"last_seen\" INTEGER NOT NULL) STRICT"
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS \"{RESERVED_PREFIX}_idx_clients_group\" \
+             ON \"{CLIENTS_TABLE}\" (\"client_group_id\")"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{CHANGES_TABLE}\" (\
+             \"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \
+             \"pk\" TEXT NOT NULL, \"op\" TEXT NOT NULL)"
+        ),
+    ]
+}
+
+/// The column definition inside `CREATE TABLE` / `ADD COLUMN`.
+pub fn column_sql(table: &TableDef, column: &ColumnDef) -> String {
+    let mut sql = format!("{} {}", ident(column.name), column.kind.sql_type());
+    if std::ptr::eq(column, table.pk()) {
+        sql.push_str(" NOT NULL PRIMARY KEY");
+    } else if !column.nullable {
+        sql.push_str(" NOT NULL");
+    }
+    if let Some(default) = &column.default {
+        sql.push_str(" DEFAULT ");
+        sql.push_str(&literal(default));
+    }
+    sql
+}
+
+/// `CREATE TABLE` for a user table (STRICT, so SQLite enforces column types).
+pub fn create_table(table: &TableDef) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| column_sql(table, c)).collect();
+    format!("CREATE TABLE IF NOT EXISTS {} ({}) STRICT", ident(table.name), columns.join(", "))
+}
+
+/// `CREATE INDEX` for every `#[plasma(index)]` column.
+pub fn create_indexes(table: &TableDef) -> Vec<String> {
+    table
+        .columns
+        .iter()
+        .filter(|c| c.indexed)
+        .map(|c| {
+            format!(
+                "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
+                ident(&table.index_name(c)),
+                ident(table.name),
+                ident(c.name)
+            )
+        })
+        .collect()
+}
+
+fn text_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The three triggers recording every insert, update and delete of `table`
+/// into the change log. Only the key is logged: a pull reads the current row,
+/// which coalesces many edits of one row into its latest state for free.
+pub fn create_triggers(table: &TableDef) -> Vec<String> {
+    let t = ident(table.name);
+    let name = text_literal(table.name);
+    let pk = ident(table.pk().name);
+    let log = ident(CHANGES_TABLE);
+    let trigger = |op: &str| ident(&format!("{RESERVED_PREFIX}_trg_{}_{op}", table.name));
+    vec![
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {t} BEGIN \
+             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, NEW.{pk}, 'put'); END",
+            trigger("insert")
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {} AFTER UPDATE ON {t} BEGIN \
+             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") SELECT {name}, OLD.{pk}, 'del' WHERE OLD.{pk} IS NOT NEW.{pk}; \
+             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, NEW.{pk}, 'put'); END",
+            trigger("update")
+        ),
+        format!(
+            "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
+             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, OLD.{pk}, 'del'); END",
+            trigger("delete")
+        ),
+    ]
+}
+
+/// Every statement that creates `table` from nothing: table, indexes, triggers.
+pub fn create_table_all(table: &TableDef) -> Vec<String> {
+    let mut out = vec![create_table(table)];
+    out.extend(create_indexes(table));
+    out.extend(create_triggers(table));
+    out
+}
