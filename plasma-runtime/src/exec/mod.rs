@@ -9,6 +9,10 @@ pub mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+/// The rusqlite crate plasma's SQLite executor is built on, for direct access to its connection.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
