@@ -203,23 +203,26 @@ pub trait IntoColumnValue<C: ColumnType> {
 }
 
 macro_rules! accepts {
-    ($col:ty => $($src:ty),*) => {$(
-        impl IntoColumnValue<$col> for $src {
-            fn into_column_value(self) -> Value {
-                Value::from(self)
-            }
-        }
-        impl IntoColumnValue<Option<$col>> for $src {
-            fn into_column_value(self) -> Value {
-                Value::from(self)
-            }
-        }
-        impl IntoColumnValue<Option<$col>> for Option<$src> {
+    ($col:ty => $($src:ty),*) => {
+        // Only the column's own `Option` type, so a bare `None` infers.
+        impl IntoColumnValue<Option<$col>> for Option<$col> {
             fn into_column_value(self) -> Value {
                 self.map_or(Value::Null, Value::from)
             }
         }
-    )*};
+        $(
+            impl IntoColumnValue<$col> for $src {
+                fn into_column_value(self) -> Value {
+                    Value::from(self)
+                }
+            }
+            impl IntoColumnValue<Option<$col>> for $src {
+                fn into_column_value(self) -> Value {
+                    Value::from(self)
+                }
+            }
+        )*
+    };
 }
 accepts!(String => String, &str, &String);
 accepts!(bool => bool);

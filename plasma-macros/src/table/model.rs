@@ -116,7 +116,7 @@ pub fn check(parsed: Parsed) -> syn::Result<TableModel> {
             }
             check_id(&mut errors, field);
         }
-        let default = field.default.as_ref().and_then(|expr| check_default(&mut errors, field, expr));
+        let default = field.default.as_ref().and_then(|expr| check_default(&mut errors, field, &expr.0));
         columns.push(ColumnModel {
             field: ident,
             vis: syn::Visibility::Inherited,
@@ -179,7 +179,7 @@ fn check_id(errors: &mut Errors, field: &FieldArgs) {
         errors.error(&field.ty, "the primary key must be a `String`: plasma ids are text");
     }
     if let Some(default) = &field.default {
-        errors.error(default, "the primary key cannot have a default: every row needs its own id");
+        errors.error(&default.0, "the primary key cannot have a default: every row needs its own id");
     }
     if field.index.is_present() {
         errors.push(syn::Error::new(field.index.span(), "the primary key is already indexed; remove #[plasma(index)]"));

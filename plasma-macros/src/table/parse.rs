@@ -1,7 +1,7 @@
 //! Reads the macro input with darling. No validation beyond attribute syntax
 //! happens here; `model` checks meaning.
 
-use darling::util::{Flag, SpannedValue};
+use darling::util::{Flag, PreservedStrExpr, SpannedValue};
 use darling::{FromField, FromMeta};
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
@@ -22,7 +22,8 @@ pub struct FieldArgs {
     pub id: Flag,
     pub index: Flag,
     pub json: Flag,
-    pub default: Option<syn::Expr>,
+    /// Kept verbatim: darling would otherwise parse a string literal's contents as an expression.
+    pub default: Option<PreservedStrExpr>,
     pub rename: Option<SpannedValue<String>>,
 }
 
