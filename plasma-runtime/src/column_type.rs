@@ -35,9 +35,7 @@ pub trait ColumnType: 'static {
 pub struct Json<T>(PhantomData<fn() -> T>);
 
 /// Column types whose values are text, so `like` and `starts_with` apply.
-#[diagnostic::on_unimplemented(
-    message = "`like` and `starts_with` need a text column, but this column holds `{Self}`"
-)]
+#[diagnostic::on_unimplemented(message = "`like` and `starts_with` need a text column, but this column holds `{Self}`")]
 pub trait TextColumn: ColumnType {}
 impl TextColumn for String {}
 impl TextColumn for Option<String> {}

@@ -106,7 +106,9 @@ pub enum QueryError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SchemaError {
     /// The stored table has a column the schema no longer declares.
-    #[error("table `{table}`: column `{column}` exists in the database but not in the schema; plasma never drops columns")]
+    #[error(
+        "table `{table}`: column `{column}` exists in the database but not in the schema; plasma never drops columns"
+    )]
     DroppedColumn {
         /// Table name.
         table: String,
@@ -146,7 +148,9 @@ pub enum SchemaError {
         to: String,
     },
     /// A new column that existing rows could not fill.
-    #[error("table `{table}`: new column `{column}` is NOT NULL without a default, so existing rows cannot get a value")]
+    #[error(
+        "table `{table}`: new column `{column}` is NOT NULL without a default, so existing rows cannot get a value"
+    )]
     NotNullWithoutDefault {
         /// Table name.
         table: String,

@@ -56,9 +56,9 @@ pub use schema::{ColumnDef, ColumnKind, Schema, TableDef};
 pub use table::{Row, Table};
 pub use value::{Literal, Value};
 
+pub use exec::memory::MemoryExecutor;
 #[cfg(feature = "sqlite")]
 pub use exec::sqlite::SqliteExecutor;
-pub use exec::memory::MemoryExecutor;
 
 /// Items generated code refers to. Not a stable API.
 #[doc(hidden)]

@@ -66,11 +66,7 @@ impl Value {
     /// SQL comparison (`=`, `<`, ...): `None` when either side is NULL, which
     /// three-valued logic then carries through `AND`/`OR`/`NOT`.
     pub fn sql_cmp(&self, other: &Value) -> Option<Ordering> {
-        if self.is_null() || other.is_null() {
-            None
-        } else {
-            Some(self.sort_cmp(other))
-        }
+        if self.is_null() || other.is_null() { None } else { Some(self.sort_cmp(other)) }
     }
 }
 

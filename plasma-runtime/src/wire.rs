@@ -50,9 +50,8 @@ pub fn row_from_json(table: &'static TableDef, object: &Map<String, Json>) -> Re
                 return Err(fail(ValueError::WrongType { expected: kind.sql_type(), found: json_type(other) }));
             }
         };
-        check_value(table, def, &mut cell).map_err(|_| {
-            fail(ValueError::WrongType { expected: def.kind.sql_type(), found: cell.type_name() })
-        })?;
+        check_value(table, def, &mut cell)
+            .map_err(|_| fail(ValueError::WrongType { expected: def.kind.sql_type(), found: cell.type_name() }))?;
         cells.push(cell);
     }
     Ok(Row(cells))

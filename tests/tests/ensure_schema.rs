@@ -126,9 +126,7 @@ fn dump(conn: &Connection) -> Vec<String> {
 fn seeded_v1(dir: &tempfile::TempDir) -> SqliteExecutor {
     let db = open(dir);
     db.ensure_schema(&v1::SCHEMA).expect("v1");
-    db.connection()
-        .execute("INSERT INTO items (id, name, qty) VALUES ('a', 'apple', 3)", [])
-        .expect("seed");
+    db.connection().execute("INSERT INTO items (id, name, qty) VALUES ('a', 'apple', 3)", []).expect("seed");
     db
 }
 
@@ -173,9 +171,7 @@ fn applies_only_the_additions() {
     );
     let row: (String, Option<String>, String) = db
         .connection()
-        .query_row("SELECT name, note, color FROM items WHERE id = 'a'", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row("SELECT name, note, color FROM items WHERE id = 'a'", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .expect("existing row kept");
     assert_eq!(row, ("apple".into(), None, "gray".into()));
     assert!(dump(db.connection()).iter().any(|s| s.starts_with("index _plasma_idx_items_qty")));
@@ -211,7 +207,12 @@ fn refuses_changed_type() {
     let err = refused(&changed_type::SCHEMA);
     assert_eq!(
         err,
-        SchemaError::ChangedType { table: "items".into(), column: "qty".into(), from: "integer".into(), to: "real".into() }
+        SchemaError::ChangedType {
+            table: "items".into(),
+            column: "qty".into(),
+            from: "integer".into(),
+            to: "real".into()
+        }
     );
 }
 

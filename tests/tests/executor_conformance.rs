@@ -50,10 +50,7 @@ fn omitted_columns_take_defaults_or_null<E: Executor>(db: &E) {
 
 fn missing_required_column_is_a_typed_error<E: Executor>(db: &E) {
     let err = in_tx(db, async |tx| Kitchen::insert().value(Kitchen::id, "x").run(tx).await).unwrap_err();
-    assert!(
-        matches!(err, ExecError::Query(QueryError::MissingColumn { table: "kitchen", column: "name" })),
-        "{err:?}"
-    );
+    assert!(matches!(err, ExecError::Query(QueryError::MissingColumn { table: "kitchen", column: "name" })), "{err:?}");
     assert!(all(db).is_empty());
 }
 
@@ -84,14 +81,12 @@ fn update_and_delete_with_filters<E: Executor>(db: &E) {
     })
     .expect("update");
     assert_eq!(updated, 5);
-    let deleted = in_tx(db, async |tx| {
-        Kitchen::delete().filter(Kitchen::note.is_null().or(Kitchen::score.lt(20))).run(tx).await
-    })
-    .expect("delete");
+    let deleted =
+        in_tx(db, async |tx| Kitchen::delete().filter(Kitchen::note.is_null().or(Kitchen::score.lt(20))).run(tx).await)
+            .expect("delete");
     // Odd n have no note (5 rows), plus k0000 with score 0 < 20 (k0001 is odd already).
     assert_eq!(deleted, 6);
-    let left: Vec<(String, String, Option<f64>)> =
-        all(db).into_iter().map(|k| (k.id, k.name, k.weight)).collect();
+    let left: Vec<(String, String, Option<f64>)> = all(db).into_iter().map(|k| (k.id, k.name, k.weight)).collect();
     assert_eq!(
         left,
         vec![
@@ -125,8 +120,8 @@ fn select_orders_limits_and_offsets<E: Executor>(db: &E) {
     })
     .expect("first");
     assert_eq!(first.map(|k| k.id).as_deref(), Some("k0001"));
-    let liked = in_tx(db, async |tx| Kitchen::select().filter(Kitchen::note.like("NOTE _")).fetch(tx).await)
-        .expect("like");
+    let liked =
+        in_tx(db, async |tx| Kitchen::select().filter(Kitchen::note.like("NOTE _")).fetch(tx).await).expect("like");
     assert_eq!(ids(liked), vec!["k0000", "k0002", "k0004", "k0006", "k0008"]);
     let none = in_tx(db, async |tx| Kitchen::select().filter(Kitchen::score.is_in(Vec::<i64>::new())).fetch(tx).await)
         .expect("empty in");
@@ -188,10 +183,7 @@ fn dynamic_values_are_checked_against_columns<E: Executor>(db: &E) {
         on_conflict: OnConflict::Fail,
     });
     let err = in_tx(db, async |tx| plasma::Transaction::write(tx, q).await).unwrap_err();
-    assert!(
-        matches!(err, ExecError::Query(QueryError::WrongType { column: "score", .. })),
-        "{err:?}"
-    );
+    assert!(matches!(err, ExecError::Query(QueryError::WrongType { column: "score", .. })), "{err:?}");
     let err = in_tx(db, async |tx| {
         let q = WriteQuery::Update(plasma::query::tree::UpdateQuery {
             table: <Kitchen as plasma::Table>::DEF,

@@ -30,8 +30,11 @@ const TEXT_COLUMNS: [usize; 3] = [0, 1, 2];
 
 fn text() -> impl Strategy<Value = String> {
     // Few distinct characters so equality, ties and prefixes actually happen.
-    proptest::collection::vec(prop_oneof![Just('a'), Just('b'), Just('A'), Just('B'), Just('é'), Just('É'), Just(' '), Just('😀')], 0..4)
-        .prop_map(|cs| cs.into_iter().collect())
+    proptest::collection::vec(
+        prop_oneof![Just('a'), Just('b'), Just('A'), Just('B'), Just('é'), Just('É'), Just(' '), Just('😀')],
+        0..4,
+    )
+    .prop_map(|cs| cs.into_iter().collect())
 }
 
 fn integer() -> impl Strategy<Value = i64> {
@@ -94,17 +97,14 @@ fn leaf() -> impl Strategy<Value = Expr> {
         Just(CmpOp::Gt),
         Just(CmpOp::Ge)
     ];
-    let cmp = (0usize..6, op).prop_flat_map(|(column, op)| {
-        operand(column).prop_map(move |value| Expr::Cmp { column, op, value })
-    });
+    let cmp = (0usize..6, op)
+        .prop_flat_map(|(column, op)| operand(column).prop_map(move |value| Expr::Cmp { column, op, value }));
     let is_in = (0usize..6).prop_flat_map(|column| {
         proptest::collection::vec(operand(column), 0..4).prop_map(move |values| Expr::In { column, values })
     });
-    let like_pattern = proptest::collection::vec(
-        prop_oneof![Just('a'), Just('B'), Just('é'), Just('%'), Just('_'), Just(' ')],
-        0..4,
-    )
-    .prop_map(|cs| cs.into_iter().collect::<String>());
+    let like_pattern =
+        proptest::collection::vec(prop_oneof![Just('a'), Just('B'), Just('é'), Just('%'), Just('_'), Just(' ')], 0..4)
+            .prop_map(|cs| cs.into_iter().collect::<String>());
     let like = (proptest::sample::select(&TEXT_COLUMNS[..]), like_pattern)
         .prop_map(|(column, pattern)| Expr::Like { column, pattern });
     let starts = (proptest::sample::select(&TEXT_COLUMNS[..]), text())
@@ -143,12 +143,14 @@ fn write() -> impl Strategy<Value = WriteQuery> {
         s.dedup_by_key(|(c, _)| *c);
         s
     });
-    let upsert_row = (text(), cell(1), cell(2), cell(3), cell(4), cell(5)).prop_map(|(id, a, b, c, d, e)| {
-        vec![Value::Text(id), a, b, c, d, e]
-    });
+    let upsert_row = (text(), cell(1), cell(2), cell(3), cell(4), cell(5))
+        .prop_map(|(id, a, b, c, d, e)| vec![Value::Text(id), a, b, c, d, e]);
     prop_oneof![
-        (set, proptest::option::of(filter()))
-            .prop_map(move |(set, filter)| WriteQuery::Update(UpdateQuery { table, set, filter })),
+        (set, proptest::option::of(filter())).prop_map(move |(set, filter)| WriteQuery::Update(UpdateQuery {
+            table,
+            set,
+            filter
+        })),
         proptest::option::of(filter()).prop_map(move |filter| WriteQuery::Delete(DeleteQuery { table, filter })),
         upsert_row.prop_map(move |row| WriteQuery::Insert(InsertQuery {
             table,

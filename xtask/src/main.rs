@@ -1,1 +1,59 @@
-fn main() {}
+//! Project automation: `cargo xtask test` installs what the tests need (only
+//! what is missing) and runs every test; CI runs exactly this.
+
+use std::process::{Command, ExitCode};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "test" => test(),
+        "bench" => bench(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <test|bench>\n  test   install missing tools, run every test\n  bench  run the benchmarks and print their figures"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test() -> Result<(), String> {
+    ensure_rust_target(WASM_TARGET)?;
+    run("cargo", &["test", "--workspace", "--all-targets"])?;
+    run("cargo", &["test", "--workspace", "--doc"])?;
+    // The core must keep building for the browser without SQLite.
+    run("cargo", &["check", "-p", "plasma", "--no-default-features", "--target", WASM_TARGET])?;
+    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    Ok(())
+}
+
+fn bench() -> Result<(), String> {
+    run("cargo", &["run", "--release", "-p", "plasma-benches", "--bin", "bench-report"])?;
+    run("cargo", &["bench", "-p", "plasma-benches"])
+}
+
+fn ensure_rust_target(target: &str) -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
+    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == target) {
+        return Ok(());
+    }
+    run("rustup", &["target", "add", target])
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("xtask: {program} {}", args.join(" "));
+    let status = Command::new(program).args(args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}

@@ -19,8 +19,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     let open = run_ready(async {
         let mut tx = db.begin().await?;
         let id = format!("todo-{now}");
-        Todo::insert().value(Todo::id, id.as_str()).value(Todo::title, "Try plasma").value(Todo::updated_at, now).run(&mut tx).await?;
-        Todo::update().set(Todo::done, true).set(Todo::updated_at, now + 1).filter(Todo::title.eq("Walk the dog")).run(&mut tx).await?;
+        Todo::insert()
+            .value(Todo::id, id.as_str())
+            .value(Todo::title, "Try plasma")
+            .value(Todo::updated_at, now)
+            .run(&mut tx)
+            .await?;
+        Todo::update()
+            .set(Todo::done, true)
+            .set(Todo::updated_at, now + 1)
+            .filter(Todo::title.eq("Walk the dog"))
+            .run(&mut tx)
+            .await?;
         let open = Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.asc()).fetch(&mut tx).await?;
         SqliteExecutor::commit(tx).await?;
         Ok::<_, plasma::ExecError>(open)

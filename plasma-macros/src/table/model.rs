@@ -46,11 +46,19 @@ pub fn check(parsed: Parsed) -> syn::Result<TableModel> {
     match &input.data {
         syn::Data::Struct(data) => match &data.fields {
             syn::Fields::Named(_) => {}
-            syn::Fields::Unnamed(f) => errors.error(f, "a plasma table needs named fields; tuple structs cannot be tables"),
-            syn::Fields::Unit => errors.error(&input.ident, "a plasma table needs named fields; unit structs cannot be tables"),
+            syn::Fields::Unnamed(f) => {
+                errors.error(f, "a plasma table needs named fields; tuple structs cannot be tables")
+            }
+            syn::Fields::Unit => {
+                errors.error(&input.ident, "a plasma table needs named fields; unit structs cannot be tables")
+            }
         },
-        syn::Data::Enum(e) => errors.error(&e.enum_token, "#[plasma::table] applies to structs with named fields, not enums"),
-        syn::Data::Union(u) => errors.error(&u.union_token, "#[plasma::table] applies to structs with named fields, not unions"),
+        syn::Data::Enum(e) => {
+            errors.error(&e.enum_token, "#[plasma::table] applies to structs with named fields, not enums")
+        }
+        syn::Data::Union(u) => {
+            errors.error(&u.union_token, "#[plasma::table] applies to structs with named fields, not unions")
+        }
     }
     if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
         errors.error(&input.generics, "a plasma table cannot be generic: its columns must have fixed types");
@@ -217,24 +225,29 @@ fn check_default(errors: &mut Errors, field: &FieldArgs, expr: &syn::Expr) -> Op
         (BaseType::Text, Some((false, syn::Lit::Str(s)))) => Some(DefaultValue::Text(s.value())),
         (BaseType::Bool, Some((false, syn::Lit::Bool(b)))) => Some(DefaultValue::Bool(b.value())),
         (BaseType::Blob, Some((false, syn::Lit::ByteStr(b)))) => Some(DefaultValue::Blob(b.value())),
-        (BaseType::Real, Some((neg, syn::Lit::Float(f)))) => f.base10_parse::<f64>().ok().map(|v| if neg { -v } else { v }).filter(|v| v.is_finite()).map(DefaultValue::Real),
-        (BaseType::Real, Some((neg, syn::Lit::Int(i)))) => i.base10_parse::<i64>().ok().map(|v| DefaultValue::Real(if neg { -v as f64 } else { v as f64 })),
-        (BaseType::Integer { min, max }, Some((neg, syn::Lit::Int(i)))) => {
-            match i.base10_parse::<i128>() {
-                Ok(v) => {
-                    let v = if neg { -v } else { v };
-                    if v < min || v > max {
-                        errors.error(expr, format_args!("default {v} is out of range for this column ({min}..={max})"));
-                        return None;
-                    }
-                    i64::try_from(v).ok().map(DefaultValue::Integer)
-                }
-                Err(e) => {
-                    errors.push(e);
+        (BaseType::Real, Some((neg, syn::Lit::Float(f)))) => f
+            .base10_parse::<f64>()
+            .ok()
+            .map(|v| if neg { -v } else { v })
+            .filter(|v| v.is_finite())
+            .map(DefaultValue::Real),
+        (BaseType::Real, Some((neg, syn::Lit::Int(i)))) => {
+            i.base10_parse::<i64>().ok().map(|v| DefaultValue::Real(if neg { -v as f64 } else { v as f64 }))
+        }
+        (BaseType::Integer { min, max }, Some((neg, syn::Lit::Int(i)))) => match i.base10_parse::<i128>() {
+            Ok(v) => {
+                let v = if neg { -v } else { v };
+                if v < min || v > max {
+                    errors.error(expr, format_args!("default {v} is out of range for this column ({min}..={max})"));
                     return None;
                 }
+                i64::try_from(v).ok().map(DefaultValue::Integer)
             }
-        }
+            Err(e) => {
+                errors.push(e);
+                return None;
+            }
+        },
         _ => None,
     };
     if value.is_none() {

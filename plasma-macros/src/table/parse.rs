@@ -44,12 +44,10 @@ pub fn parse(args: TokenStream, item: TokenStream) -> syn::Result<Parsed> {
     }
     .unwrap_or_default();
     let mut fields = Vec::new();
-    if let syn::Data::Struct(data) = &input.data {
-        if let syn::Fields::Named(named) = &data.fields {
-            for field in &named.named {
-                if let Some(parsed) = errors.take(FieldArgs::from_field(field).map_err(syn::Error::from)) {
-                    fields.push(parsed);
-                }
+    if let syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Named(named), .. }) = &input.data {
+        for field in &named.named {
+            if let Some(parsed) = errors.take(FieldArgs::from_field(field).map_err(syn::Error::from)) {
+                fields.push(parsed);
             }
         }
     }

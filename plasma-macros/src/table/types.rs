@@ -14,7 +14,10 @@ pub enum BaseType {
     Blob,
     Real,
     /// An integer type with its inclusive range.
-    Integer { min: i128, max: i128 },
+    Integer {
+        min: i128,
+        max: i128,
+    },
 }
 
 /// A recognised field type.
@@ -24,8 +27,7 @@ pub struct FieldType {
     pub nullable: bool,
 }
 
-pub const SUPPORTED: &str =
-    "String, i8, i16, i32, i64, u8, u16, u32, f32, f64, bool, Vec<u8>, or Option<_> of those";
+pub const SUPPORTED: &str = "String, i8, i16, i32, i64, u8, u16, u32, f32, f64, bool, Vec<u8>, or Option<_> of those";
 
 /// The single generic argument of `Name<Arg>` if the last path segment is `name`.
 pub fn generic_arg<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {

@@ -80,7 +80,9 @@ impl SqliteExecutor {
             }
         }
         tx.execute(
-            &format!("INSERT OR REPLACE INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES ('internal_schema_version', ?)"),
+            &format!(
+                "INSERT OR REPLACE INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES ('internal_schema_version', ?)"
+            ),
             [ddl::INTERNAL_SCHEMA_VERSION.to_string()],
         )
         .map_err(map_err)?;

@@ -295,11 +295,6 @@ pub fn check_value(table: &'static TableDef, def: &ColumnDef, value: &mut Value)
     if ok {
         Ok(())
     } else {
-        Err(QueryError::WrongType {
-            table: table.name,
-            column: def.name,
-            expected,
-            found: value.type_name(),
-        })
+        Err(QueryError::WrongType { table: table.name, column: def.name, expected, found: value.type_name() })
     }
 }
