@@ -5,6 +5,7 @@
 //! attributes), model (checks everything and collects every error with
 //! `syn::Error::combine`), expand (emits code from the checked model).
 
+mod mutator;
 mod table;
 
 use proc_macro::TokenStream;
@@ -16,4 +17,13 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
     table::table(args.into(), item.into()).into()
+}
+
+/// Declares a mutator: a named, typed `async fn` run optimistically on clients
+/// and canonically on the server. Shape:
+/// `async fn name(tx: &mut impl plasma::Transaction, ctx: &Ctx, args: Args) -> Result<(), plasma::MutatorError>`.
+/// `#[plasma::mutator(name = "...")]` sets the wire name (default: the function name).
+#[proc_macro_attribute]
+pub fn mutator(args: TokenStream, item: TokenStream) -> TokenStream {
+    mutator::mutator(args.into(), item.into()).into()
 }

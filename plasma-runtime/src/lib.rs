@@ -40,6 +40,7 @@ extern crate self as plasma;
 pub mod column_type;
 pub mod error;
 pub mod exec;
+pub mod mutator;
 pub mod query;
 pub mod schema;
 pub mod sql;
@@ -50,7 +51,8 @@ pub mod wire;
 pub use column_type::{ColumnType, IntoColumnValue, Json};
 pub use error::{DecodeError, ExecError, QueryError, SchemaError, ValueError};
 pub use exec::{Executor, Transaction};
-pub use plasma_macros::table;
+pub use mutator::{DispatchError, Mutator, MutatorError, Registry};
+pub use plasma_macros::{mutator, table};
 pub use query::typed::{Column, Delete, Filter, Insert, Order, Select, Update, not};
 pub use schema::{ColumnDef, ColumnKind, Schema, TableDef};
 pub use table::{Row, Table};
@@ -63,5 +65,7 @@ pub use exec::sqlite::SqliteExecutor;
 /// Items generated code refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::mutator::dispatch_one;
     pub use crate::table::decode_cell;
+    pub use serde_json;
 }

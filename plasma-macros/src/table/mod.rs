@@ -5,6 +5,7 @@ mod model;
 mod parse;
 mod types;
 
+pub use parse::Errors;
 use proc_macro2::TokenStream;
 
 /// The whole macro on token streams, so tests and snapshots can call it.
