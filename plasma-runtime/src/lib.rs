@@ -41,8 +41,11 @@ pub mod column_type;
 pub mod error;
 pub mod exec;
 pub mod mutator;
+pub mod protocol;
 pub mod query;
 pub mod schema;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sql;
 pub mod table;
 pub mod value;

@@ -90,6 +90,14 @@ impl SqliteExecutor {
         Ok(plan.changes)
     }
 
+    /// Opens a write transaction that takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so it cannot fail to upgrade halfway through.
+    pub fn begin_immediate_sync(&self) -> Result<SqliteTx<'_>, ExecError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        Ok(SqliteTx { tx })
+    }
+
     /// Opens a transaction synchronously (the async [`Executor::begin`] wraps this).
     pub fn begin_sync(&self) -> Result<SqliteTx<'_>, ExecError> {
         let tx = self.conn.unchecked_transaction().map_err(map_err)?;

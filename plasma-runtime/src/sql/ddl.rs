@@ -12,6 +12,9 @@ pub const CHANGES_TABLE: &str = "_plasma_changes";
 pub const CLIENT_GROUPS_TABLE: &str = "_plasma_client_groups";
 /// Clients and their last processed mutation id (LMID).
 pub const CLIENTS_TABLE: &str = "_plasma_clients";
+/// Error messages of mutations the server processed with an error, with the
+/// change-log position at which they were recorded.
+pub const MUTATION_ERRORS_TABLE: &str = "_plasma_mutation_errors";
 /// Key/value metadata (internal schema version, compaction horizon).
 pub const META_TABLE: &str = "_plasma_meta";
 /// The column catalogue `ensure_schema` compares new schemas against.
@@ -47,6 +50,11 @@ pub fn internal_tables() -> Vec<String> {
         format!(
             "CREATE INDEX IF NOT EXISTS \"{RESERVED_PREFIX}_idx_clients_group\" \
              ON \"{CLIENTS_TABLE}\" (\"client_group_id\")"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{MUTATION_ERRORS_TABLE}\" (\
+             \"client_id\" TEXT NOT NULL, \"mutation_id\" INTEGER NOT NULL, \"message\" TEXT NOT NULL, \
+             \"seq\" INTEGER NOT NULL, PRIMARY KEY (\"client_id\", \"mutation_id\")) STRICT"
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS \"{CHANGES_TABLE}\" (\

@@ -1,0 +1,79 @@
+//! The framework-agnostic HTTP surface: `http::Request<Bytes>` in,
+//! `http::Response<Bytes>` out. Every failure is a JSON [`ErrorBody`](crate::protocol::ErrorBody).
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use serde::Serialize;
+
+use crate::mutator::Registry;
+use crate::protocol::ErrorCode;
+use crate::server::{ServerError, SyncServer};
+
+/// Endpoints answered by [`SyncServer::handle`].
+enum Endpoint {
+    Push,
+    Pull,
+}
+
+impl<R: Registry> SyncServer<R>
+where
+    R::Context: Send + Sync + 'static,
+{
+    /// Answers `POST {base}/push` and `POST {base}/pull`. Runs the auth hook
+    /// first; enforces the body limit; never panics on input.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        match self.route(request).await {
+            Ok(response) => response,
+            Err(error) => error_response(&error),
+        }
+    }
+
+    async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ServerError> {
+        let (parts, body) = request.into_parts();
+        let endpoint = match parts.uri.path().strip_prefix(self.config().base_path.as_str()) {
+            Some("/push") => Endpoint::Push,
+            Some("/pull") => Endpoint::Pull,
+            _ => return Err(ServerError::new(ErrorCode::NotFound, format!("no endpoint at {}", parts.uri.path()))),
+        };
+        if parts.method != Method::POST {
+            return Err(ServerError::new(ErrorCode::MethodNotAllowed, "use POST"));
+        }
+        if body.len() > self.config().max_body_bytes {
+            return Err(too_large(self.config().max_body_bytes));
+        }
+        let who = self.authorize(parts.headers).await?;
+        match endpoint {
+            Endpoint::Push => json(StatusCode::OK, &self.push(who, &body).await?),
+            Endpoint::Pull => json(StatusCode::OK, &self.pull(who, &body).await?),
+        }
+    }
+}
+
+/// The 413 error for a body over `limit` bytes.
+pub fn too_large(limit: usize) -> ServerError {
+    ServerError::new(ErrorCode::PayloadTooLarge, format!("request body exceeds {limit} bytes"))
+}
+
+fn json(status: StatusCode, value: &impl Serialize) -> Result<Response<Bytes>, ServerError> {
+    let body = serde_json::to_vec(value).map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))?;
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
+}
+
+/// The JSON response for an error.
+pub fn error_response(error: &ServerError) -> Response<Bytes> {
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if status.is_server_error() {
+        tracing::warn!(code = ?error.code, message = %error.message, "request failed");
+    } else {
+        tracing::debug!(code = ?error.code, message = %error.message, "request refused");
+    }
+    // ErrorBody always serializes; fall back to a fixed body rather than panic.
+    let body = serde_json::to_vec(&error.body()).unwrap_or_else(|_| br#"{"error":"internal"}"#.to_vec());
+    let mut response = Response::new(Bytes::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

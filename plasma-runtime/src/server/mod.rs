@@ -1,0 +1,391 @@
+//! The sync server (feature `server`): runs an app's mutators canonically on
+//! SQLite and answers push, pull and pokes, with an auth hook on every request.
+//!
+//! [`SyncServer::handle`] is framework-agnostic (`http::Request<Bytes>` in,
+//! `http::Response<Bytes>` out); [`router`] mounts it on axum together with
+//! the WebSocket poke endpoint.
+
+mod axum_adapter;
+pub mod compact;
+pub mod error;
+mod http_handler;
+pub mod pokes;
+pub mod pull;
+pub mod push;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use axum_adapter::router;
+pub use error::ServerError;
+pub use pokes::{PokeHub, PokeSubscription, PokeTarget};
+
+use crate::error::ExecError;
+use crate::exec::sqlite::SqliteExecutor;
+use crate::mutator::Registry;
+use crate::protocol::{ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, VersionProbe};
+use crate::schema::Schema;
+
+/// Longest id (client group, client) accepted, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Limits and knobs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Path prefix of the endpoints (`{base}/push`, `{base}/pull`, `{base}/poke`).
+    pub base_path: String,
+    /// The app's schema version; requests with another one are refused.
+    pub schema_version: String,
+    /// Largest request body accepted (413 above it).
+    pub max_body_bytes: usize,
+    /// Most mutations in one push.
+    pub max_mutations_per_push: usize,
+    /// Most rows in one pull response: bounds server memory per pull.
+    pub pull_page_rows: usize,
+    /// How long a socket gathers pokes before sending one.
+    pub poke_coalesce: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            base_path: "/sync".to_owned(),
+            schema_version: String::new(),
+            max_body_bytes: 4 << 20,
+            max_mutations_per_push: 5_000,
+            pull_page_rows: 10_000,
+            poke_coalesce: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Who is asking, as established by the auth hook.
+#[derive(Debug, Clone)]
+pub struct Authorized<Ctx> {
+    /// The authenticated user; client groups belong to exactly one user.
+    pub user_id: String,
+    /// If set, the only client group this request may name.
+    pub client_group_id: Option<String>,
+    /// If set, the only client whose mutations this request may carry.
+    pub client_id: Option<String>,
+    /// The app's context, handed to every mutator.
+    pub ctx: Ctx,
+}
+
+impl<Ctx> Authorized<Ctx> {
+    /// A user with a context, not pinned to a group or client.
+    pub fn user(user_id: impl Into<String>, ctx: Ctx) -> Self {
+        Authorized { user_id: user_id.into(), client_group_id: None, client_id: None, ctx }
+    }
+}
+
+/// The auth hook's refusal: 401 or 403 with the reason in the JSON body.
+#[derive(Debug, Clone)]
+pub struct AuthRejection {
+    /// `Unauthorized` (401) or `Forbidden` (403).
+    pub code: ErrorCode,
+    /// Why, for the client.
+    pub reason: String,
+}
+
+impl AuthRejection {
+    /// 401: credentials missing or invalid.
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        AuthRejection { code: ErrorCode::Unauthorized, reason: reason.into() }
+    }
+    /// 403: authenticated but not allowed.
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        AuthRejection { code: ErrorCode::Forbidden, reason: reason.into() }
+    }
+}
+
+type AuthFuture<Ctx> = Pin<Box<dyn Future<Output = Result<Authorized<Ctx>, AuthRejection>> + Send>>;
+type AuthFn<Ctx> = dyn Fn(http::HeaderMap) -> AuthFuture<Ctx> + Send + Sync;
+
+/// The sync server for the app whose mutators are `R`. Cheap to clone.
+pub struct SyncServer<R: Registry> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Registry> Clone for SyncServer<R> {
+    fn clone(&self) -> Self {
+        SyncServer { inner: Arc::clone(&self.inner) }
+    }
+}
+
+struct Inner<R: Registry> {
+    db: Mutex<SqliteExecutor>,
+    schema: &'static Schema,
+    config: ServerConfig,
+    auth: Box<AuthFn<R::Context>>,
+    pokes: PokeHub,
+}
+
+/// Builds a [`SyncServer`].
+pub struct SyncServerBuilder<R: Registry> {
+    db: SqliteExecutor,
+    schema: &'static Schema,
+    config: ServerConfig,
+    auth: Option<Box<AuthFn<R::Context>>>,
+}
+
+impl<R: Registry> SyncServerBuilder<R>
+where
+    R::Context: Send + Sync + 'static,
+{
+    /// The app's schema version (required).
+    pub fn schema_version(mut self, version: impl Into<String>) -> Self {
+        self.config.schema_version = version.into();
+        self
+    }
+
+    /// The endpoints' path prefix (default `/sync`).
+    pub fn base_path(mut self, base: impl Into<String>) -> Self {
+        self.config.base_path = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Replaces all limits at once.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        let version = std::mem::take(&mut self.config.schema_version);
+        self.config = config;
+        if self.config.schema_version.is_empty() {
+            self.config.schema_version = version;
+        }
+        self
+    }
+
+    /// The auth hook, called with the headers of every request (required).
+    pub fn auth<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(http::HeaderMap) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Authorized<R::Context>, AuthRejection>> + Send + 'static,
+    {
+        self.auth = Some(Box::new(move |headers| Box::pin(hook(headers))));
+        self
+    }
+
+    /// Applies the schema (`ensure_schema`) and returns the server.
+    pub fn build(self) -> Result<SyncServer<R>, BuildError> {
+        let auth = self.auth.ok_or(BuildError::MissingAuth)?;
+        if self.config.schema_version.is_empty() {
+            return Err(BuildError::MissingSchemaVersion);
+        }
+        for (i, name) in R::NAMES.iter().enumerate() {
+            if R::NAMES[..i].contains(name) {
+                return Err(BuildError::DuplicateMutator((*name).to_owned()));
+            }
+        }
+        self.db.ensure_schema(self.schema)?;
+        Ok(SyncServer {
+            inner: Arc::new(Inner {
+                db: Mutex::new(self.db),
+                schema: self.schema,
+                config: self.config,
+                auth,
+                pokes: PokeHub::new(1024),
+            }),
+        })
+    }
+}
+
+/// Why a server could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No auth hook was given.
+    #[error("the sync server needs an auth hook: call .auth(...)")]
+    MissingAuth,
+    /// No schema version was given.
+    #[error("the sync server needs the app's schema version: call .schema_version(...)")]
+    MissingSchemaVersion,
+    /// Two mutators share a name.
+    #[error("two mutators are named `{0}`")]
+    DuplicateMutator(String),
+    /// `ensure_schema` failed or refused.
+    #[error(transparent)]
+    Schema(#[from] ExecError),
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl<R: Registry> SyncServer<R>
+where
+    R::Context: Send + Sync + 'static,
+{
+    /// Starts building a server for `schema` on `db`.
+    pub fn builder(schema: &'static Schema, db: SqliteExecutor) -> SyncServerBuilder<R> {
+        SyncServerBuilder { db, schema, config: ServerConfig::default(), auth: None }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// Pokes, for custom transports (axum's WebSocket uses this).
+    pub fn pokes(&self) -> &PokeHub {
+        &self.inner.pokes
+    }
+
+    /// Runs the auth hook on request headers.
+    pub async fn authorize(&self, headers: http::HeaderMap) -> Result<Authorized<R::Context>, ServerError> {
+        (self.inner.auth)(headers).await.map_err(|r| ServerError::new(r.code, r.reason))
+    }
+
+    /// Runs `f` with the database on a blocking thread.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteExecutor, &'static Schema) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let db = lock(&inner.db);
+            f(&db, inner.schema)
+        })
+        .await
+        .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
+    }
+
+    /// Handles a push body for an authorized caller.
+    pub async fn push(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PushResponse, ServerError> {
+        check_version(body)?;
+        let request: PushRequest = parse(body)?;
+        self.check_common(&request.schema_version, &request.client_group_id, &who)?;
+        if request.mutations.len() > self.inner.config.max_mutations_per_push {
+            return Err(ServerError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("a push carries at most {} mutations", self.inner.config.max_mutations_per_push),
+            ));
+        }
+        for m in &request.mutations {
+            check_id("client id", &m.client_id)?;
+            if let Some(pinned) = &who.client_id {
+                if *pinned != m.client_id {
+                    return Err(ServerError::new(ErrorCode::Forbidden, "mutation of a client this request may not write for"));
+                }
+            }
+            if m.id == 0 || i64::try_from(m.id).is_err() {
+                return Err(ServerError::new(ErrorCode::BadRequest, format!("mutation id {} is out of range", m.id)));
+            }
+            if !R::contains(&m.name) {
+                return Err(ServerError::new(ErrorCode::UnknownMutator, format!("unknown mutator `{}`", m.name)));
+            }
+        }
+        if request.mutations.is_empty() {
+            return Ok(PushResponse { last_mutation_ids: Default::default() });
+        }
+        let group = request.client_group_id.clone();
+        let Authorized { user_id, ctx, .. } = who;
+        let result = self
+            .with_db(move |db, _| push::process::<R>(db, &user_id, &ctx, request, now_ms()))
+            .await;
+        match &result {
+            Ok(outcome) if outcome.data_changed => self.inner.pokes.poke(PokeTarget::All),
+            Ok(outcome) if outcome.anything_committed => self.inner.pokes.poke(PokeTarget::Group(group)),
+            Ok(_) => {}
+            // A busy error may follow committed mutations; pulling is always safe.
+            Err(e) if e.code == ErrorCode::Busy => self.inner.pokes.poke(PokeTarget::All),
+            Err(_) => {}
+        }
+        result.map(|o| o.response)
+    }
+
+    /// Handles a pull body for an authorized caller.
+    pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
+        check_version(body)?;
+        let request: PullRequest = parse(body)?;
+        self.check_common(&request.schema_version, &request.client_group_id, &who)?;
+        let page = self.inner.config.pull_page_rows.max(1);
+        let user_id = who.user_id;
+        self.with_db(move |db, schema| {
+            pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, page)
+        })
+        .await
+    }
+
+    /// Checks that `group` may be used by `user_id` (for the poke socket).
+    pub async fn check_group_access(&self, user_id: String, group: String) -> Result<(), ServerError> {
+        check_id("client group id", &group)?;
+        self.with_db(move |db, _| {
+            let owner: Option<String> = {
+                use rusqlite::OptionalExtension;
+                db.connection()
+                    .prepare_cached(&format!(
+                        "SELECT \"user_id\" FROM \"{}\" WHERE \"id\" = ?",
+                        crate::sql::ddl::CLIENT_GROUPS_TABLE
+                    ))?
+                    .query_row([&group], |r| r.get(0))
+                    .optional()?
+            };
+            match owner {
+                Some(owner) if owner != user_id => {
+                    Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
+                }
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// Compacts the change log through position `through` (see [`compact::compact`]).
+    pub async fn compact(&self, through: i64) -> Result<usize, ServerError> {
+        self.with_db(move |db, _| compact::compact(db, through)).await
+    }
+
+    fn check_common(&self, schema_version: &str, group: &str, who: &Authorized<R::Context>) -> Result<(), ServerError> {
+        if schema_version != self.inner.config.schema_version {
+            return Err(ServerError::new(
+                ErrorCode::SchemaVersionMismatch,
+                format!(
+                    "client schema version `{schema_version}` differs from the server's `{}`: update needed",
+                    self.inner.config.schema_version
+                ),
+            ));
+        }
+        check_id("client group id", group)?;
+        if let Some(pinned) = &who.client_group_id {
+            if pinned != group {
+                return Err(ServerError::new(ErrorCode::Forbidden, "this request may not use that client group"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the database locked, on the calling thread (admin tasks, tests).
+    pub fn with_db_blocking<T>(&self, f: impl FnOnce(&SqliteExecutor) -> T) -> T {
+        f(&lock(&self.inner.db))
+    }
+}
+
+fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
+    // A panic mid-transaction rolled the transaction back when it unwound, so
+    // the connection is consistent even if the mutex is poisoned.
+    db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn check_version(body: &[u8]) -> Result<(), ServerError> {
+    if let Ok(VersionProbe { protocol_version: Some(v) }) = serde_json::from_slice::<VersionProbe>(body) {
+        if v.as_u64() != Some(u64::from(PROTOCOL_VERSION)) {
+            return Err(ServerError::new(
+                ErrorCode::UnsupportedProtocolVersion,
+                format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}: update needed"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServerError> {
+    serde_json::from_slice(body).map_err(|e| ServerError::new(ErrorCode::InvalidRequest, format!("invalid body: {e}")))
+}
+
+fn check_id(what: &str, id: &str) -> Result<(), ServerError> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES {
+        return Err(ServerError::new(ErrorCode::BadRequest, format!("{what} must be 1 to {MAX_ID_BYTES} bytes")));
+    }
+    Ok(())
+}

@@ -1,0 +1,209 @@
+//! Push: run a client group's mutations canonically, exactly once each.
+//!
+//! Everything happens in one `BEGIN IMMEDIATE` transaction on the server's
+//! SQLite connection: ownership checks, the sequence check, each mutation in
+//! its own savepoint, and the last-mutation-id (LMID) bumps. A mutation's writes
+//! and its LMID bump therefore commit together or not at all.
+
+use std::collections::BTreeMap;
+
+use rusqlite::OptionalExtension;
+
+use crate::exec::run_ready;
+use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
+use crate::mutator::{DispatchError, Registry};
+use crate::protocol::{ErrorCode, PushRequest, PushResponse};
+use crate::server::error::ServerError;
+use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
+
+/// What a processed push did.
+#[derive(Debug)]
+pub struct PushOutcome {
+    /// The answer for the client.
+    pub response: PushResponse,
+    /// Whether any row of any user table changed (everyone must pull).
+    pub data_changed: bool,
+    /// Whether anything was committed at all (this group must pull).
+    pub anything_committed: bool,
+}
+
+/// Processes a validated push for `user_id`. `now_ms` stamps bookkeeping rows.
+pub fn process<R: Registry>(
+    db: &SqliteExecutor,
+    user_id: &str,
+    ctx: &R::Context,
+    request: PushRequest,
+    now_ms: i64,
+) -> Result<PushOutcome, ServerError> {
+    let mut tx = db.begin_immediate_sync()?;
+    let group = &request.client_group_id;
+    claim_group(&tx, group, user_id, now_ms)?;
+
+    // Current LMID of every client in the push, creating unknown clients.
+    let mut lmids: BTreeMap<String, u64> = BTreeMap::new();
+    for m in &request.mutations {
+        if !lmids.contains_key(&m.client_id) {
+            let lmid = claim_client(&tx, group, &m.client_id, now_ms)?;
+            lmids.insert(m.client_id.clone(), lmid);
+        }
+    }
+
+    // Sequence check before anything runs: duplicates are skipped, a gap rejects the push.
+    let mut expected: BTreeMap<&str, u64> = lmids.iter().map(|(c, l)| (c.as_str(), l + 1)).collect();
+    let mut to_run = Vec::with_capacity(request.mutations.len());
+    for (index, m) in request.mutations.iter().enumerate() {
+        let next = expected.get_mut(m.client_id.as_str()).ok_or_else(|| {
+            ServerError::new(ErrorCode::Internal, "client vanished while checking the push")
+        })?;
+        if m.id < *next {
+            continue; // already processed: duplicate
+        }
+        if m.id > *next {
+            return Err(ServerError::new(
+                ErrorCode::OutOfOrderMutation,
+                format!("client `{}` sent mutation {} but the next expected id is {}", m.client_id, m.id, next),
+            ));
+        }
+        *next += 1;
+        to_run.push(index);
+    }
+
+    let seq_before = last_seq(&tx)?;
+    let mut processed: BTreeMap<String, u64> = BTreeMap::new();
+    let mut transient = None;
+    let mut mutations = request.mutations;
+    for index in to_run {
+        let m = &mut mutations[index];
+        let args = std::mem::take(&mut m.args);
+        savepoint(&tx, "SAVEPOINT plasma_mutation")?;
+        let result = run_ready(R::dispatch(&mut tx, ctx, &m.name, args))
+            .map_err(ServerError::from)?;
+        match result {
+            Ok(()) => savepoint(&tx, "RELEASE plasma_mutation")?,
+            Err(e) => {
+                savepoint(&tx, "ROLLBACK TO plasma_mutation")?;
+                savepoint(&tx, "RELEASE plasma_mutation")?;
+                if e.is_transient() {
+                    transient = Some(e);
+                    break;
+                }
+                record_error(&tx, &m.client_id, m.id, &e)?;
+            }
+        }
+        processed.insert(m.client_id.clone(), m.id);
+    }
+    let data_changed = last_seq(&tx)? > seq_before && changed_user_rows(&tx, seq_before)?;
+
+    for (client, lmid) in &processed {
+        tx.connection()
+            .prepare_cached(&format!("UPDATE \"{CLIENTS_TABLE}\" SET \"last_mutation_id\" = ?, \"last_seen\" = ? WHERE \"id\" = ?"))?
+            .execute(rusqlite::params![to_i64(*lmid)?, now_ms, client])?;
+        tx.connection()
+            .prepare_cached(&format!(
+                "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENTS_TABLE}', ?, 'lmid')"
+            ))?
+            .execute([client])?;
+        lmids.insert(client.clone(), *lmid);
+    }
+    tx.commit_sync()?;
+    if let Some(e) = transient {
+        return Err(ServerError::new(ErrorCode::Busy, format!("database busy, retry the push: {e}")));
+    }
+    Ok(PushOutcome {
+        response: PushResponse { last_mutation_ids: lmids },
+        data_changed,
+        anything_committed: !processed.is_empty(),
+    })
+}
+
+fn to_i64(n: u64) -> Result<i64, ServerError> {
+    i64::try_from(n).map_err(|_| ServerError::new(ErrorCode::BadRequest, "mutation id out of range"))
+}
+
+fn savepoint(tx: &SqliteTx<'_>, sql: &str) -> Result<(), ServerError> {
+    tx.connection().prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+fn last_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
+    Ok(tx
+        .connection()
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = ?")?
+        .query_row([CHANGES_TABLE], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+fn changed_user_rows(tx: &SqliteTx<'_>, after: i64) -> Result<bool, ServerError> {
+    Ok(tx
+        .connection()
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM \"{CHANGES_TABLE}\" WHERE \"seq\" > ? AND \"tbl\" NOT LIKE '\\_plasma%' ESCAPE '\\')"
+        ))?
+        .query_row([after], |r| r.get(0))?)
+}
+
+/// Creates the group for `user_id`, or checks that it is theirs.
+fn claim_group(tx: &SqliteTx<'_>, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
+    let conn = tx.connection();
+    let owner: Option<String> = conn
+        .prepare_cached(&format!("SELECT \"user_id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?
+        .query_row([group], |r| r.get(0))
+        .optional()?;
+    match owner {
+        Some(owner) if owner != user_id => {
+            Err(ServerError::new(ErrorCode::Forbidden, format!("client group `{group}` belongs to another user")))
+        }
+        Some(_) => {
+            conn.prepare_cached(&format!("UPDATE \"{CLIENT_GROUPS_TABLE}\" SET \"last_seen\" = ? WHERE \"id\" = ?"))?
+                .execute(rusqlite::params![now_ms, group])?;
+            Ok(())
+        }
+        None => {
+            conn.prepare_cached(&format!(
+                "INSERT INTO \"{CLIENT_GROUPS_TABLE}\" (\"id\", \"user_id\", \"created_at\", \"last_seen\") VALUES (?, ?, ?, ?)"
+            ))?
+            .execute(rusqlite::params![group, user_id, now_ms, now_ms])?;
+            Ok(())
+        }
+    }
+}
+
+/// Returns the client's LMID, creating it in `group`; refuses a client of another group.
+fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Result<u64, ServerError> {
+    let conn = tx.connection();
+    let found: Option<(String, i64)> = conn
+        .prepare_cached(&format!(
+            "SELECT \"client_group_id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ?"
+        ))?
+        .query_row([client], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    match found {
+        Some((owner, _)) if owner != group => Err(ServerError::new(
+            ErrorCode::Forbidden,
+            format!("client `{client}` belongs to another client group"),
+        )),
+        Some((_, lmid)) => Ok(u64::try_from(lmid).unwrap_or(0)),
+        None => {
+            conn.prepare_cached(&format!(
+                "INSERT INTO \"{CLIENTS_TABLE}\" (\"id\", \"client_group_id\", \"last_mutation_id\", \"last_seen\") VALUES (?, ?, 0, ?)"
+            ))?
+            .execute(rusqlite::params![client, group, now_ms])?;
+            Ok(0)
+        }
+    }
+}
+
+fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, error: &DispatchError) -> Result<(), ServerError> {
+    let conn = tx.connection();
+    conn.prepare_cached(&format!(
+        "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{MUTATION_ERRORS_TABLE}', ?, 'err')"
+    ))?
+    .execute([client])?;
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO \"{MUTATION_ERRORS_TABLE}\" (\"client_id\", \"mutation_id\", \"message\", \"seq\") VALUES (?, ?, ?, ?)"
+    ))?
+    .execute(rusqlite::params![client, to_i64(id)?, error.to_string(), seq])?;
+    Ok(())
+}
