@@ -3,6 +3,8 @@
 
 #![deny(missing_docs)]
 
+pub mod harness;
+
 use plasma::exec::run_ready;
 use plasma::{ExecError, Executor, MemoryExecutor, SqliteExecutor};
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,10 @@
-//! The todo app's shared schema: the one definition both the server and every
-//! client compile.
+//! The todo app's shared code: one schema and one set of mutators, compiled by
+//! the server and by every client.
 
 #![deny(missing_docs)]
+
+use plasma::{MutatorError, Transaction};
+use serde::{Deserialize, Serialize};
 
 /// A todo item.
 #[plasma::table(name = "todos")]
@@ -25,3 +28,151 @@ pub static SCHEMA: plasma::Schema = plasma::schema![Todo];
 
 /// The app's schema version; clients with another version are told to update.
 pub const SCHEMA_VERSION: &str = "todos-v1";
+
+/// Who is asking: handed to every mutator by the server's auth hook (or the client).
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The authenticated user.
+    pub user_id: String,
+}
+
+/// Arguments of [`create_todo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateTodo {
+    /// New id (`client.new_id()`).
+    pub id: String,
+    /// Title; must not be blank.
+    pub title: String,
+    /// Client clock, ms.
+    pub updated_at: i64,
+}
+
+/// Arguments of [`mark_done`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarkDone {
+    /// Which todo.
+    pub id: String,
+    /// Client clock, ms.
+    pub updated_at: i64,
+}
+
+/// Arguments of [`rename_todo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RenameTodo {
+    /// Which todo.
+    pub id: String,
+    /// New title; must not be blank.
+    pub title: String,
+    /// Client clock, ms.
+    pub updated_at: i64,
+}
+
+/// Arguments of [`delete_todo`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeleteTodo {
+    /// Which todo.
+    pub id: String,
+}
+
+fn check_title(title: &str) -> Result<(), MutatorError> {
+    if title.trim().is_empty() {
+        return Err(MutatorError::app("a todo needs a title"));
+    }
+    Ok(())
+}
+
+/// Creates an open todo.
+#[plasma::mutator(name = "createTodo")]
+pub async fn create_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: CreateTodo) -> Result<(), MutatorError> {
+    check_title(&args.title)?;
+    Todo::insert()
+        .value(Todo::id, args.id)
+        .value(Todo::title, args.title)
+        .value(Todo::updated_at, args.updated_at)
+        .run(tx)
+        .await?;
+    Ok(())
+}
+
+/// Marks a todo done.
+#[plasma::mutator(name = "markDone")]
+pub async fn mark_done(tx: &mut impl Transaction, _ctx: &Ctx, args: MarkDone) -> Result<(), MutatorError> {
+    let changed = Todo::update()
+        .set(Todo::done, true)
+        .set(Todo::updated_at, args.updated_at)
+        .filter(Todo::id.eq(args.id.as_str()))
+        .run(tx)
+        .await?;
+    if changed == 0 {
+        return Err(MutatorError::app(format!("no todo `{}`", args.id)));
+    }
+    Ok(())
+}
+
+/// Renames a todo.
+#[plasma::mutator(name = "renameTodo")]
+pub async fn rename_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: RenameTodo) -> Result<(), MutatorError> {
+    check_title(&args.title)?;
+    let changed = Todo::update()
+        .set(Todo::title, args.title)
+        .set(Todo::updated_at, args.updated_at)
+        .filter(Todo::id.eq(args.id.as_str()))
+        .run(tx)
+        .await?;
+    if changed == 0 {
+        return Err(MutatorError::app(format!("no todo `{}`", args.id)));
+    }
+    Ok(())
+}
+
+/// Deletes a todo (deleting a missing one is not an error).
+#[plasma::mutator(name = "deleteTodo")]
+pub async fn delete_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: DeleteTodo) -> Result<(), MutatorError> {
+    Todo::delete().filter(Todo::id.eq(args.id)).run(tx).await?;
+    Ok(())
+}
+
+plasma::mutators! {
+    /// Every mutator of the todo app.
+    pub struct TodoMutators { create_todo, mark_done, rename_todo, delete_todo }
+}
+
+/// The server side: the sync server for this app, with the demo auth hook.
+#[cfg(feature = "server")]
+pub mod server {
+    use plasma::server::{AuthRejection, Authorized, SyncServer};
+    use plasma::{ExecError, SqliteExecutor};
+
+    use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators};
+
+    /// The header that names the user. A real app verifies a session or token here.
+    pub const USER_HEADER: &str = "x-user";
+
+    /// Builds the todo sync server on `db`.
+    pub fn build(db: SqliteExecutor) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
+        SyncServer::<TodoMutators>::builder(&SCHEMA, db)
+            .schema_version(SCHEMA_VERSION)
+            .auth(|headers| async move {
+                let user = headers
+                    .get(USER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| AuthRejection::unauthorized(format!("missing `{USER_HEADER}` header")))?;
+                if user == "banned" {
+                    return Err(AuthRejection::forbidden("this user is banned"));
+                }
+                Ok(Authorized::user(user, Ctx { user_id: user.to_owned() }))
+            })
+            .build()
+    }
+
+    /// Opens (creating) the SQLite file and builds the server.
+    pub fn open(path: &std::path::Path) -> Result<SyncServer<TodoMutators>, Box<dyn std::error::Error + Send + Sync>> {
+        let db = SqliteExecutor::open(path).map_err(|e: ExecError| Box::new(e))?;
+        Ok(build(db)?)
+    }
+}

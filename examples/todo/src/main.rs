@@ -1,46 +1,34 @@
-//! Runs the todo schema against a real SQLite file: creates the schema, writes
-//! through the typed builders, and reads back what the change log recorded.
+//! The todo sync server on an embedded SQLite file.
 //!
-//! `cargo run -p todo -- [path/to/todos.db]`
+//! `cargo run -p todo -- [--db todos.db] [--port 8787]` listens on 127.0.0.1
+//! and serves `/sync/push`, `/sync/pull` and `/sync/poke` (WebSocket).
+//! Logs go to stderr; set `RUST_LOG=debug` for more.
 
 use std::error::Error;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
-use plasma::exec::run_ready;
-use plasma::{Executor, SqliteExecutor};
-use todo::{SCHEMA, Todo};
+use tracing_subscriber::EnvFilter;
 
-fn main() -> Result<(), Box<dyn Error>> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "todos.db".to_owned());
-    let db = SqliteExecutor::open(&path)?;
-    let changes = db.ensure_schema(&SCHEMA)?;
-    println!("{path}: schema ready ({} change(s): {changes:?})", changes.len());
-
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
-    let open = run_ready(async {
-        let mut tx = db.begin().await?;
-        let id = format!("todo-{now}");
-        Todo::insert()
-            .value(Todo::id, id.as_str())
-            .value(Todo::title, "Try plasma")
-            .value(Todo::updated_at, now)
-            .run(&mut tx)
-            .await?;
-        Todo::update()
-            .set(Todo::done, true)
-            .set(Todo::updated_at, now + 1)
-            .filter(Todo::title.eq("Walk the dog"))
-            .run(&mut tx)
-            .await?;
-        let open = Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.asc()).fetch(&mut tx).await?;
-        SqliteExecutor::commit(tx).await?;
-        Ok::<_, plasma::ExecError>(open)
-    })??;
-
-    println!("open todos:");
-    for todo in &open {
-        println!("  [{}] {} (updated {})", todo.id, todo.title, todo.updated_at);
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut db = PathBuf::from("todos.db");
+    let mut port = 8787u16;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--db" => db = args.next().ok_or("--db needs a path")?.into(),
+            "--port" => port = args.next().ok_or("--port needs a number")?.parse()?,
+            other => return Err(format!("unknown argument `{other}`; usage: todo [--db PATH] [--port N]").into()),
+        }
     }
-    let logged: i64 = db.connection().query_row("SELECT count(*) FROM _plasma_changes", [], |r| r.get(0))?;
-    println!("change log holds {logged} entr{}", if logged == 1 { "y" } else { "ies" });
+    let server = todo::server::open(&db)?;
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+    tracing::info!(db = %db.display(), addr = %listener.local_addr()?, "todo sync server listening");
+    axum::serve(listener, plasma::server::router(server)).await?;
     Ok(())
 }

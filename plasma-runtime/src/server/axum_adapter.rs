@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, Request, Response, header};
@@ -55,7 +56,7 @@ async fn poke_endpoint<R: Registry>(
     State(server): State<SyncServer<R>>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response<Body>
 where
     R::Context: Send + Sync + 'static,
@@ -70,11 +71,13 @@ where
             return Err(ServerError::new(ErrorCode::Forbidden, "this request may not use that client group"));
         }
         server.check_group_access(who.user_id, group.clone()).await?;
-        Ok(group)
+        // Credentials first, so an anonymous probe learns nothing else.
+        let upgrade = upgrade.map_err(|e| ServerError::new(ErrorCode::BadRequest, format!("expected a WebSocket upgrade: {e}")))?;
+        Ok((group, upgrade))
     }
     .await;
     match result {
-        Ok(group) => {
+        Ok((group, upgrade)) => {
             let subscription = server.pokes().subscribe(group);
             let coalesce = server.config().poke_coalesce;
             upgrade.on_upgrade(move |socket| forward_pokes(socket, subscription, coalesce))

@@ -1,0 +1,151 @@
+//! A real todo sync server on 127.0.0.1 with a temporary SQLite file, and a
+//! small JSON-over-HTTP client for tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use plasma::server::{ServerConfig, SyncServer};
+use plasma::SqliteExecutor;
+use serde_json::{Value, json};
+use todo::TodoMutators;
+
+/// Every request in tests gives up after this long, so no test hangs.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server; dropping it stops the listener task and deletes the database.
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The server, for direct access (compaction, database dumps).
+    pub server: SyncServer<TodoMutators>,
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    /// Starts a todo server with `config` (schema version and base path are filled in).
+    pub async fn start(config: ServerConfig) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteExecutor::open(dir.path().join("server.db")).expect("open db");
+        let config = ServerConfig { schema_version: todo::SCHEMA_VERSION.to_owned(), ..config };
+        let server = SyncServer::<TodoMutators>::builder(&todo::SCHEMA, db)
+            .config(config)
+            .auth(|headers| async move {
+                let user = headers
+                    .get(todo::server::USER_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|u| !u.is_empty())
+                    .ok_or_else(|| plasma::server::AuthRejection::unauthorized("missing `x-user` header"))?;
+                if user == "banned" {
+                    return Err(plasma::server::AuthRejection::forbidden("this user is banned"));
+                }
+                Ok(plasma::server::Authorized::user(user, todo::Ctx { user_id: user.to_owned() }))
+            })
+            .build()
+            .expect("build server");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = plasma::server::router(server.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let http = reqwest::Client::builder().timeout(TIMEOUT).build().expect("client");
+        TestServer { addr, server, http, task, _dir: dir }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Sends a raw request; returns the status and the JSON body (`Null` if not JSON).
+    pub async fn raw(&self, method: &str, path: &str, user: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, self.url(path)).body(body);
+        if let Some(user) = user {
+            request = request.header(todo::server::USER_HEADER, user);
+        }
+        let response = request.send().await.expect("request reaches the server");
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("body");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// POSTs JSON to `{base}/{endpoint}` as `user`.
+    pub async fn post(&self, endpoint: &str, user: &str, body: &Value) -> (u16, Value) {
+        let bytes = serde_json::to_vec(body).expect("json");
+        self.raw("POST", &format!("/sync/{endpoint}"), Some(user), bytes).await
+    }
+
+    /// Pushes `mutations` (each `(client, id, name, args)`) for `group` as `user`.
+    pub async fn push(&self, user: &str, group: &str, mutations: &[(&str, u64, &str, Value)]) -> (u16, Value) {
+        let mutations: Vec<Value> = mutations
+            .iter()
+            .map(|(client, id, name, args)| {
+                json!({"clientId": client, "id": id, "name": name, "args": args, "timestamp": 1})
+            })
+            .collect();
+        let body = json!({
+            "protocolVersion": 1,
+            "schemaVersion": todo::SCHEMA_VERSION,
+            "clientGroupId": group,
+            "mutations": mutations,
+        });
+        self.post("push", user, &body).await
+    }
+
+    /// Pulls for `group` as `user` from `cookie` (`Value::Null` for a first pull).
+    pub async fn pull(&self, user: &str, group: &str, cookie: Value) -> (u16, Value) {
+        let body = json!({
+            "protocolVersion": 1,
+            "schemaVersion": todo::SCHEMA_VERSION,
+            "clientGroupId": group,
+            "cookie": cookie,
+        });
+        self.post("pull", user, &body).await
+    }
+
+    /// Every row of every table, including plasma's bookkeeping, as text: to
+    /// assert that a refused request changed nothing.
+    pub fn dump(&self) -> Vec<String> {
+        self.server.with_db_blocking(|db| {
+            let conn = db.connection();
+            let mut out = Vec::new();
+            // Everything but `last_seen` stamps, which a harmless duplicate push may refresh.
+            for (table, columns) in [
+                ("todos", "*"),
+                ("_plasma_client_groups", "id, user_id"),
+                ("_plasma_clients", "id, client_group_id, last_mutation_id"),
+                ("_plasma_changes", "*"),
+                ("_plasma_mutation_errors", "*"),
+            ] {
+                let mut stmt =
+                    conn.prepare(&format!("SELECT {columns} FROM \"{table}\" ORDER BY 1")).expect("prepare dump");
+                let width = stmt.column_count();
+                let rows = stmt
+                    .query_map([], |r| {
+                        let cells: Vec<String> = (0..width)
+                            .map(|i| format!("{:?}", r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)))
+                            .collect();
+                        Ok(format!("{table}: {}", cells.join(", ")))
+                    })
+                    .expect("dump");
+                out.extend(rows.map(|r| r.expect("row")));
+            }
+            out
+        })
+    }
+}
+
+/// `createTodo` arguments.
+pub fn create(id: &str, title: &str) -> Value {
+    json!({"id": id, "title": title, "updatedAt": 1})
+}
