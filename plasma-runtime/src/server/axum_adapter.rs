@@ -30,6 +30,9 @@ where
         .route(&format!("{base}/push"), any(http_endpoint::<R>))
         .route(&format!("{base}/pull"), any(http_endpoint::<R>))
         .route(&format!("{base}/poke"), get(poke_endpoint::<R>))
+        // Unknown paths under the base get a JSON 404 from the handler; paths
+        // outside it stay free for the app's own routes.
+        .route(&format!("{base}/{{*rest}}"), any(http_endpoint::<R>))
         // The server enforces its own limit with a JSON 413.
         .layer(DefaultBodyLimit::disable())
         .with_state(server)

@@ -1,0 +1,116 @@
+//! Bad input never hurts: a table of malformed, hostile and unauthorized
+//! requests against a real server on 127.0.0.1. Each gets the expected status
+//! and error code, leaves the database exactly as it was, and the server keeps
+//! serving good requests afterwards.
+
+use plasma::server::ServerConfig;
+use plasma_tests::harness::{TestServer, create};
+use serde_json::{Value, json};
+
+const LIMIT: usize = 64 * 1024;
+
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    user: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+    code: Option<&'static str>,
+}
+
+fn push_body(group: &str, mutations: Value) -> Vec<u8> {
+    json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": group, "mutations": mutations})
+        .to_string()
+        .into_bytes()
+}
+
+fn one(client: &str, id: Value, name: &str, args: Value) -> Value {
+    json!([{"clientId": client, "id": id, "name": name, "args": args, "timestamp": 1}])
+}
+
+fn case(name: &'static str, path: &'static str, user: Option<&'static str>, body: Vec<u8>, status: u16, code: Option<&'static str>) -> Case {
+    Case { name, method: "POST", path, user, body, status, code }
+}
+
+fn cases() -> Vec<Case> {
+    const PUSH: &str = "/sync/push";
+    const PULL: &str = "/sync/pull";
+    let alice = Some("alice");
+    let good_args = create("new", "new todo");
+    let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    vec![
+        case("truncated json push", PUSH, alice, b"{\"protocolVersion\": 1,".to_vec(), 400, Some("invalid_request")),
+        case("truncated json pull", PULL, alice, b"{".to_vec(), 400, Some("invalid_request")),
+        case("empty body", PUSH, alice, Vec::new(), 400, Some("invalid_request")),
+        case("array instead of object", PUSH, alice, b"[1,2,3]".to_vec(), 400, Some("invalid_request")),
+        case("invalid utf-8", PUSH, alice, vec![b'{', 0xff, 0xfe, b'}'], 400, Some("invalid_request")),
+        case("mutations not an array", PUSH, alice, push_body("g1", json!({"a": 1})), 400, Some("invalid_request")),
+        case("id as a string", PUSH, alice, push_body("g1", one("c1", json!("2"), "createTodo", good_args.clone())), 400, Some("invalid_request")),
+        case("negative id", PUSH, alice, push_body("g1", one("c1", json!(-1), "createTodo", good_args.clone())), 400, Some("invalid_request")),
+        case("zero id", PUSH, alice, push_body("g1", one("c1", json!(0), "createTodo", good_args.clone())), 400, Some("bad_request")),
+        case("id beyond i64", PUSH, alice, push_body("g1", one("c1", json!(9_223_372_036_854_775_808u64), "createTodo", good_args.clone())), 400, Some("bad_request")),
+        case("id as huge float", PUSH, alice, push_body("g1", one("c1", json!(1e30), "createTodo", good_args.clone())), 400, Some("invalid_request")),
+        case("unknown mutator", PUSH, alice, push_body("g1", one("c1", json!(2), "dropEverything", json!({}))), 400, Some("unknown_mutator")),
+        case("sql in mutator name", PUSH, alice, push_body("g1", one("c1", json!(2), "createTodo'); DROP TABLE todos;--", good_args.clone())), 400, Some("unknown_mutator")),
+        case("unknown top-level field", PUSH, alice, br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","mutations":[],"admin":true}"#.to_vec(), 400, Some("invalid_request")),
+        case("missing auth", PUSH, None, push_body("g1", one("c1", json!(2), "createTodo", good_args.clone())), 401, Some("unauthorized")),
+        case("missing auth on pull", PULL, None, br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":null}"#.to_vec(), 401, Some("unauthorized")),
+        case("banned user", PUSH, Some("banned"), push_body("g1", one("c1", json!(2), "createTodo", good_args.clone())), 403, Some("forbidden")),
+        case("oversized body", PUSH, alice, vec![b' '; LIMIT + 1], 413, Some("payload_too_large")),
+        Case { name: "wrong method", method: "GET", path: PUSH, user: alice, body: Vec::new(), status: 405, code: Some("method_not_allowed") },
+        Case { name: "put method", method: "PUT", path: PULL, user: alice, body: Vec::new(), status: 405, code: Some("method_not_allowed") },
+        case("protocol version 2", PUSH, alice, br#"{"protocolVersion":2,"future":"shape"}"#.to_vec(), 400, Some("unsupported_protocol_version")),
+        case("protocol version as text", PULL, alice, br#"{"protocolVersion":"one"}"#.to_vec(), 400, Some("unsupported_protocol_version")),
+        case("schema version mismatch", PUSH, alice, push_body("g1", one("c1", json!(2), "createTodo", good_args.clone())).replace_schema(), 409, Some("schema_version_mismatch")),
+        case("empty client group", PUSH, alice, push_body("", one("c1", json!(2), "createTodo", good_args.clone())), 400, Some("bad_request")),
+        case("client group of 300 bytes", PULL, alice, json!({"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g".repeat(300),"cookie":null}).to_string().into_bytes(), 400, Some("bad_request")),
+        case("empty client id", PUSH, alice, push_body("g1", one("", json!(1), "createTodo", good_args.clone())), 400, Some("bad_request")),
+        case("client of another group", PUSH, alice, push_body("g2", one("c1", json!(2), "createTodo", good_args.clone())), 403, Some("forbidden")),
+        case("group of another user", PUSH, Some("mallory"), push_body("g1", one("m1", json!(1), "createTodo", good_args.clone())), 403, Some("forbidden")),
+        case("pull group of another user", PULL, Some("mallory"), br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":null}"#.to_vec(), 403, Some("forbidden")),
+        case("out of order id", PUSH, alice, push_body("g1", one("c1", json!(3), "createTodo", good_args.clone())), 409, Some("out_of_order_mutation")),
+        case("cookie of the wrong shape", PULL, alice, br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":{"order":"x"}}"#.to_vec(), 400, Some("invalid_request")),
+        case("args nested 5000 deep", PUSH, alice, format!(r#"{{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","mutations":[{{"clientId":"c1","id":2,"name":"createTodo","args":{nested},"timestamp":1}}]}}"#).into_bytes(), 400, Some("invalid_request")),
+        case("null client group", PUSH, alice, br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":null,"mutations":[]}"#.to_vec(), 400, Some("invalid_request")),
+        case("unknown endpoint", "/sync/nope", alice, b"{}".to_vec(), 404, Some("not_found")),
+        case("sql in group id reads nothing foreign", PULL, alice, br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1' OR '1'='1","cookie":null}"#.to_vec(), 200, None),
+    ]
+}
+
+trait ReplaceSchema {
+    fn replace_schema(self) -> Vec<u8>;
+}
+impl ReplaceSchema for Vec<u8> {
+    fn replace_schema(self) -> Vec<u8> {
+        String::from_utf8_lossy(&self).replace(todo::SCHEMA_VERSION, "todos-v0").into_bytes()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_typed_errors_and_change_nothing() {
+    let s = TestServer::start(ServerConfig { max_body_bytes: LIMIT, ..ServerConfig::default() }).await;
+    // Accepted state that must survive: alice's group g1 with client c1 at LMID 1.
+    let (status, body) = s.push("alice", "g1", &[("c1", 1, "createTodo", create("keep", "accepted"))]).await;
+    assert_eq!(status, 200, "{body}");
+    let before = s.dump();
+    let cases = cases();
+    assert!(cases.len() >= 25, "at least 25 bad requests, have {}", cases.len());
+    for case in cases {
+        let (status, body) = s.raw(case.method, case.path, case.user, case.body).await;
+        assert_eq!(status, case.status, "{}: {body}", case.name);
+        if let Some(code) = case.code {
+            assert_eq!(body["error"].as_str(), Some(code), "{}: {body}", case.name);
+            assert!(body["message"].is_string(), "{}: every error has a message", case.name);
+            assert!(body["retryable"].is_boolean(), "{}", case.name);
+        }
+        assert_eq!(s.dump(), before, "{} changed the database", case.name);
+    }
+    // Still serving: the next good push and pull work.
+    let (status, body) = s.push("alice", "g1", &[("c1", 2, "createTodo", create("after", "still up"))]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, pull) = s.pull("alice", "g1", Value::Null).await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = pull["patch"].as_array().map_or(vec![], |p| p.iter().filter_map(|op| op["row"]["id"].as_str()).collect());
+    assert_eq!(ids, vec!["after", "keep"]);
+}
