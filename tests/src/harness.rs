@@ -35,21 +35,7 @@ impl TestServer {
     pub async fn start(config: ServerConfig) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = SqliteExecutor::open(dir.path().join("server.db")).expect("open db");
-        let config = ServerConfig { schema_version: todo::SCHEMA_VERSION.to_owned(), ..config };
-        let server = SyncServer::<TodoMutators>::builder(&todo::SCHEMA, db)
-            .config(config)
-            .auth(|headers| async move {
-                let user = headers
-                    .get(todo::server::USER_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| plasma::server::AuthRejection::unauthorized("missing `x-user` header"))?;
-                if user == "banned" {
-                    return Err(plasma::server::AuthRejection::forbidden("this user is banned"));
-                }
-                Ok(plasma::server::Authorized::user(user, todo::Ctx { user_id: user.to_owned() }))
-            })
-            .build()
+        let server = todo::server::build_with(db, config)
             .expect("build server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -144,7 +144,7 @@ plasma::mutators! {
 /// The server side: the sync server for this app, with the demo auth hook.
 #[cfg(feature = "server")]
 pub mod server {
-    use plasma::server::{AuthRejection, Authorized, SyncServer};
+    use plasma::server::{AuthRejection, Authorized, ServerConfig, SyncServer};
     use plasma::{ExecError, SqliteExecutor};
 
     use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators};
@@ -152,10 +152,15 @@ pub mod server {
     /// The header that names the user. A real app verifies a session or token here.
     pub const USER_HEADER: &str = "x-user";
 
-    /// Builds the todo sync server on `db`.
+    /// Builds the todo sync server on `db` with default limits.
     pub fn build(db: SqliteExecutor) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
+        build_with(db, ServerConfig::default())
+    }
+
+    /// Builds the todo sync server on `db` with `config` (the schema version is filled in).
+    pub fn build_with(db: SqliteExecutor, config: ServerConfig) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
-            .schema_version(SCHEMA_VERSION)
+            .config(ServerConfig { schema_version: SCHEMA_VERSION.to_owned(), ..config })
             .auth(|headers| async move {
                 let user = headers
                     .get(USER_HEADER)
