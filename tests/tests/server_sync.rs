@@ -163,6 +163,9 @@ async fn unknown_future_and_compacted_cookies_get_a_reset() {
     let (_, second) = s.pull("alice", "g1", first["cookie"].clone()).await;
     assert_ne!(second["patch"][0]["op"], "clear", "a known cookie is incremental");
 
+    let (_, unknown_group) = s.pull("alice", "g-new", second["cookie"].clone()).await;
+    assert_eq!(unknown_group["patch"][0], json!({"op": "clear"}), "an unknown group resets even with a cookie");
+
     let (_, future) = s.pull("alice", "g1", json!({"order": 1_000_000})).await;
     assert_eq!(future["patch"][0], json!({"op": "clear"}));
     assert_eq!(titles(&future), vec!["one", "two"]);

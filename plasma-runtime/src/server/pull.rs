@@ -32,9 +32,11 @@ pub fn process(
     page_rows: usize,
 ) -> Result<PullResponse, ServerError> {
     let tx = db.begin_sync()?;
-    check_group(&tx, group, user_id)?;
+    let known = check_group(&tx, group, user_id)?;
     let head = head_seq(&tx)?;
     let horizon = compacted_through(&tx)?;
+    // A group the server does not know (never pushed, or forgotten) starts over.
+    let cookie = cookie.filter(|_| known);
     let response = match cookie {
         Some(Cookie { order, reset_after: Some(after) }) if order <= head && order >= horizon => {
             reset_page(&tx, schema, group, order, Some(after), page_rows)?
@@ -50,7 +52,8 @@ pub fn process(
     Ok(response)
 }
 
-fn check_group(tx: &SqliteTx<'_>, group: &str, user_id: &str) -> Result<(), ServerError> {
+/// Whether the group exists; refuses a group of another user.
+fn check_group(tx: &SqliteTx<'_>, group: &str, user_id: &str) -> Result<bool, ServerError> {
     let owner: Option<String> = tx
         .connection()
         .prepare_cached(&format!("SELECT \"user_id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?
@@ -60,7 +63,8 @@ fn check_group(tx: &SqliteTx<'_>, group: &str, user_id: &str) -> Result<(), Serv
         Some(owner) if owner != user_id => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client group `{group}` belongs to another user")))
         }
-        _ => Ok(()),
+        Some(_) => Ok(true),
+        None => Ok(false),
     }
 }
 
