@@ -68,7 +68,7 @@ pub use exec::sqlite::SqliteExecutor;
 /// Items generated code refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::mutator::dispatch_one;
+    pub use crate::mutator::{dispatch_one, same_context};
     pub use crate::table::decode_cell;
     pub use serde_json;
 }

@@ -103,6 +103,10 @@ pub trait Registry: 'static {
     }
 }
 
+/// Compiles only if `M` takes context `C`. Called by `mutators!`.
+#[doc(hidden)]
+pub fn same_context<M: Mutator<Context = C>, C>() {}
+
 /// Decodes the arguments and runs one mutator. Called by `mutators!`.
 #[doc(hidden)]
 pub async fn dispatch_one<M: Mutator, T: Transaction>(
@@ -146,6 +150,12 @@ macro_rules! mutators {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, Default)]
         $vis struct $name;
+
+        // Every mutator must take the first one's context; a mismatch is
+        // reported at the offending mutator's name.
+        const _: fn() = || {
+            $( $crate::__private::same_context::<$rest, <$first as $crate::Mutator>::Context>(); )*
+        };
 
         impl $crate::Registry for $name {
             type Context = <$first as $crate::Mutator>::Context;

@@ -4,7 +4,6 @@
 use darling::util::{Flag, PreservedStrExpr, SpannedValue};
 use darling::{FromField, FromMeta};
 use proc_macro2::TokenStream;
-use syn::spanned::Spanned;
 
 /// `#[plasma::table(...)]` arguments.
 #[derive(Debug, Default, FromMeta)]
@@ -67,8 +66,9 @@ impl Errors {
         }
     }
 
-    pub fn error(&mut self, span: &impl Spanned, message: impl std::fmt::Display) {
-        self.push(syn::Error::new(span.span(), message));
+    /// An error covering all of `tokens` (first to last token, also on stable).
+    pub fn error(&mut self, tokens: &impl quote::ToTokens, message: impl std::fmt::Display) {
+        self.push(syn::Error::new_spanned(tokens, message));
     }
 
     pub fn take<T>(&mut self, result: syn::Result<T>) -> Option<T> {

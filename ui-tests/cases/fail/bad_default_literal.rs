@@ -1,0 +1,9 @@
+#[plasma::table]
+pub struct Todo {
+    #[plasma(id)]
+    pub id: String,
+    #[plasma(default = "zero")]
+    pub count: i64,
+}
+
+fn main() {}

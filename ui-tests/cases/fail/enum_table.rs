@@ -1,0 +1,7 @@
+#[plasma::table]
+pub enum Todo {
+    Open,
+    Done,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[plasma::table]
+pub struct Todo {
+    pub id: String,
+    pub title: String,
+}
+
+fn main() {}

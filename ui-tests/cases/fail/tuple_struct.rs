@@ -1,0 +1,4 @@
+#[plasma::table]
+pub struct Todo(String, String);
+
+fn main() {}
