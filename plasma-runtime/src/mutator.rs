@@ -89,12 +89,12 @@ pub trait Registry: 'static {
     /// Every registered name, in declaration order.
     const NAMES: &'static [&'static str];
 
-    /// Runs the mutator called `name` with JSON `args`.
+    /// Runs the mutator called `name` with `args` as JSON text.
     async fn dispatch<T: Transaction>(
         tx: &mut T,
         ctx: &Self::Context,
         name: &str,
-        args: serde_json::Value,
+        args: &str,
     ) -> Result<(), DispatchError>;
 
     /// Whether a mutator of this name exists.
@@ -112,10 +112,10 @@ pub fn same_context<M: Mutator<Context = C>, C>() {}
 pub async fn dispatch_one<M: Mutator, T: Transaction>(
     tx: &mut T,
     ctx: &M::Context,
-    args: serde_json::Value,
+    args: &str,
 ) -> Result<(), DispatchError> {
     let args: M::Args =
-        serde_json::from_value(args).map_err(|e| DispatchError::BadArgs { name: M::NAME, message: e.to_string() })?;
+        serde_json::from_str(args).map_err(|e| DispatchError::BadArgs { name: M::NAME, message: e.to_string() })?;
     M::run(tx, ctx, args).await.map_err(DispatchError::from)
 }
 
@@ -166,7 +166,7 @@ macro_rules! mutators {
                 tx: &mut T,
                 ctx: &Self::Context,
                 name: &str,
-                args: $crate::__private::serde_json::Value,
+                args: &str,
             ) -> ::core::result::Result<(), $crate::DispatchError> {
                 if name == <$first as $crate::Mutator>::NAME {
                     return $crate::__private::dispatch_one::<$first, T>(tx, ctx, args).await;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// `POST {base}/push`: mutations of one client group, in order per client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PushRequest {
     /// Must be [`PROTOCOL_VERSION`].
@@ -23,7 +23,7 @@ pub struct PushRequest {
 }
 
 /// One mutation as queued by a client.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MutationRecord {
     /// The client that ran it.
@@ -32,8 +32,9 @@ pub struct MutationRecord {
     pub id: u64,
     /// Mutator name.
     pub name: String,
-    /// Mutator arguments.
-    pub args: serde_json::Value,
+    /// Mutator arguments, kept as raw JSON text until the mutator decodes
+    /// them into its own type (no intermediate tree).
+    pub args: Box<serde_json::value::RawValue>,
     /// When the client ran it, milliseconds since the Unix epoch.
     pub timestamp: i64,
 }

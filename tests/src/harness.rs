@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use plasma::server::{ServerConfig, SyncServer};
 use plasma::SqliteExecutor;
+use plasma::server::{ServerConfig, SyncServer};
 use serde_json::{Value, json};
 use todo::TodoMutators;
 
@@ -35,8 +35,7 @@ impl TestServer {
     pub async fn start(config: ServerConfig) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = SqliteExecutor::open(dir.path().join("server.db")).expect("open db");
-        let server = todo::server::build_with(db, config)
-            .expect("build server");
+        let server = todo::server::build_with(db, config).expect("build server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = plasma::server::router(server.clone());

@@ -22,8 +22,13 @@ fn titles(pull: &Value) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_then_pull_round_trip_with_incremental_cookies() {
     let s = TestServer::start(ServerConfig::default()).await;
-    let (status, body) =
-        s.push("alice", "g1", &[("c1", 1, "createTodo", create("a", "first")), ("c1", 2, "createTodo", create("b", "second"))]).await;
+    let (status, body) = s
+        .push(
+            "alice",
+            "g1",
+            &[("c1", 1, "createTodo", create("a", "first")), ("c1", 2, "createTodo", create("b", "second"))],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["lastMutationIds"], json!({"c1": 2}));
 
@@ -39,7 +44,11 @@ async fn push_then_pull_round_trip_with_incremental_cookies() {
     assert_eq!(empty["lastMutationIdChanges"], json!({}));
 
     let (status, _) = s
-        .push("alice", "g1", &[("c1", 3, "markDone", json!({"id": "a", "updatedAt": 9})), ("c1", 4, "deleteTodo", json!({"id": "b"}))])
+        .push(
+            "alice",
+            "g1",
+            &[("c1", 3, "markDone", json!({"id": "a", "updatedAt": 9})), ("c1", 4, "deleteTodo", json!({"id": "b"}))],
+        )
         .await;
     assert_eq!(status, 200);
     let (_, delta) = s.pull("alice", "g1", empty["cookie"].clone()).await;
@@ -72,8 +81,13 @@ async fn duplicates_are_skipped_and_gaps_rejected() {
     let s = TestServer::start(ServerConfig::default()).await;
     assert_eq!(s.push("alice", "g1", &[("c1", 1, "createTodo", create("a", "one"))]).await.0, 200);
     // Retrying 1 together with 2 applies only 2.
-    let (status, body) =
-        s.push("alice", "g1", &[("c1", 1, "createTodo", create("a", "one")), ("c1", 2, "createTodo", create("b", "two"))]).await;
+    let (status, body) = s
+        .push(
+            "alice",
+            "g1",
+            &[("c1", 1, "createTodo", create("a", "one")), ("c1", 2, "createTodo", create("b", "two"))],
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["lastMutationIds"]["c1"], 2);
     // A pure duplicate changes nothing at all.
@@ -81,8 +95,13 @@ async fn duplicates_are_skipped_and_gaps_rejected() {
     assert_eq!(s.push("alice", "g1", &[("c1", 2, "createTodo", create("b", "two"))]).await.0, 200);
     assert_eq!(s.dump(), before);
     // Skipping ahead is refused and applies nothing, not even the valid prefix.
-    let (status, body) =
-        s.push("alice", "g1", &[("c1", 3, "createTodo", create("c", "three")), ("c1", 5, "createTodo", create("e", "five"))]).await;
+    let (status, body) = s
+        .push(
+            "alice",
+            "g1",
+            &[("c1", 3, "createTodo", create("c", "three")), ("c1", 5, "createTodo", create("e", "five"))],
+        )
+        .await;
     assert_eq!((status, body["error"].as_str()), (409, Some("out_of_order_mutation")), "{body}");
     assert_eq!(body["retryable"], true);
     assert_eq!(s.dump(), before);
@@ -102,7 +121,7 @@ async fn a_failing_mutator_is_rolled_back_but_consumes_its_id_and_reports_its_er
                 ("c1", 1, "createTodo", create("a", "kept")),
                 ("c1", 2, "createTodo", create("a", "duplicate id")), // constraint failure
                 ("c1", 3, "createTodo", create("z", "   ")),          // app error
-                ("c1", 4, "markDone", json!({"id": 5})),               // bad args
+                ("c1", 4, "markDone", json!({"id": 5})),              // bad args
                 ("c1", 5, "renameTodo", json!({"id": "a", "title": "renamed", "updatedAt": 2})),
             ],
         )
@@ -207,8 +226,11 @@ async fn large_pulls_are_paged_both_for_resets_and_deltas() {
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 7);
 
-    let renames: Vec<(&str, u64, &str, Value)> =
-        (1..=7).map(|i| ("c1", 7 + i, "renameTodo", json!({"id": format!("t{i}"), "title": format!("new {i}"), "updatedAt": 2}))).collect();
+    let renames: Vec<(&str, u64, &str, Value)> = (1..=7)
+        .map(|i| {
+            ("c1", 7 + i, "renameTodo", json!({"id": format!("t{i}"), "title": format!("new {i}"), "updatedAt": 2}))
+        })
+        .collect();
     s.push("alice", "g1", &renames).await;
     let mut renamed = Vec::new();
     for _ in 0..10 {
@@ -223,8 +245,13 @@ async fn large_pulls_are_paged_both_for_resets_and_deltas() {
     assert_eq!(renamed, (1..=7).map(|i| format!("new {i}")).collect::<Vec<_>>());
 }
 
-async fn connect_pokes(s: &TestServer, user: &str, group: &str) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let mut request = format!("ws://{}/sync/poke?clientGroupID={group}", s.addr).into_client_request().expect("request");
+async fn connect_pokes(
+    s: &TestServer,
+    user: &str,
+    group: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request =
+        format!("ws://{}/sync/poke?clientGroupID={group}", s.addr).into_client_request().expect("request");
     request.headers_mut().insert("x-user", user.parse().expect("header"));
     let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
         .await
@@ -233,7 +260,10 @@ async fn connect_pokes(s: &TestServer, user: &str, group: &str) -> tokio_tungste
     socket
 }
 
-async fn next_poke(socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>, within: Duration) -> Option<String> {
+async fn next_poke(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    within: Duration,
+) -> Option<String> {
     match tokio::time::timeout(within, socket.next()).await {
         Ok(Some(Ok(message))) => Some(message.into_text().map(|t| t.to_string()).unwrap_or_default()),
         _ => None,
@@ -242,7 +272,8 @@ async fn next_poke(socket: &mut tokio_tungstenite::WebSocketStream<tokio_tungste
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pokes_reach_other_groups_after_a_commit_and_bursts_coalesce() {
-    let s = TestServer::start(ServerConfig { poke_coalesce: Duration::from_millis(50), ..ServerConfig::default() }).await;
+    let s =
+        TestServer::start(ServerConfig { poke_coalesce: Duration::from_millis(50), ..ServerConfig::default() }).await;
     let mut bob = connect_pokes(&s, "bob", "g2").await;
     assert_eq!(next_poke(&mut bob, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a poke on connect");
     assert_eq!(next_poke(&mut bob, Duration::from_millis(200)).await, None, "quiet without commits");
@@ -274,4 +305,33 @@ async fn the_poke_socket_runs_the_auth_hook() {
     assert!(tokio_tungstenite::connect_async(request).await.is_err(), "another user's group");
     let (status, body) = s.raw("GET", "/sync/poke?clientGroupID=g1", None, Vec::new()).await;
     assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_database_is_retryable_and_consumes_no_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("busy.db");
+    let db = plasma::SqliteExecutor::open(&path).expect("open");
+    db.set_busy_timeout(Duration::from_millis(50)).expect("timeout");
+    let server = todo::server::build(db).expect("server");
+    let who = || plasma::server::Authorized::user("alice", todo::Ctx { user_id: "alice".into() });
+    let body = |id: u64| {
+        serde_json::to_vec(&json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1",
+            "mutations": [{"clientId": "c1", "id": id, "name": "createTodo", "args": create(&format!("t{id}"), "x"), "timestamp": 1}]}))
+        .expect("json")
+    };
+    assert!(server.push(who(), &body(1)).await.is_ok());
+
+    // Another process holds the write lock.
+    let other = plasma::exec::rusqlite::Connection::open(&path).expect("second connection");
+    other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let err = server.push(who(), &body(2)).await.expect_err("busy");
+    assert_eq!(err.code, plasma::protocol::ErrorCode::Busy);
+    assert!(err.body().retryable);
+    assert_eq!(err.code.status(), 503);
+    other.execute_batch("ROLLBACK").expect("unlock");
+
+    // The retry succeeds with the same id: the busy attempt consumed nothing.
+    let ok = server.push(who(), &body(2)).await.expect("retry");
+    assert_eq!(ok.last_mutation_ids["c1"], 2);
 }

@@ -158,7 +158,10 @@ pub mod server {
     }
 
     /// Builds the todo sync server on `db` with `config` (the schema version is filled in).
-    pub fn build_with(db: SqliteExecutor, config: ServerConfig) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
+    pub fn build_with(
+        db: SqliteExecutor,
+        config: ServerConfig,
+    ) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
             .config(ServerConfig { schema_version: SCHEMA_VERSION.to_owned(), ..config })
             .auth(|headers| async move {

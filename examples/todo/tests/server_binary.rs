@@ -40,7 +40,9 @@ fn start() -> Server {
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("server logs before the deadline");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("server logs before the deadline");
         if line.contains("listening") {
             assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
             break;
@@ -66,7 +68,9 @@ async fn the_binary_serves_push_pull_and_pokes() {
     let server = start();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
 
-    let mut request = format!("ws://127.0.0.1:{}/sync/poke?clientGroupID=other", server.port).into_client_request().expect("ws request");
+    let mut request = format!("ws://127.0.0.1:{}/sync/poke?clientGroupID=other", server.port)
+        .into_client_request()
+        .expect("ws request");
     request.headers_mut().insert("x-user", "bob".parse().expect("header"));
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
     let first = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("initial poke");
@@ -81,7 +85,8 @@ async fn the_binary_serves_push_pull_and_pokes() {
     let poke = tokio::time::timeout(Duration::from_secs(1), socket.next()).await.expect("poke within 1 s");
     assert_eq!(poke.and_then(Result::ok).map(|m| m.to_string()).as_deref(), Some(r#"{"type":"poke"}"#));
 
-    let pull = json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": null});
+    let pull =
+        json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": null});
     let (status, body) = post(&http, server.port, "pull", pull).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["patch"][1]["row"]["title"], "Try plasma");

@@ -10,9 +10,8 @@ pub fn expand(model: &MutatorModel) -> TokenStream {
     let ident = &function.sig.ident;
     let vis = &function.vis;
     let (name, context, args) = (&model.name, &model.context, &model.args);
-    let doc = format!(
-        " The mutator `{name}`: names it for `mutators!` and for clients (`client.mutate::<{ident}>(args)`)."
-    );
+    let doc =
+        format!(" The mutator `{name}`: names it for `mutators!` and for clients (`client.mutate::<{ident}>(args)`).");
     quote! {
         #function
 

@@ -63,19 +63,17 @@ pub fn parse_and_check(args: TokenStream, item: TokenStream) -> syn::Result<Muta
     let mut context = None;
     let mut mutator_args = None;
     if sig.inputs.len() != 3 {
-        errors.error(
-            &sig.inputs,
-            format_args!("`{}` takes {} parameter(s); {SHAPE}", sig.ident, sig.inputs.len()),
-        );
+        errors.error(&sig.inputs, format_args!("`{}` takes {} parameter(s); {SHAPE}", sig.ident, sig.inputs.len()));
     } else if typed.len() == 3 {
         match &*typed[1].ty {
             syn::Type::Reference(r) if r.mutability.is_none() => context = Some((*r.elem).clone()),
-            other => errors.error(other, "the second parameter is the app context, taken by shared reference: `ctx: &Ctx`"),
+            other => {
+                errors.error(other, "the second parameter is the app context, taken by shared reference: `ctx: &Ctx`")
+            }
         }
         match &*typed[2].ty {
-            syn::Type::Reference(r) => {
-                errors.error(r, "the third parameter is the arguments, taken by value (they are deserialized for each run)")
-            }
+            syn::Type::Reference(r) => errors
+                .error(r, "the third parameter is the arguments, taken by value (they are deserialized for each run)"),
             syn::Type::ImplTrait(t) => errors.error(t, "mutator arguments need a concrete serde type"),
             other => mutator_args = Some(other.clone()),
         }

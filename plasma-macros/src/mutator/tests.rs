@@ -20,7 +20,13 @@ fn expands_a_mutator() {
 
 #[test]
 fn reports_every_shape_error() {
-    let out = super::mutator(quote!(), quote!(fn bad(tx: u8, ctx: Ctx, args: &Args) {})).to_string();
+    let out = super::mutator(
+        quote!(),
+        quote!(
+            fn bad(tx: u8, ctx: Ctx, args: &Args) {}
+        ),
+    )
+    .to_string();
     assert!(out.contains("must be an `async fn`"), "{out}");
     assert!(out.contains("must return"), "{out}");
     assert!(out.contains("shared reference"), "{out}");

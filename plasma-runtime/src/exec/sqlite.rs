@@ -46,6 +46,12 @@ impl SqliteExecutor {
         Ok(SqliteExecutor { conn })
     }
 
+    /// How long a statement waits for another connection's lock before failing
+    /// with [`ExecError::Busy`] (default 5 s).
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), ExecError> {
+        self.conn.busy_timeout(timeout).map_err(map_err)
+    }
+
     /// The underlying connection, for plasma's server internals and tests.
     pub fn connection(&self) -> &Connection {
         &self.conn

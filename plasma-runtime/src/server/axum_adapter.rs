@@ -75,7 +75,8 @@ where
         }
         server.check_group_access(who.user_id, group.clone()).await?;
         // Credentials first, so an anonymous probe learns nothing else.
-        let upgrade = upgrade.map_err(|e| ServerError::new(ErrorCode::BadRequest, format!("expected a WebSocket upgrade: {e}")))?;
+        let upgrade = upgrade
+            .map_err(|e| ServerError::new(ErrorCode::BadRequest, format!("expected a WebSocket upgrade: {e}")))?;
         Ok((group, upgrade))
     }
     .await;

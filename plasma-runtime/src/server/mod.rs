@@ -25,7 +25,9 @@ pub use pokes::{PokeHub, PokeSubscription, PokeTarget};
 use crate::error::ExecError;
 use crate::exec::sqlite::SqliteExecutor;
 use crate::mutator::Registry;
-use crate::protocol::{ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, VersionProbe};
+use crate::protocol::{
+    ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, VersionProbe,
+};
 use crate::schema::Schema;
 
 /// Longest id (client group, client) accepted, in bytes.
@@ -265,7 +267,10 @@ where
             check_id("client id", &m.client_id)?;
             if let Some(pinned) = &who.client_id {
                 if *pinned != m.client_id {
-                    return Err(ServerError::new(ErrorCode::Forbidden, "mutation of a client this request may not write for"));
+                    return Err(ServerError::new(
+                        ErrorCode::Forbidden,
+                        "mutation of a client this request may not write for",
+                    ));
                 }
             }
             if m.id == 0 || i64::try_from(m.id).is_err() {
@@ -280,9 +285,7 @@ where
         }
         let group = request.client_group_id.clone();
         let Authorized { user_id, ctx, .. } = who;
-        let result = self
-            .with_db(move |db, _| push::process::<R>(db, &user_id, &ctx, request, now_ms()))
-            .await;
+        let result = self.with_db(move |db, _| push::process::<R>(db, &user_id, &ctx, &request, now_ms())).await;
         match &result {
             Ok(outcome) if outcome.data_changed => self.inner.pokes.poke(PokeTarget::All),
             Ok(outcome) if outcome.anything_committed => self.inner.pokes.poke(PokeTarget::Group(group)),

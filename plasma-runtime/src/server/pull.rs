@@ -11,12 +11,12 @@ use rusqlite::OptionalExtension;
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
 use crate::protocol::{Cookie, ErrorCode, MutationError, PatchOp, PullResponse, RowKey};
 use crate::query::tree::{CmpOp, Expr, SelectQuery};
-use crate::value::Value;
 use crate::schema::{Schema, TableDef};
 use crate::server::error::ServerError;
 use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, META_TABLE, MUTATION_ERRORS_TABLE};
 use crate::sql::render::ident;
 use crate::table::Row;
+use crate::value::Value;
 use crate::wire::row_to_json;
 
 /// Meta key of the compaction horizon: cookies below it get a reset.

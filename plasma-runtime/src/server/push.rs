@@ -28,13 +28,42 @@ pub struct PushOutcome {
 }
 
 /// Processes a validated push for `user_id`. `now_ms` stamps bookkeeping rows.
+///
+/// Mutations first run without savepoints, which is what almost every push
+/// needs. If one fails, that attempt is rolled back entirely and the push is
+/// run again with a savepoint around each mutation, so exactly the failing
+/// mutations are discarded. Mutators are deterministic over the database, so
+/// the second run sees and does the same.
 pub fn process<R: Registry>(
     db: &SqliteExecutor,
     user_id: &str,
     ctx: &R::Context,
-    request: PushRequest,
+    request: &PushRequest,
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
+    match attempt::<R>(db, user_id, ctx, request, now_ms, Isolation::Optimistic)? {
+        Some(outcome) => Ok(outcome),
+        None => attempt::<R>(db, user_id, ctx, request, now_ms, Isolation::SavepointPerMutation)?
+            .ok_or_else(|| ServerError::new(ErrorCode::Internal, "push failed to settle with savepoints")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// No savepoints; give up (return `None`) at the first failing mutation.
+    Optimistic,
+    /// A savepoint around each mutation; failures are rolled back one by one.
+    SavepointPerMutation,
+}
+
+fn attempt<R: Registry>(
+    db: &SqliteExecutor,
+    user_id: &str,
+    ctx: &R::Context,
+    request: &PushRequest,
+    now_ms: i64,
+    isolation: Isolation,
+) -> Result<Option<PushOutcome>, ServerError> {
     let mut tx = db.begin_immediate_sync()?;
     let group = &request.client_group_id;
     claim_group(&tx, group, user_id, now_ms)?;
@@ -51,10 +80,10 @@ pub fn process<R: Registry>(
     // Sequence check before anything runs: duplicates are skipped, a gap rejects the push.
     let mut expected: BTreeMap<&str, u64> = lmids.iter().map(|(c, l)| (c.as_str(), l + 1)).collect();
     let mut to_run = Vec::with_capacity(request.mutations.len());
-    for (index, m) in request.mutations.iter().enumerate() {
-        let next = expected.get_mut(m.client_id.as_str()).ok_or_else(|| {
-            ServerError::new(ErrorCode::Internal, "client vanished while checking the push")
-        })?;
+    for m in &request.mutations {
+        let next = expected
+            .get_mut(m.client_id.as_str())
+            .ok_or_else(|| ServerError::new(ErrorCode::Internal, "client vanished while checking the push"))?;
         if m.id < *next {
             continue; // already processed: duplicate
         }
@@ -65,21 +94,29 @@ pub fn process<R: Registry>(
             ));
         }
         *next += 1;
-        to_run.push(index);
+        to_run.push(m);
     }
 
     let seq_before = last_seq(&tx)?;
-    let mut processed: BTreeMap<String, u64> = BTreeMap::new();
+    let careful = isolation == Isolation::SavepointPerMutation;
+    let mut processed: BTreeMap<&str, u64> = BTreeMap::new();
     let mut transient = None;
-    let mut mutations = request.mutations;
-    for index in to_run {
-        let m = &mut mutations[index];
-        let args = std::mem::take(&mut m.args);
-        savepoint(&tx, "SAVEPOINT plasma_mutation")?;
-        let result = run_ready(R::dispatch(&mut tx, ctx, &m.name, args))
-            .map_err(ServerError::from)?;
+    for m in to_run {
+        if careful {
+            savepoint(&tx, "SAVEPOINT plasma_mutation")?;
+        }
+        let result = run_ready(R::dispatch(&mut tx, ctx, &m.name, m.args.get())).map_err(ServerError::from)?;
         match result {
-            Ok(()) => savepoint(&tx, "RELEASE plasma_mutation")?,
+            Ok(()) if careful => savepoint(&tx, "RELEASE plasma_mutation")?,
+            Ok(()) => {}
+            // Dropping the transaction rolls the whole attempt back.
+            Err(e) if !careful => {
+                return if e.is_transient() {
+                    Err(ServerError::new(ErrorCode::Busy, format!("database busy, retry the push: {e}")))
+                } else {
+                    Ok(None)
+                };
+            }
             Err(e) => {
                 savepoint(&tx, "ROLLBACK TO plasma_mutation")?;
                 savepoint(&tx, "RELEASE plasma_mutation")?;
@@ -90,30 +127,32 @@ pub fn process<R: Registry>(
                 record_error(&tx, &m.client_id, m.id, &e)?;
             }
         }
-        processed.insert(m.client_id.clone(), m.id);
+        processed.insert(&m.client_id, m.id);
     }
     let data_changed = last_seq(&tx)? > seq_before && changed_user_rows(&tx, seq_before)?;
 
     for (client, lmid) in &processed {
         tx.connection()
-            .prepare_cached(&format!("UPDATE \"{CLIENTS_TABLE}\" SET \"last_mutation_id\" = ?, \"last_seen\" = ? WHERE \"id\" = ?"))?
+            .prepare_cached(&format!(
+                "UPDATE \"{CLIENTS_TABLE}\" SET \"last_mutation_id\" = ?, \"last_seen\" = ? WHERE \"id\" = ?"
+            ))?
             .execute(rusqlite::params![to_i64(*lmid)?, now_ms, client])?;
         tx.connection()
             .prepare_cached(&format!(
                 "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENTS_TABLE}', ?, 'lmid')"
             ))?
             .execute([client])?;
-        lmids.insert(client.clone(), *lmid);
+        lmids.insert((*client).to_owned(), *lmid);
     }
     tx.commit_sync()?;
     if let Some(e) = transient {
         return Err(ServerError::new(ErrorCode::Busy, format!("database busy, retry the push: {e}")));
     }
-    Ok(PushOutcome {
+    Ok(Some(PushOutcome {
         response: PushResponse { last_mutation_ids: lmids },
         data_changed,
         anything_committed: !processed.is_empty(),
-    })
+    }))
 }
 
 fn to_i64(n: u64) -> Result<i64, ServerError> {
@@ -179,10 +218,9 @@ fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Re
         .query_row([client], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match found {
-        Some((owner, _)) if owner != group => Err(ServerError::new(
-            ErrorCode::Forbidden,
-            format!("client `{client}` belongs to another client group"),
-        )),
+        Some((owner, _)) if owner != group => {
+            Err(ServerError::new(ErrorCode::Forbidden, format!("client `{client}` belongs to another client group")))
+        }
         Some((_, lmid)) => Ok(u64::try_from(lmid).unwrap_or(0)),
         None => {
             conn.prepare_cached(&format!(
