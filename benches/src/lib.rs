@@ -12,7 +12,7 @@ pub fn todo(batch: u64, i: u64) -> Todo {
     Todo {
         id: format!("b{batch}-{i:06}"),
         title: format!("todo number {i}"),
-        done: i % 3 == 0,
+        done: i.is_multiple_of(3),
         updated_at: (i % 100) as i64,
     }
 }

@@ -265,13 +265,13 @@ where
         }
         for m in &request.mutations {
             check_id("client id", &m.client_id)?;
-            if let Some(pinned) = &who.client_id {
-                if *pinned != m.client_id {
-                    return Err(ServerError::new(
-                        ErrorCode::Forbidden,
-                        "mutation of a client this request may not write for",
-                    ));
-                }
+            if let Some(pinned) = &who.client_id
+                && *pinned != m.client_id
+            {
+                return Err(ServerError::new(
+                    ErrorCode::Forbidden,
+                    "mutation of a client this request may not write for",
+                ));
             }
             if m.id == 0 || i64::try_from(m.id).is_err() {
                 return Err(ServerError::new(ErrorCode::BadRequest, format!("mutation id {} is out of range", m.id)));
@@ -350,10 +350,10 @@ where
             ));
         }
         check_id("client group id", group)?;
-        if let Some(pinned) = &who.client_group_id {
-            if pinned != group {
-                return Err(ServerError::new(ErrorCode::Forbidden, "this request may not use that client group"));
-            }
+        if let Some(pinned) = &who.client_group_id
+            && pinned != group
+        {
+            return Err(ServerError::new(ErrorCode::Forbidden, "this request may not use that client group"));
         }
         Ok(())
     }
@@ -371,13 +371,13 @@ fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
 }
 
 fn check_version(body: &[u8]) -> Result<(), ServerError> {
-    if let Ok(VersionProbe { protocol_version: Some(v) }) = serde_json::from_slice::<VersionProbe>(body) {
-        if v.as_u64() != Some(u64::from(PROTOCOL_VERSION)) {
-            return Err(ServerError::new(
-                ErrorCode::UnsupportedProtocolVersion,
-                format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}: update needed"),
-            ));
-        }
+    if let Ok(VersionProbe { protocol_version: Some(v) }) = serde_json::from_slice::<VersionProbe>(body)
+        && v.as_u64() != Some(u64::from(PROTOCOL_VERSION))
+    {
+        return Err(ServerError::new(
+            ErrorCode::UnsupportedProtocolVersion,
+            format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}: update needed"),
+        ));
     }
     Ok(())
 }
