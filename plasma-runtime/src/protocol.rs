@@ -39,6 +39,25 @@ pub struct MutationRecord {
     pub timestamp: i64,
 }
 
+impl MutationRecord {
+    /// A typed call of mutator `M`, as a client queues it: arguments of the
+    /// wrong type do not compile.
+    pub fn new<M: crate::Mutator>(
+        client_id: impl Into<String>,
+        id: u64,
+        args: &M::Args,
+        timestamp: i64,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(MutationRecord {
+            client_id: client_id.into(),
+            id,
+            name: M::NAME.to_owned(),
+            args: serde_json::value::to_raw_value(args)?,
+            timestamp,
+        })
+    }
+}
+
 /// Answer to a successful push.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

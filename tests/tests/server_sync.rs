@@ -321,6 +321,16 @@ async fn a_busy_database_is_retryable_and_consumes_no_id() {
         .expect("json")
     };
     assert!(server.push(who(), &body(1)).await.is_ok());
+    // A typed call encodes to the same wire record a client queues.
+    let typed = plasma::protocol::MutationRecord::new::<todo::create_todo>(
+        "c1",
+        2,
+        &todo::CreateTodo { id: "t2".into(), title: "x".into(), updated_at: 1 },
+        1,
+    )
+    .expect("encode");
+    let wire: serde_json::Value = serde_json::from_slice(&body(2)).expect("json");
+    assert_eq!(serde_json::to_value(&typed).expect("json"), wire["mutations"][0]);
 
     // Another process holds the write lock.
     let other = plasma::exec::rusqlite::Connection::open(&path).expect("second connection");
@@ -334,4 +344,25 @@ async fn a_busy_database_is_retryable_and_consumes_no_id() {
     // The retry succeeds with the same id: the busy attempt consumed nothing.
     let ok = server.push(who(), &body(2)).await.expect("retry");
     assert_eq!(ok.last_mutation_ids["c1"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_that_never_read_do_not_stall_pushes() {
+    let s =
+        TestServer::start(ServerConfig { poke_coalesce: Duration::from_millis(1), ..ServerConfig::default() }).await;
+    // Twenty subscribers that never read a single message.
+    let mut stalled = Vec::new();
+    for i in 0..20 {
+        stalled.push(connect_pokes(&s, &format!("idle{i}"), &format!("idle-group-{i}")).await);
+    }
+    let mut reader = connect_pokes(&s, "bob", "g2").await;
+    assert!(next_poke(&mut reader, TIMEOUT).await.is_some());
+    let started = std::time::Instant::now();
+    for i in 1..=200u64 {
+        let (status, body) = s.push("alice", "g1", &[("c1", i, "createTodo", create(&format!("t{i}"), "x"))]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(started.elapsed() < TIMEOUT, "200 pushes finish while 20 sockets sit unread");
+    assert!(next_poke(&mut reader, Duration::from_secs(1)).await.is_some(), "a live socket is still poked");
+    drop(stalled);
 }
