@@ -142,6 +142,16 @@ async fn a_failing_mutator_is_rolled_back_but_consumes_its_id_and_reports_its_er
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_hooks_context_reaches_the_mutators() {
+    let s = TestServer::start(ServerConfig::default()).await;
+    let (status, _) = s.push(todo::VIEWER, "gv", &[("cv", 1, "createTodo", create("v", "read only"))]).await;
+    assert_eq!(status, 200);
+    let (_, pull) = s.pull(todo::VIEWER, "gv", Value::Null).await;
+    assert_eq!(titles(&pull), Vec::<String>::new());
+    assert_eq!(pull["mutationErrors"][0]["message"], "viewers cannot create todos");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_belong_to_their_user_and_clients_to_their_group() {
     let s = TestServer::start(ServerConfig::default()).await;
     assert_eq!(s.push("alice", "g1", &[("c1", 1, "createTodo", create("a", "mine"))]).await.0, 200);

@@ -85,9 +85,15 @@ fn check_title(title: &str) -> Result<(), MutatorError> {
     Ok(())
 }
 
+/// The user name the demo treats as read-only, to show the context at work.
+pub const VIEWER: &str = "viewer";
+
 /// Creates an open todo.
 #[plasma::mutator(name = "createTodo")]
-pub async fn create_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: CreateTodo) -> Result<(), MutatorError> {
+pub async fn create_todo(tx: &mut impl Transaction, ctx: &Ctx, args: CreateTodo) -> Result<(), MutatorError> {
+    if ctx.user_id == VIEWER {
+        return Err(MutatorError::app("viewers cannot create todos"));
+    }
     check_title(&args.title)?;
     Todo::insert()
         .value(Todo::id, args.id)

@@ -1,0 +1,90 @@
+//! The same mutators, dispatched by name with JSON args, behave identically on
+//! the in-memory executor and on SQLite: one function for client and server.
+
+use plasma::exec::run_ready;
+use plasma::{DispatchError, Executor, MemoryExecutor, Registry, SqliteExecutor};
+use serde_json::json;
+use todo::{Ctx, Todo, TodoMutators};
+
+fn script() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("createTodo", json!({"id": "a", "title": "write tests", "updatedAt": 1})),
+        ("createTodo", json!({"id": "b", "title": "ship", "updatedAt": 2})),
+        ("markDone", json!({"id": "a", "updatedAt": 3})),
+        ("renameTodo", json!({"id": "b", "title": "ship it", "updatedAt": 4})),
+        ("createTodo", json!({"id": "c", "title": "  ", "updatedAt": 5})), // app error
+        ("markDone", json!({"id": "zzz", "updatedAt": 6})),                // app error
+        ("deleteTodo", json!({"id": "a"})),
+        ("renameTodo", json!({"id": 7})), // bad args
+        ("noSuchMutator", json!({})),     // unknown
+    ]
+}
+
+/// Runs every step in its own transaction, committing only successes.
+fn run<E: Executor>(exec: &E, user: &str) -> (Vec<Todo>, Vec<String>) {
+    let ctx = Ctx { user_id: user.to_owned() };
+    let mut outcomes = Vec::new();
+    for (name, args) in script() {
+        let args = args.to_string();
+        let outcome = run_ready(async {
+            let mut tx = exec.begin().await.expect("begin");
+            match TodoMutators::dispatch(&mut tx, &ctx, name, &args).await {
+                Ok(()) => {
+                    E::commit(tx).await.expect("commit");
+                    "ok".to_owned()
+                }
+                Err(DispatchError::Mutator(e)) => format!("mutator: {e}"),
+                Err(DispatchError::BadArgs { name, .. }) => format!("bad args for {name}"),
+                Err(DispatchError::UnknownMutator(n)) => format!("unknown {n}"),
+            }
+        })
+        .expect("ready");
+        outcomes.push(outcome);
+    }
+    let rows = run_ready(async {
+        let mut tx = exec.begin().await.expect("begin");
+        Todo::select().fetch(&mut tx).await.expect("select")
+    })
+    .expect("ready");
+    (rows, outcomes)
+}
+
+#[test]
+fn mutators_run_identically_in_memory_and_on_sqlite() {
+    let sqlite = SqliteExecutor::open_in_memory().expect("open");
+    sqlite.ensure_schema(&todo::SCHEMA).expect("schema");
+    let memory = MemoryExecutor::new(&todo::SCHEMA);
+    let on_sqlite = run(&sqlite, "alice");
+    let on_memory = run(&memory, "alice");
+    assert_eq!(on_memory, on_sqlite);
+    let (rows, outcomes) = on_sqlite;
+    assert_eq!(rows, vec![Todo { id: "b".into(), title: "ship it".into(), done: false, updated_at: 4 }]);
+    assert_eq!(
+        outcomes,
+        vec![
+            "ok",
+            "ok",
+            "ok",
+            "ok",
+            "mutator: a todo needs a title",
+            "mutator: no todo `zzz`",
+            "ok",
+            "bad args for renameTodo",
+            "unknown noSuchMutator",
+        ]
+    );
+}
+
+#[test]
+fn mutators_receive_the_context() {
+    let memory = MemoryExecutor::new(&todo::SCHEMA);
+    let (rows, outcomes) = run(&memory, todo::VIEWER);
+    assert!(rows.is_empty());
+    assert_eq!(outcomes[0], "mutator: viewers cannot create todos");
+}
+
+#[test]
+fn the_registry_lists_every_mutator() {
+    assert_eq!(TodoMutators::NAMES, &["createTodo", "markDone", "renameTodo", "deleteTodo"]);
+    assert!(TodoMutators::contains("markDone") && !TodoMutators::contains("mark_done"));
+}
