@@ -37,6 +37,7 @@
 // macros emit.
 extern crate self as plasma;
 
+pub mod client;
 pub mod column_type;
 pub mod error;
 pub mod exec;

@@ -10,9 +10,10 @@ fn main() -> ExitCode {
     let result = match task.as_str() {
         "test" => test(),
         "bench" => bench(),
+        "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench>\n  test   install missing tools, run every test\n  bench  run the benchmarks and print their figures"
+                "usage: cargo xtask <test|bench>\n  test   install missing tools, run every test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)"
             );
             return ExitCode::from(2);
         }
@@ -39,6 +40,21 @@ fn test() -> Result<(), String> {
 fn bench() -> Result<(), String> {
     run("cargo", &["run", "--release", "-p", "plasma-benches", "--bin", "bench-report"])?;
     run("cargo", &["bench", "-p", "plasma-benches"])
+}
+
+fn simulate(seeds: String) -> Result<(), String> {
+    seeds.parse::<u64>().map_err(|_| format!("`{seeds}` is not a number of seeds"))?;
+    eprintln!("xtask: simulating {seeds} seeds (SIM_SEEDS={seeds})");
+    let status = Command::new("cargo")
+        .args(["test", "--release", "-p", "plasma-tests", "--test", "simulation", "--", "--nocapture"])
+        .env("SIM_SEEDS", &seeds)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("simulation failed; each failing seed printed its replay command".to_owned())
+    }
 }
 
 fn ensure_rust_target(target: &str) -> Result<(), String> {

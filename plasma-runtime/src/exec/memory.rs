@@ -51,7 +51,7 @@ impl MemoryExecutor {
 }
 
 /// How to undo one change.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Undo {
     Inserted { table: usize, pk: String },
     Overwrote { table: usize, old: Row },
@@ -68,20 +68,8 @@ pub struct MemoryTx<'a> {
 
 impl MemoryTx<'_> {
     fn rollback_to(&mut self, mark: usize) {
-        let mut tables = self.exec.tables.borrow_mut();
-        while self.undo.len() > mark {
-            match self.undo.pop() {
-                Some(Undo::Inserted { table, pk }) => {
-                    tables[table].remove(&pk);
-                }
-                Some(Undo::Overwrote { table, old }) | Some(Undo::Deleted { table, old }) => {
-                    if let Some(pk) = old.0.get(self.exec.defs[table].primary_key).and_then(text) {
-                        tables[table].insert(pk.to_owned(), old);
-                    }
-                }
-                None => break,
-            }
-        }
+        let tail = self.undo.split_off(mark.min(self.undo.len()));
+        self.exec.revert(tail);
     }
 
     fn write_now(&mut self, query: &WriteQuery) -> Result<u64, ExecError> {
@@ -167,6 +155,84 @@ fn text(v: &Value) -> Option<&str> {
     match v {
         Value::Text(s) => Some(s),
         _ => None,
+    }
+}
+
+/// What one committed transaction changed, kept to undo it later: the client
+/// rebases by undoing its pending mutations, applying the server's patch and
+/// replaying them.
+#[derive(Debug, Default, Clone)]
+pub struct UndoLog(Vec<Undo>);
+
+impl UndoLog {
+    /// Whether the transaction changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl MemoryExecutor {
+    /// Reverts undo entries, newest first.
+    fn revert(&self, entries: Vec<Undo>) {
+        let mut tables = self.tables.borrow_mut();
+        for entry in entries.into_iter().rev() {
+            match entry {
+                Undo::Inserted { table, pk } => {
+                    tables[table].remove(&pk);
+                }
+                Undo::Overwrote { table, old } | Undo::Deleted { table, old } => {
+                    if let Some(pk) = old.0.get(self.defs[table].primary_key).and_then(text) {
+                        tables[table].insert(pk.to_owned(), old);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Commits `tx` and returns what it changed, so it can be undone later.
+    pub fn commit_keeping_undo(mut tx: MemoryTx<'_>) -> UndoLog {
+        UndoLog(std::mem::take(&mut tx.undo))
+    }
+
+    /// Undoes a committed transaction. Logs must be undone newest first: undo
+    /// every transaction committed after this one before undoing it.
+    pub fn undo(&self, log: UndoLog) {
+        self.revert(log.0);
+    }
+
+    /// Inserts or replaces a row outside any transaction (applying a server patch).
+    pub fn put_row(&self, table: &TableDef, row: Row) -> Result<(), ExecError> {
+        let pos = self.position(table)?;
+        let pk =
+            row.pk(table).ok_or_else(|| ExecError::Storage(format!("row of `{}` without a text id", table.name)))?;
+        let pk = pk.to_owned();
+        self.tables.borrow_mut()[pos].insert(pk, row);
+        Ok(())
+    }
+
+    /// Deletes a row by id outside any transaction; returns whether it existed.
+    pub fn delete_row(&self, table: &TableDef, id: &str) -> Result<bool, ExecError> {
+        let pos = self.position(table)?;
+        Ok(self.tables.borrow_mut()[pos].remove(id).is_some())
+    }
+
+    /// Deletes every row of every table.
+    pub fn clear(&self) {
+        for table in self.tables.borrow_mut().iter_mut() {
+            table.clear();
+        }
+    }
+
+    /// Every row of `table`, in id order.
+    pub fn rows(&self, table: &TableDef) -> Result<Vec<Row>, ExecError> {
+        let pos = self.position(table)?;
+        Ok(self.tables.borrow()[pos].values().cloned().collect())
+    }
+
+    /// The row of `table` with this id.
+    pub fn row(&self, table: &TableDef, id: &str) -> Result<Option<Row>, ExecError> {
+        let pos = self.position(table)?;
+        Ok(self.tables.borrow()[pos].get(id).cloned())
     }
 }
 
