@@ -4,16 +4,19 @@
 //! Each seed runs N clients (two sharing a client group) issuing random
 //! mutations, some of which fail only on the server, over a network that
 //! drops, duplicates, delays and reorders requests and responses, while the
-//! server restarts from its SQLite file. Then the network heals and everyone
-//! syncs. Checked: every client converged to the server's rows; every
-//! mutation was answered exactly once; no accepted mutation was lost or
-//! applied twice (counters only add, so a double application shows).
+//! server restarts from its SQLite file, and clients crash and restart from
+//! their durable store (pending queue and snapshot survive; handles of the
+//! dead process are lost, so the restarted client asks for new ones). Then the
+//! network heals and everyone syncs. Checked: every client converged to the
+//! server's rows; every mutation was answered exactly once; every handle of a
+//! live process resolved with the same answer; no accepted mutation was lost
+//! or applied twice (counters only add, so a double application shows).
 //!
 //! `SIM_SEEDS=N` runs N seeds (default 200); `SIM_SEED=S` replays one seed.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use plasma::client::{ClientCore, Outcome};
+use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, PullCommit, Store};
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, PullResponse, PushRequest};
 use plasma::server::{pull, push};
@@ -134,8 +137,12 @@ enum Message {
 
 struct SimClient {
     core: ClientCore<Sim>,
+    store: MemoryStore,
     ctx: Ctx,
     user: String,
+    /// Handles held by the current process, by (client id, mutation id).
+    handles: BTreeMap<(String, u64), MutationHandle>,
+    restarts: u32,
     /// (client id, mutation id) -> the counter and amount an add carries.
     issued: BTreeMap<(String, u64), Option<(String, i64)>>,
     resolved: BTreeMap<(String, u64), Outcome>,
@@ -170,10 +177,16 @@ impl World {
                 } else {
                     (format!("g{i}"), format!("user{i}"))
                 };
+                let core = ClientCore::new(&SCHEMA, group.clone(), "v1".into(), format!("c{i}"));
+                let store = MemoryStore::new();
+                store.init(&group, "v1", core.meta()).expect("init store");
                 SimClient {
-                    core: ClientCore::new(&SCHEMA, group, "v1".into(), format!("c{i}")),
+                    core,
+                    store,
                     ctx: Ctx { user: user.clone(), on_server: false },
                     user,
+                    handles: BTreeMap::new(),
+                    restarts: 0,
                     issued: BTreeMap::new(),
                     resolved: BTreeMap::new(),
                 }
@@ -224,9 +237,32 @@ impl World {
             _ => client.core.mutate::<remove_item>(&client.ctx, ItemArgs { id: item }, now).map(|r| (r, None)),
         };
         // A mutator refusing locally queues nothing; that is not an error of the system.
-        if let Ok((record, amount)) = result {
-            client.issued.insert((record.client_id.clone(), record.id), amount);
+        if let Ok(((record, handle), amount)) = result {
+            client.store.append_pending(client.core.meta(), &record).expect("store append");
+            let key = (record.client_id.clone(), record.id);
+            client.issued.insert(key.clone(), amount);
+            client.handles.insert(key, handle);
         }
+    }
+
+    /// The client process dies and restarts from its store: memory state and
+    /// handles are gone; the pending queue and snapshot come back.
+    fn restart_client(&mut self, c: usize) {
+        let client = &mut self.clients[c];
+        let group = client.core.client_group_id().to_owned();
+        let persisted = run_ready(client.store.load(&SCHEMA, &group, "v1")).expect("ready").expect("load");
+        let persisted = persisted.expect("store was initialised");
+        client.core = ClientCore::restore(&SCHEMA, persisted, &client.ctx).expect("restore");
+        client.restarts += 1;
+        // Handles died with the process; the app can ask for fresh ones.
+        client.handles.clear();
+        let ids: Vec<u64> = client.core.pending().map(|r| r.id).collect();
+        for id in ids {
+            if let Some(handle) = client.core.handle(id) {
+                client.handles.insert((client.core.client_id().to_owned(), id), handle);
+            }
+        }
+        self.log.push(format!("t{} client {c} restarted", self.now));
     }
 
     fn request_push(&mut self, c: usize) {
@@ -278,9 +314,29 @@ impl World {
                 // Outcomes refer to mutations of the client id before this pull.
                 let client_id = sim.core.client_id().to_owned();
                 let rebase = sim.core.apply_pull(&base, &pages, &sim.ctx, || fresh).expect("apply pull");
+                if !rebase.stale {
+                    let commit = PullCommit {
+                        schema: &SCHEMA,
+                        meta: sim.core.meta(),
+                        changes: &rebase.changes,
+                        reset_client: rebase.reset_client,
+                    };
+                    sim.store.commit_pull(commit).expect("store commit");
+                }
                 for (id, outcome) in rebase.resolved {
                     let key = (client_id.clone(), id);
-                    assert!(sim.resolved.insert(key.clone(), outcome).is_none(), "mutation {key:?} answered twice");
+                    assert!(
+                        sim.resolved.insert(key.clone(), outcome.clone()).is_none(),
+                        "mutation {key:?} answered twice"
+                    );
+                    if let Some(mut handle) = sim.handles.remove(&key) {
+                        let expected = match outcome {
+                            Outcome::Ok => Ok(()),
+                            Outcome::Rejected(m) => Err(MutationFailed::Rejected(m)),
+                            Outcome::Dropped(m) => Err(MutationFailed::Dropped(m)),
+                        };
+                        assert_eq!(handle.try_outcome(), Some(expected), "handle of {key:?} disagrees with the rebase");
+                    }
                 }
             }
         }
@@ -293,6 +349,7 @@ impl World {
                 0..=3 => self.mutate(c),
                 4 | 5 => self.request_push(c),
                 6 | 7 => self.request_pull(c),
+                8 if self.rng.chance(10) => self.restart_client(c),
                 _ => {}
             }
         }
@@ -406,6 +463,9 @@ fn run_seed(seed: u64) -> Result<(), String> {
         let unanswered: BTreeSet<_> = client.issued.keys().filter(|k| !client.resolved.contains_key(*k)).collect();
         if !unanswered.is_empty() {
             return Err(format!("client {i}: mutations never answered: {unanswered:?}"));
+        }
+        if !client.handles.is_empty() {
+            return Err(format!("client {i}: handles never resolved: {:?}", client.handles.keys()));
         }
         for (key, outcome) in &client.resolved {
             if let (Outcome::Ok, Some(Some((counter, n)))) = (outcome, client.issued.get(key)) {

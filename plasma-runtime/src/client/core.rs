@@ -13,11 +13,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 
 use crate::client::error::ClientError;
+use crate::client::handle::{MutationFailed, MutationHandle, Resolver};
+use crate::client::store::Persisted;
 use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
 use crate::mutator::{Mutator, Registry};
 use crate::protocol::{Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse, PushRequest};
-use crate::schema::Schema;
+use crate::schema::{Schema, TableDef};
+use crate::table::Row;
 use crate::wire::row_from_json;
 
 /// A mutation waiting for the server.
@@ -39,8 +42,29 @@ pub enum Outcome {
     Dropped(String),
 }
 
+impl Outcome {
+    fn into_result(self) -> Result<(), MutationFailed> {
+        match self {
+            Outcome::Ok => Ok(()),
+            Outcome::Rejected(message) => Err(MutationFailed::Rejected(message)),
+            Outcome::Dropped(reason) => Err(MutationFailed::Dropped(reason)),
+        }
+    }
+}
+
+/// One change to the server snapshot, decoded, as a durable store applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Every row of every table goes (the start of a reset).
+    Clear,
+    /// Insert or replace a row.
+    Put(&'static TableDef, Row),
+    /// Delete a row by id.
+    Del(&'static TableDef, String),
+}
+
 /// What applying a pull did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Rebase {
     /// Mutations of this client the server answered, with their outcome.
     pub resolved: Vec<(u64, Outcome)>,
@@ -50,10 +74,15 @@ pub struct Rebase {
     pub failed_replays: Vec<u64>,
     /// The pull was requested from an older cookie and was ignored.
     pub stale: bool,
+    /// What changed in the server snapshot, in order (for the durable store).
+    pub changes: Vec<Change>,
+    /// Rows the patch carried, for progress reporting.
+    pub rows: usize,
 }
 
 /// Durable facts about a client, as persisted between runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ClientMeta {
     /// This client's id.
     pub client_id: String,
@@ -73,6 +102,8 @@ pub struct ClientCore<R: Registry> {
     meta: ClientMeta,
     client_group_id: String,
     schema_version: String,
+    /// Who is waiting for which mutation's answer.
+    waiters: BTreeMap<u64, Resolver>,
     _registry: PhantomData<fn() -> R>,
 }
 
@@ -86,27 +117,25 @@ impl<R: Registry> ClientCore<R> {
             meta: ClientMeta { client_id, next_mutation_id: 1, last_mutation_id: 0, cookie: None },
             client_group_id,
             schema_version,
+            waiters: BTreeMap::new(),
             _registry: PhantomData,
         }
     }
 
-    /// Restores a client from persisted state: the server snapshot's rows and
-    /// the pending queue, which is replayed on top.
-    pub fn restore(
-        schema: &'static Schema,
-        client_group_id: String,
-        schema_version: String,
-        meta: ClientMeta,
-        snapshot: Vec<(&'static crate::schema::TableDef, crate::table::Row)>,
-        pending: Vec<MutationRecord>,
-        ctx: &R::Context,
-    ) -> Result<Self, ClientError> {
+    /// Restores a client from what its store persisted: the server snapshot's
+    /// rows, and the pending queue, which is replayed on top.
+    pub fn restore(schema: &'static Schema, persisted: Persisted, ctx: &R::Context) -> Result<Self, ClientError> {
+        let Persisted { client_group_id, schema_version, meta, rows, pending } = persisted;
         let mut core = ClientCore::new(schema, client_group_id, schema_version, meta.client_id.clone());
-        core.meta = meta;
-        for (table, row) in snapshot {
+        for (table, row) in rows {
             core.view.put_row(table, row)?;
         }
-        core.pending = pending.into_iter().map(|record| Pending { record, undo: UndoLog::default() }).collect();
+        core.pending = pending
+            .into_iter()
+            .filter(|record| record.client_id == meta.client_id && record.id > meta.last_mutation_id)
+            .map(|record| Pending { record, undo: UndoLog::default() })
+            .collect();
+        core.meta = meta;
         core.replay(ctx);
         Ok(core)
     }
@@ -136,14 +165,25 @@ impl<R: Registry> ClientCore<R> {
         self.pending.iter().map(|p| &p.record)
     }
 
+    /// The schema version this client speaks.
+    pub fn schema_version(&self) -> &str {
+        &self.schema_version
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &'static Schema {
+        self.schema
+    }
+
     /// Runs mutator `M` optimistically and queues it. Returns its record (to
-    /// persist) or the mutator's error, in which case nothing is queued.
+    /// persist) and a handle that resolves with the server's answer, or the
+    /// mutator's error, in which case nothing is queued.
     pub fn mutate<M: Mutator<Context = R::Context>>(
         &mut self,
         ctx: &R::Context,
         args: M::Args,
         timestamp: i64,
-    ) -> Result<MutationRecord, ClientError> {
+    ) -> Result<(MutationRecord, MutationHandle), ClientError> {
         let id = self.meta.next_mutation_id;
         let record = MutationRecord::new::<M>(self.meta.client_id.clone(), id, &args, timestamp)?;
         let undo = run_ready(async {
@@ -153,7 +193,29 @@ impl<R: Registry> ClientCore<R> {
         })??;
         self.meta.next_mutation_id += 1;
         self.pending.push_back(Pending { record: record.clone(), undo });
-        Ok(record)
+        let (resolver, handle) = MutationHandle::pair(self.meta.client_id.clone(), id);
+        self.waiters.insert(id, resolver);
+        Ok((record, handle))
+    }
+
+    /// Takes back the newest mutation (its effects and its id), when it could
+    /// not be made durable: a mutation is accepted only once it is stored.
+    pub fn abandon_last(&mut self) {
+        if let Some(p) = self.pending.pop_back() {
+            self.view.undo(p.undo);
+            self.meta.next_mutation_id = p.record.id;
+            self.waiters.remove(&p.record.id);
+        }
+    }
+
+    /// A handle on a pending mutation restored from the store (after a restart).
+    pub fn handle(&mut self, mutation_id: u64) -> Option<MutationHandle> {
+        if !self.pending.iter().any(|p| p.record.id == mutation_id) {
+            return None;
+        }
+        let (resolver, handle) = MutationHandle::pair(self.meta.client_id.clone(), mutation_id);
+        self.waiters.insert(mutation_id, resolver);
+        Some(handle)
     }
 
     /// The next push: up to `max` pending mutations in order, or `None`.
@@ -166,6 +228,21 @@ impl<R: Registry> ClientCore<R> {
             schema_version: self.schema_version.clone(),
             client_group_id: self.client_group_id.clone(),
             mutations: self.pending.iter().take(max.max(1)).map(|p| p.record.clone()).collect(),
+        })
+    }
+
+    /// The next push of mutations with id above `after`, or `None`.
+    pub fn push_request_after(&self, after: u64, max: usize) -> Option<PushRequest> {
+        let mutations: Vec<MutationRecord> =
+            self.pending.iter().filter(|p| p.record.id > after).take(max.max(1)).map(|p| p.record.clone()).collect();
+        if mutations.is_empty() {
+            return None;
+        }
+        Some(PushRequest {
+            protocol_version: PROTOCOL_VERSION,
+            schema_version: self.schema_version.clone(),
+            client_group_id: self.client_group_id.clone(),
+            mutations,
         })
     }
 
@@ -206,20 +283,26 @@ impl<R: Registry> ClientCore<R> {
         let mut reset = false;
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
         let mut lmid = None;
+        let mut changes = Vec::with_capacity(pages.iter().map(|p| p.patch.len()).sum());
         for page in pages {
             for op in &page.patch {
                 match op {
                     PatchOp::Clear => {
                         reset = true;
                         self.view.clear();
+                        changes.push(Change::Clear);
                     }
                     PatchOp::Put { table, row } => {
+                        // Tables this build does not know (a newer server) are skipped.
                         let Some(def) = self.schema.table(table) else { continue };
-                        self.view.put_row(def, row_from_json(def, row)?)?;
+                        let row = row_from_json(def, row)?;
+                        self.view.put_row(def, row.clone())?;
+                        changes.push(Change::Put(def, row));
                     }
                     PatchOp::Del { table, id } => {
                         if let Some(def) = self.schema.table(table) {
                             self.view.delete_row(def, id)?;
+                            changes.push(Change::Del(def, id.clone()));
                         }
                     }
                 }
@@ -233,12 +316,13 @@ impl<R: Registry> ClientCore<R> {
         }
         self.meta.cookie = Some(last.cookie.clone());
 
-        let mut rebase = Rebase::default();
+        let mut rebase = Rebase { rows: changes.len(), changes, ..Rebase::default() };
         if reset && lmid.is_none() && self.meta.last_mutation_id > 0 {
             // The server has forgotten this client: start over as a new one,
             // keeping nothing that was built on the old identity.
-            for p in self.pending.drain(..) {
-                rebase.resolved.push((p.record.id, Outcome::Dropped("the server no longer knows this client".into())));
+            let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
+            for id in dropped {
+                self.resolve(&mut rebase, id, Outcome::Dropped("the server no longer knows this client".into()));
             }
             self.meta = ClientMeta {
                 client_id: new_client_id(),
@@ -255,11 +339,18 @@ impl<R: Registry> ClientCore<R> {
         while self.pending.front().is_some_and(|p| p.record.id <= self.meta.last_mutation_id) {
             if let Some(done) = self.pending.pop_front() {
                 let outcome = errors.remove(&done.record.id).map_or(Outcome::Ok, Outcome::Rejected);
-                rebase.resolved.push((done.record.id, outcome));
+                self.resolve(&mut rebase, done.record.id, outcome);
             }
         }
         rebase.failed_replays = self.replay(ctx);
         Ok(rebase)
+    }
+
+    fn resolve(&mut self, rebase: &mut Rebase, id: u64, outcome: Outcome) {
+        if let Some(waiter) = self.waiters.remove(&id) {
+            waiter.resolve(outcome.clone().into_result());
+        }
+        rebase.resolved.push((id, outcome));
     }
 
     /// Replays every pending mutation on the view, recording fresh undo logs.

@@ -1,8 +1,8 @@
 //! Client errors.
 
+use crate::client::store::StoreError;
 use crate::error::{DecodeError, ExecError};
 use crate::mutator::MutatorError;
-use crate::protocol::ErrorBody;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,16 +22,16 @@ pub enum ClientError {
     /// A pending mutation failed while being replayed (internal; it stays pending).
     #[error("replay failed: {0}")]
     Replay(String),
-    /// The server refused a request (see the body's code).
-    #[error("server refused the request: {0:?}")]
-    Server(ErrorBody),
-    /// The request did not reach the server or the answer was unreadable.
-    #[error("network: {0}")]
-    Network(String),
     /// The durable store failed.
-    #[error("local store: {0}")]
-    Store(String),
-    /// The client was stopped, or its sync loop gave up.
-    #[error("the client is not syncing: {0}")]
-    Stopped(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The builder was not given a context provider.
+    #[error("the client needs a context provider: call `.context(...)` on the builder")]
+    MissingContext,
+    /// A panic inside a mutator poisoned the client's state lock.
+    #[error("the client's state was poisoned by a panic")]
+    Poisoned,
+    /// The platform cannot run the client (for example no async runtime).
+    #[error("platform: {0}")]
+    Platform(String),
 }

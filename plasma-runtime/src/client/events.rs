@@ -1,0 +1,71 @@
+//! What a client tells the app: its sync status and what just happened.
+
+use std::sync::Mutex;
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+
+/// Where syncing stands, for the app to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// The server cannot be reached (or answers 5xx); retrying with backoff.
+    /// Mutations keep working locally and are pushed when it returns.
+    Offline,
+    /// Pushing or pulling, or mutations are waiting for the server.
+    Syncing,
+    /// Nothing pending and the last pull succeeded.
+    InSync,
+    /// The server speaks another protocol or schema version, or lacks a
+    /// mutator this client sends: the app must update. Syncing stopped.
+    UpdateNeeded,
+    /// The server's auth hook refused the credentials. Syncing stopped until
+    /// [`Client::resume`](crate::client::Client::resume).
+    Unauthorized,
+}
+
+/// Something that happened in the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The sync status changed.
+    Status(SyncStatus),
+    /// A page of a pull arrived. The pull's rows become visible all at once
+    /// after the last page (`done`).
+    PullProgress {
+        /// Pages received so far in this pull.
+        pages: usize,
+        /// Patch operations received so far in this pull.
+        rows: usize,
+        /// This was the last page.
+        done: bool,
+    },
+    /// The local state (confirmed + pending) changed: a mutation or a rebase.
+    Changed,
+    /// The server no longer knew this client's group: the client started over
+    /// from server state under a new client id, dropping its pending mutations.
+    Reset {
+        /// The new client id.
+        client_id: String,
+    },
+    /// The durable store failed to record a pull (it is re-pulled after a restart).
+    StoreFailed(String),
+}
+
+/// Subscribers to a client's events.
+#[derive(Debug, Default)]
+pub(crate) struct Listeners(Mutex<Vec<UnboundedSender<ClientEvent>>>);
+
+impl Listeners {
+    pub(crate) fn subscribe(&self) -> UnboundedReceiver<ClientEvent> {
+        let (tx, rx) = unbounded();
+        if let Ok(mut list) = self.0.lock() {
+            list.push(tx);
+        }
+        rx
+    }
+
+    /// Delivers to every live subscriber and forgets dropped ones.
+    pub(crate) fn emit(&self, event: ClientEvent) {
+        if let Ok(mut list) = self.0.lock() {
+            list.retain(|tx| tx.unbounded_send(event.clone()).is_ok());
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! What the client needs from where it runs: a transport to the server, timers,
+//! a task spawner, a clock and randomness. Native code gets tokio + reqwest
+//! implementations (`native-client` feature); the browser supplies its own.
+//!
+//! Futures are `Send` natively, so the client's tasks run on a multi-threaded
+//! runtime, and not `Send` on wasm32, where nothing is.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::Stream;
+
+use crate::protocol::{ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse};
+
+/// `Send + Sync` natively; nothing on wasm32, which is single-threaded.
+#[cfg(not(target_arch = "wasm32"))]
+pub trait MaybeSend: Send + Sync {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Send + Sync + ?Sized> MaybeSend for T {}
+
+/// `Send + Sync` natively; nothing on wasm32, which is single-threaded.
+#[cfg(target_arch = "wasm32")]
+pub trait MaybeSend {}
+#[cfg(target_arch = "wasm32")]
+impl<T: ?Sized> MaybeSend for T {}
+
+/// A boxed future, `Send` natively.
+#[cfg(not(target_arch = "wasm32"))]
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+/// A boxed future, `Send` natively.
+#[cfg(target_arch = "wasm32")]
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A boxed stream, `Send` natively.
+#[cfg(not(target_arch = "wasm32"))]
+pub type BoxStream<'a, T> = Pin<Box<dyn Stream<Item = T> + Send + 'a>>;
+/// A boxed stream, `Send` natively.
+#[cfg(target_arch = "wasm32")]
+pub type BoxStream<'a, T> = Pin<Box<dyn Stream<Item = T> + 'a>>;
+
+/// Why a request to the server did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// The request did not get an answer (connection refused, reset, timeout,
+    /// unreadable body). Retried with backoff.
+    #[error("network: {0}")]
+    Network(String),
+    /// The server answered with an error body.
+    #[error("server answered {status}: {} ({:?})", .body.message, .body.error)]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The machine-readable body.
+        body: ErrorBody,
+    },
+    /// The transport cannot do this (for example pokes without WebSocket support).
+    #[error("not supported by this transport: {0}")]
+    Unsupported(String),
+}
+
+/// Carries push, pull and pokes to the server.
+pub trait Transport: MaybeSend + 'static {
+    /// Sends a push.
+    fn push(&self, request: PushRequest) -> BoxFuture<'static, Result<PushResponse, TransportError>>;
+
+    /// Sends a pull and returns one page.
+    fn pull(&self, request: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>>;
+
+    /// Opens a poke channel for `client_group_id`: the stream yields once per
+    /// poke ("pull now") and ends when the connection does.
+    fn pokes(&self, client_group_id: &str) -> BoxFuture<'static, Result<BoxStream<'static, ()>, TransportError>> {
+        let _ = client_group_id;
+        Box::pin(async { Err(TransportError::Unsupported("pokes".to_owned())) })
+    }
+}
+
+/// Timers, tasks, clock and randomness.
+pub trait Platform: MaybeSend + 'static {
+    /// Runs `task` in the background until it finishes.
+    fn spawn(&self, task: BoxFuture<'static, ()>);
+
+    /// Completes after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<'static, ()>;
+
+    /// Wall-clock milliseconds since the Unix epoch (mutation timestamps, ids).
+    fn now_ms(&self) -> i64;
+
+    /// 64 random bits (ids, backoff jitter). Need not be cryptographic.
+    fn random_u64(&self) -> u64;
+}

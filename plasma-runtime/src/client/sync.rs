@@ -1,0 +1,350 @@
+//! [`Client`]: the app's handle on local state and on syncing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_channel::oneshot;
+
+use crate::client::backoff::BackoffConfig;
+use crate::client::core::ClientCore;
+use crate::client::error::ClientError;
+use crate::client::events::{ClientEvent, Listeners, SyncStatus};
+use crate::client::handle::MutationHandle;
+use crate::client::id::IdGenerator;
+use crate::client::platform::{MaybeSend, Platform, Transport};
+use crate::client::store::{MemoryStore, Store};
+use crate::client::sync_loop;
+use crate::exec::memory::MemoryExecutor;
+use crate::exec::{Executor, run_ready};
+use crate::mutator::{Mutator, Registry};
+use crate::query::typed::Select;
+use crate::schema::Schema;
+use crate::table::Table;
+
+/// Provides the mutator context for each local run (the server builds its own
+/// from the auth hook).
+pub type ContextProvider<C> = Arc<dyn Fn() -> C + Send + Sync>;
+
+/// Tunables of a client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The client group (one per browser profile / app install; tabs share it).
+    pub client_group_id: String,
+    /// The app's schema version; must equal the server's.
+    pub schema_version: String,
+    /// How often to pull when nothing pokes (default 30 s).
+    pub pull_interval: Duration,
+    /// Listen for WebSocket pokes (default off).
+    pub pokes: bool,
+    /// Most mutations per push request (default 100).
+    pub push_batch: usize,
+    /// Retry timing for network errors and 5xx.
+    pub backoff: BackoffConfig,
+}
+
+/// Builds a [`Client`].
+pub struct ClientBuilder<R: Registry> {
+    schema: &'static Schema,
+    config: ClientConfig,
+    context: Option<ContextProvider<R::Context>>,
+    store: Option<Arc<dyn Store>>,
+}
+
+impl<R: Registry> ClientBuilder<R> {
+    /// Sets how often the client pulls without a poke.
+    pub fn pull_interval(mut self, every: Duration) -> Self {
+        self.config.pull_interval = every;
+        self
+    }
+
+    /// Opts in to WebSocket pokes: the server says "pull now" after changes.
+    pub fn pokes(mut self, enabled: bool) -> Self {
+        self.config.pokes = enabled;
+        self
+    }
+
+    /// Sets the most mutations per push request.
+    pub fn push_batch(mut self, max: usize) -> Self {
+        self.config.push_batch = max.max(1);
+        self
+    }
+
+    /// Sets retry timing.
+    pub fn backoff(mut self, backoff: BackoffConfig) -> Self {
+        self.config.backoff = backoff;
+        self
+    }
+
+    /// Sets the mutator context provider (required), called for every local run.
+    pub fn context(mut self, provider: impl Fn() -> R::Context + Send + Sync + 'static) -> Self {
+        self.context = Some(Arc::new(provider));
+        self
+    }
+
+    /// Sets the durable store (default: [`MemoryStore`], which keeps nothing across restarts).
+    pub fn store(mut self, store: impl Store) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// Loads the store (resuming its pending queue) and returns a client that
+    /// is not syncing yet: call [`Client::start`].
+    pub async fn build(self, transport: impl Transport, platform: impl Platform) -> Result<Client<R>, ClientError> {
+        let context = self.context.ok_or(ClientError::MissingContext)?;
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let platform: Arc<dyn Platform> = Arc::new(platform);
+        let ids = IdGenerator::new();
+        let config = self.config;
+        let persisted = store.load(self.schema, &config.client_group_id, &config.schema_version).await?;
+        let core = match persisted {
+            Some(persisted) => ClientCore::restore(self.schema, persisted, &context())?,
+            None => {
+                let client_id = new_id(&ids, platform.as_ref());
+                let core = ClientCore::<R>::new(
+                    self.schema,
+                    config.client_group_id.clone(),
+                    config.schema_version.clone(),
+                    client_id,
+                );
+                store.init(&config.client_group_id, &config.schema_version, core.meta())?;
+                core
+            }
+        };
+        let (wake, wake_rx) = unbounded();
+        let (shutdown, shutdown_rx) = oneshot::channel();
+        Ok(Client {
+            shared: Arc::new(Shared {
+                core: Mutex::new(core),
+                store,
+                context,
+                transport: Arc::new(transport),
+                platform,
+                config,
+                ids,
+                status: Mutex::new(SyncStatus::Offline),
+                listeners: Listeners::default(),
+                wake,
+                parked: Mutex::new(Some((wake_rx, shutdown_rx))),
+                _shutdown: shutdown,
+                started: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+/// Why the sync loop woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// A mutation was queued.
+    Push,
+    /// The server poked: something changed.
+    Poke,
+    /// The app asked to retry now (after fixing credentials, say).
+    Resume,
+}
+
+pub(crate) struct Shared<R: Registry> {
+    pub(crate) core: Mutex<ClientCore<R>>,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) context: ContextProvider<R::Context>,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) platform: Arc<dyn Platform>,
+    pub(crate) config: ClientConfig,
+    ids: IdGenerator,
+    status: Mutex<SyncStatus>,
+    listeners: Listeners,
+    pub(crate) wake: UnboundedSender<Wake>,
+    /// The loop's receiving ends until `start` hands them to the tasks.
+    parked: Mutex<Option<(UnboundedReceiver<Wake>, oneshot::Receiver<()>)>>,
+    /// Dropped with the last client: ends the poke task.
+    _shutdown: oneshot::Sender<()>,
+    started: AtomicBool,
+}
+
+impl<R: Registry> Shared<R> {
+    pub(crate) fn lock_core(&self) -> Result<MutexGuard<'_, ClientCore<R>>, ClientError> {
+        self.core.lock().map_err(|_| ClientError::Poisoned)
+    }
+
+    pub(crate) fn emit(&self, event: ClientEvent) {
+        self.listeners.emit(event);
+    }
+
+    pub(crate) fn set_status(&self, status: SyncStatus) {
+        let changed = match self.status.lock() {
+            Ok(mut current) if *current != status => {
+                *current = status.clone();
+                true
+            }
+            _ => false,
+        };
+        if changed {
+            self.emit(ClientEvent::Status(status));
+        }
+    }
+
+    pub(crate) fn new_id(&self) -> String {
+        new_id(&self.ids, self.platform.as_ref())
+    }
+}
+
+impl<R: Registry> Drop for Shared<R> {
+    fn drop(&mut self) {
+        // The sync loop sees its channel end and stops.
+        self.wake.close_channel();
+    }
+}
+
+fn new_id(ids: &IdGenerator, platform: &dyn Platform) -> String {
+    ids.next(platform.now_ms(), || (u128::from(platform.random_u64()) << 64) | u128::from(platform.random_u64()))
+}
+
+/// A plasma client: local state that mutators change at once, a durable
+/// queue of mutations, and the loops that push them and pull the server's
+/// changes. Cheap to clone; clones share everything. Syncing stops when the
+/// last clone is dropped.
+pub struct Client<R: Registry> {
+    shared: Arc<Shared<R>>,
+}
+
+impl<R: Registry> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Client { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<R> Client<R>
+where
+    R: Registry + 'static,
+    R::Context: 'static,
+    ClientCore<R>: MaybeSend,
+{
+    /// Starts building a client of `schema` for one client group, speaking `schema_version`.
+    pub fn builder(
+        schema: &'static Schema,
+        schema_version: impl Into<String>,
+        client_group_id: impl Into<String>,
+    ) -> ClientBuilder<R> {
+        ClientBuilder {
+            schema,
+            config: ClientConfig {
+                client_group_id: client_group_id.into(),
+                schema_version: schema_version.into(),
+                pull_interval: Duration::from_secs(30),
+                pokes: false,
+                push_batch: 100,
+                backoff: BackoffConfig::default(),
+            },
+            context: None,
+            store: None,
+        }
+    }
+
+    /// Starts syncing: pushes the pending queue (including what a previous run
+    /// left), pulls now and then every `pull_interval`, and listens for pokes
+    /// if enabled. Calling it again does nothing.
+    pub fn start(&self) {
+        if self.shared.started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Some((wake_rx, shutdown_rx)) = self.shared.parked.lock().ok().and_then(|mut p| p.take()) else {
+            return;
+        };
+        self.shared.set_status(SyncStatus::Syncing);
+        let platform = Arc::clone(&self.shared.platform);
+        platform.spawn(Box::pin(sync_loop::run(Arc::downgrade(&self.shared), wake_rx)));
+        if self.shared.config.pokes {
+            platform.spawn(Box::pin(sync_loop::listen_for_pokes(
+                Arc::clone(&self.shared.transport),
+                Arc::clone(&self.shared.platform),
+                self.shared.wake.clone(),
+                shutdown_rx,
+                self.shared.config.client_group_id.clone(),
+                self.shared.config.backoff,
+            )));
+        }
+    }
+
+    /// Runs mutator `M` against local state at once, queues it durably, and
+    /// returns a handle that resolves with the server's answer. If the mutator
+    /// fails locally, or the store cannot record it, nothing is queued and
+    /// local state is unchanged.
+    pub fn mutate<M: Mutator<Context = R::Context>>(&self, args: M::Args) -> Result<MutationHandle, ClientError> {
+        let ctx = (self.shared.context)();
+        let now = self.shared.platform.now_ms();
+        let handle = {
+            let mut core = self.shared.lock_core()?;
+            let (record, handle) = core.mutate::<M>(&ctx, args, now)?;
+            if let Err(e) = self.shared.store.append_pending(core.meta(), &record) {
+                core.abandon_last();
+                return Err(e.into());
+            }
+            handle
+        };
+        self.shared.emit(ClientEvent::Changed);
+        // A closed channel means nothing is syncing; the mutation waits in the store.
+        let _ = self.shared.wake.unbounded_send(Wake::Push);
+        Ok(handle)
+    }
+
+    /// Runs a typed query against local state (confirmed plus pending).
+    pub fn query<T: Table>(&self, select: &Select<T>) -> Result<Vec<T>, ClientError> {
+        self.read(|view| {
+            run_ready(async {
+                let mut tx = view.begin().await?;
+                select.fetch(&mut tx).await
+            })?
+        })?
+        .map_err(ClientError::from)
+    }
+
+    /// Runs `f` on local state. Readers always see a whole state: a rebase is
+    /// published all at once.
+    pub fn read<T>(&self, f: impl FnOnce(&MemoryExecutor) -> T) -> Result<T, ClientError> {
+        let core = self.shared.lock_core()?;
+        Ok(f(core.view()))
+    }
+
+    /// A new unique id that sorts by creation time (26 characters, ULID layout).
+    pub fn new_id(&self) -> String {
+        self.shared.new_id()
+    }
+
+    /// The current sync status.
+    pub fn status(&self) -> SyncStatus {
+        self.shared.status.lock().map(|s| s.clone()).unwrap_or(SyncStatus::Offline)
+    }
+
+    /// Every event from now on, as a stream. Dropping it unsubscribes.
+    pub fn events(&self) -> UnboundedReceiver<ClientEvent> {
+        self.shared.listeners.subscribe()
+    }
+
+    /// Mutations not yet confirmed by the server.
+    pub fn pending_count(&self) -> usize {
+        self.shared.lock_core().map(|c| c.pending().len()).unwrap_or(0)
+    }
+
+    /// A handle on a pending mutation restored from the store after a restart.
+    pub fn handle(&self, mutation_id: u64) -> Option<MutationHandle> {
+        self.shared.lock_core().ok()?.handle(mutation_id)
+    }
+
+    /// Mutation ids still pending, oldest first.
+    pub fn pending_ids(&self) -> Vec<u64> {
+        self.shared.lock_core().map(|c| c.pending().map(|r| r.id).collect()).unwrap_or_default()
+    }
+
+    /// This client's id (changes only if the client resets).
+    pub fn client_id(&self) -> String {
+        self.shared.lock_core().map(|c| c.client_id().to_owned()).unwrap_or_default()
+    }
+
+    /// Syncs again at once: after [`SyncStatus::Unauthorized`] once credentials
+    /// are fixed, or to skip a backoff wait.
+    pub fn resume(&self) {
+        let _ = self.shared.wake.unbounded_send(Wake::Resume);
+    }
+}

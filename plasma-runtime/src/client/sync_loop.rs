@@ -1,0 +1,264 @@
+//! The background tasks of a started client: the sync loop (push, then pull
+//! and rebase; wait for a wake-up or the pull interval; back off on failure)
+//! and the poke listener.
+//!
+//! The loop holds the client only weakly while it waits, so dropping the last
+//! [`Client`](crate::client::Client) ends it.
+
+use std::sync::{Arc, Weak};
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use futures_channel::oneshot;
+use futures_util::StreamExt;
+use futures_util::future::{Either, select};
+
+use crate::client::backoff::{Backoff, BackoffConfig};
+use crate::client::error::ClientError;
+use crate::client::events::{ClientEvent, SyncStatus};
+use crate::client::platform::{Platform, Transport, TransportError};
+use crate::client::store::PullCommit;
+use crate::client::sync::{Shared, Wake};
+use crate::mutator::Registry;
+use crate::protocol::ErrorCode;
+
+/// Why a sync attempt ended early.
+enum Failure {
+    /// Try again after a backoff.
+    Retry,
+    /// Stop syncing and show this status until resumed.
+    Fatal(SyncStatus),
+}
+
+/// What the loop remembers between attempts.
+struct LoopState {
+    pull_due: bool,
+    /// (client id, mutation id) pushed successfully and not yet seen in a pull.
+    pushed: Option<(String, u64)>,
+    batch: usize,
+}
+
+/// How the loop waits before the next attempt.
+enum Wait {
+    Interval,
+    Backoff(std::time::Duration),
+    UntilResume,
+}
+
+pub(crate) async fn run<R: Registry>(weak: Weak<Shared<R>>, mut wake: UnboundedReceiver<Wake>) {
+    let Some(shared) = weak.upgrade() else { return };
+    let config = shared.config.clone();
+    let platform = Arc::clone(&shared.platform);
+    drop(shared);
+    let mut backoff = Backoff::new(config.backoff);
+    let mut state = LoopState { pull_due: true, pushed: None, batch: config.push_batch };
+    let mut parked = false;
+    loop {
+        let wait = if parked {
+            Wait::UntilResume
+        } else {
+            let Some(shared) = weak.upgrade() else { return };
+            match sync_once(&shared, &mut state).await {
+                Ok(()) => {
+                    backoff.reset();
+                    let pending = shared.lock_core().map(|c| c.pending().len()).unwrap_or(0);
+                    shared.set_status(if pending == 0 { SyncStatus::InSync } else { SyncStatus::Syncing });
+                    Wait::Interval
+                }
+                Err(Failure::Retry) => {
+                    shared.set_status(SyncStatus::Offline);
+                    Wait::Backoff(backoff.next_delay(platform.random_u64()))
+                }
+                Err(Failure::Fatal(status)) => {
+                    shared.set_status(status);
+                    parked = true;
+                    Wait::UntilResume
+                }
+            }
+        };
+        let sleep = match wait {
+            Wait::Interval => Some(platform.sleep(config.pull_interval)),
+            Wait::Backoff(delay) => Some(platform.sleep(delay)),
+            Wait::UntilResume => None,
+        };
+        let backing_off = matches!(wait, Wait::Backoff(_));
+        let mut sleep = sleep;
+        loop {
+            let next = wake.next();
+            let woke = match sleep.as_mut() {
+                Some(timer) => match select(next, timer).await {
+                    Either::Left((message, _)) => message,
+                    Either::Right(((), _)) => {
+                        state.pull_due |= !backing_off;
+                        break;
+                    }
+                },
+                None => next.await,
+            };
+            match woke {
+                // The last client is gone.
+                None => return,
+                Some(Wake::Resume) => {
+                    parked = false;
+                    state.pull_due = true;
+                    break;
+                }
+                Some(Wake::Poke) if !parked => {
+                    state.pull_due = true;
+                    break;
+                }
+                // New mutations go out now, unless the server is failing.
+                Some(Wake::Push) if !parked && !backing_off => break,
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<(), Failure> {
+    loop {
+        let request = {
+            let core = shared.lock_core().map_err(failure)?;
+            let after = match &state.pushed {
+                Some((client, through)) if client == core.client_id() => *through,
+                _ => 0,
+            };
+            core.push_request_after(after, state.batch)
+        };
+        let Some(request) = request else { break };
+        // The server must never hold a mutation this client could still forget.
+        shared.store.flush().await.map_err(|e| failure(e.into()))?;
+        let through = request.mutations.last().map(|m| (m.client_id.clone(), m.id));
+        match shared.transport.push(request).await {
+            Ok(_) => {
+                state.pushed = through;
+                state.pull_due = true;
+            }
+            Err(e) => return Err(classify(e, state)),
+        }
+    }
+    if state.pull_due {
+        pull(shared, state).await?;
+        state.pull_due = false;
+        // Whatever is still pending was not pushed yet, or the server lost it:
+        // pushing it (again) is safe, the server skips what it has.
+        state.pushed = None;
+    }
+    Ok(())
+}
+
+async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<(), Failure> {
+    let (base, mut request) = {
+        let core = shared.lock_core().map_err(failure)?;
+        let cookie = core.cookie();
+        (cookie.clone(), core.pull_request(cookie))
+    };
+    let mut pages = Vec::new();
+    let mut rows = 0;
+    loop {
+        let page = shared.transport.pull(request.clone()).await.map_err(|e| classify(e, state))?;
+        rows += page.patch.len();
+        let more = page.more;
+        request.cookie = Some(page.cookie.clone());
+        pages.push(page);
+        shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
+        if !more {
+            break;
+        }
+    }
+    let (rebase, client_id, stored) = {
+        let ctx = (shared.context)();
+        let mut core = shared.lock_core().map_err(failure)?;
+        let rebase = core.apply_pull(&base, &pages, &ctx, || shared.new_id()).map_err(failure)?;
+        let stored = if rebase.stale {
+            Ok(())
+        } else {
+            shared.store.commit_pull(PullCommit {
+                schema: core.schema(),
+                meta: core.meta(),
+                changes: &rebase.changes,
+                reset_client: rebase.reset_client,
+            })
+        };
+        (rebase, core.client_id().to_owned(), stored)
+    };
+    if let Err(e) = stored {
+        shared.emit(ClientEvent::StoreFailed(e.to_string()));
+    }
+    if rebase.reset_client {
+        shared.emit(ClientEvent::Reset { client_id });
+    }
+    if !rebase.changes.is_empty() || !rebase.resolved.is_empty() {
+        shared.emit(ClientEvent::Changed);
+    }
+    Ok(())
+}
+
+fn failure(e: ClientError) -> Failure {
+    match e {
+        // Rows this build cannot decode: the server runs a newer schema.
+        ClientError::Decode(_) => Failure::Fatal(SyncStatus::UpdateNeeded),
+        _ => Failure::Retry,
+    }
+}
+
+fn classify(e: TransportError, state: &mut LoopState) -> Failure {
+    let TransportError::Server { body, .. } = e else { return Failure::Retry };
+    match body.error {
+        ErrorCode::Unauthorized | ErrorCode::Forbidden => Failure::Fatal(SyncStatus::Unauthorized),
+        ErrorCode::UnsupportedProtocolVersion | ErrorCode::SchemaVersionMismatch | ErrorCode::UnknownMutator => {
+            Failure::Fatal(SyncStatus::UpdateNeeded)
+        }
+        ErrorCode::OutOfOrderMutation => {
+            // The server is further along than we thought: learn where from a pull.
+            state.pull_due = true;
+            state.pushed = None;
+            Failure::Retry
+        }
+        ErrorCode::PayloadTooLarge => {
+            state.batch = (state.batch / 2).max(1);
+            Failure::Retry
+        }
+        _ => Failure::Retry,
+    }
+}
+
+/// Keeps a poke connection open (reconnecting with backoff) and turns each
+/// poke into a wake-up of the sync loop, until the client is dropped.
+pub(crate) async fn listen_for_pokes(
+    transport: Arc<dyn Transport>,
+    platform: Arc<dyn Platform>,
+    wake: UnboundedSender<Wake>,
+    mut shutdown: oneshot::Receiver<()>,
+    client_group_id: String,
+    backoff: BackoffConfig,
+) {
+    let mut backoff = Backoff::new(backoff);
+    loop {
+        let connected = match select(transport.pokes(&client_group_id), &mut shutdown).await {
+            Either::Left((result, _)) => result,
+            Either::Right(_) => return,
+        };
+        match connected {
+            Ok(mut pokes) => {
+                backoff.reset();
+                loop {
+                    match select(pokes.next(), &mut shutdown).await {
+                        Either::Left((Some(()), _)) => {
+                            if wake.unbounded_send(Wake::Poke).is_err() {
+                                return;
+                            }
+                        }
+                        Either::Left((None, _)) => break,
+                        Either::Right(_) => return,
+                    }
+                }
+            }
+            Err(TransportError::Unsupported(_)) => return,
+            Err(_) => {}
+        }
+        let delay = backoff.next_delay(platform.random_u64());
+        if let Either::Right(_) = select(platform.sleep(delay), &mut shutdown).await {
+            return;
+        }
+    }
+}
