@@ -147,16 +147,50 @@ plasma::mutators! {
     pub struct TodoMutators { create_todo, mark_done, rename_todo, delete_todo }
 }
 
+/// The header that names the user. A real app sends a session token and
+/// verifies it in the server's auth hook.
+pub const USER_HEADER: &str = "x-user";
+
+/// The client side: a native client of the todo server.
+#[cfg(feature = "client")]
+pub mod client {
+    use plasma::client::native::{HttpTransport, TokioPlatform};
+    use plasma::client::{Client, ClientError, Store};
+
+    use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators, USER_HEADER};
+
+    /// A client of the todo app.
+    pub type TodoClient = Client<TodoMutators>;
+
+    /// Builds a client for `user` in client group `group`, syncing with the
+    /// server at `endpoint` (for example `http://127.0.0.1:8787/sync`) with
+    /// pokes on, keeping its state in `store`. Call `start()` to begin syncing.
+    /// Must run inside a tokio runtime.
+    pub async fn connect(
+        endpoint: &str,
+        user: &str,
+        group: &str,
+        store: impl Store,
+    ) -> Result<TodoClient, ClientError> {
+        let transport = HttpTransport::new(endpoint)?.header(USER_HEADER, user);
+        let user = user.to_owned();
+        Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, group)
+            .context(move || Ctx { user_id: user.clone() })
+            .store(store)
+            .pokes(true)
+            .build(transport, TokioPlatform::current()?)
+            .await
+    }
+}
+
 /// The server side: the sync server for this app, with the demo auth hook.
 #[cfg(feature = "server")]
 pub mod server {
     use plasma::server::{AuthRejection, Authorized, ServerConfig, SyncServer};
     use plasma::{ExecError, SqliteExecutor};
 
+    pub use super::USER_HEADER;
     use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators};
-
-    /// The header that names the user. A real app verifies a session or token here.
-    pub const USER_HEADER: &str = "x-user";
 
     /// Builds the todo sync server on `db` with default limits.
     pub fn build(db: SqliteExecutor) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {

@@ -67,8 +67,8 @@ mod tests {
         assert_eq!(sorted, seen, "ids must be unique and increasing: {seen:?}");
         assert!(seen.iter().all(|id| id.len() == 26));
         // Later milliseconds sort later even from a fresh generator with more random bits.
-        let other = IdGenerator::new();
-        assert!(other.next(2_000, || 0) > other.next(1_999, || RANDOM_MASK));
+        let (early, late) = (IdGenerator::new(), IdGenerator::new());
+        assert!(late.next(2_000, || 0) > early.next(1_999, || RANDOM_MASK));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, Listeners, SyncStatus};
 use crate::client::handle::MutationHandle;
 use crate::client::id::IdGenerator;
-use crate::client::platform::{MaybeSend, Platform, Transport};
+use crate::client::platform::{Platform, Transport};
 use crate::client::store::{MemoryStore, Store};
 use crate::client::sync_loop;
 use crate::exec::memory::MemoryExecutor;
@@ -219,7 +219,6 @@ impl<R> Client<R>
 where
     R: Registry + 'static,
     R::Context: 'static,
-    ClientCore<R>: MaybeSend,
 {
     /// Starts building a client of `schema` for one client group, speaking `schema_version`.
     pub fn builder(
