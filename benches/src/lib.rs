@@ -2,6 +2,8 @@
 //! by hand with rusqlite, on databases with the same schema, indexes and
 //! change-log triggers.
 
+pub mod client;
+
 use plasma::exec::run_ready;
 use plasma::exec::rusqlite::{self, Connection, params};
 use plasma::{ExecError, Executor, SqliteExecutor};

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -117,9 +118,14 @@ pub struct PullResponse {
     pub more: bool,
 }
 
-/// One patch operation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "camelCase")]
+/// One patch operation. On the wire: `{"op":"clear"}`,
+/// `{"op":"put","table":..,"row":{..}}`, `{"op":"del","table":..,"id":..}`.
+///
+/// Rows stay raw JSON text until the client decodes them straight into its
+/// row type with the schema (`plasma::wire::row_from_json_text`): a large pull
+/// never builds a JSON tree per row. Hand-written serde because internally
+/// tagged enums cannot hold raw JSON.
+#[derive(Debug, Clone)]
 pub enum PatchOp {
     /// Drop every row (the start of a reset).
     Clear,
@@ -127,8 +133,8 @@ pub enum PatchOp {
     Put {
         /// Table name.
         table: String,
-        /// The row, keyed by column name (see `plasma::wire`).
-        row: serde_json::Map<String, serde_json::Value>,
+        /// The row: a JSON object keyed by column name (see `plasma::wire`).
+        row: Box<RawValue>,
     },
     /// Delete a row.
     Del {
@@ -137,6 +143,104 @@ pub enum PatchOp {
         /// Primary key.
         id: String,
     },
+}
+
+impl PartialEq for PatchOp {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (PatchOp::Clear, PatchOp::Clear) => true,
+            (PatchOp::Put { table: t1, row: r1 }, PatchOp::Put { table: t2, row: r2 }) => {
+                t1 == t2 && r1.get() == r2.get()
+            }
+            (PatchOp::Del { table: t1, id: i1 }, PatchOp::Del { table: t2, id: i2 }) => t1 == t2 && i1 == i2,
+            _ => false,
+        }
+    }
+}
+
+impl Serialize for PatchOp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            PatchOp::Clear => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("op", "clear")?;
+                map.end()
+            }
+            PatchOp::Put { table, row } => {
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("op", "put")?;
+                map.serialize_entry("table", table)?;
+                map.serialize_entry("row", row)?;
+                map.end()
+            }
+            PatchOp::Del { table, id } => {
+                let mut map = serializer.serialize_map(Some(3))?;
+                map.serialize_entry("op", "del")?;
+                map.serialize_entry("table", table)?;
+                map.serialize_entry("id", id)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PatchOp {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(field_identifier, rename_all = "lowercase")]
+        enum Field {
+            Op,
+            Table,
+            Row,
+            Id,
+            #[serde(other)]
+            Other,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        enum Kind {
+            Clear,
+            Put,
+            Del,
+        }
+        struct OpVisitor;
+        impl<'de> serde::de::Visitor<'de> for OpVisitor {
+            type Value = PatchOp;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a patch operation object with an `op` field")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<PatchOp, A::Error> {
+                use serde::de::Error;
+                let (mut op, mut table, mut row, mut id) = (None::<Kind>, None::<String>, None, None::<String>);
+                while let Some(key) = map.next_key::<Field>()? {
+                    match key {
+                        Field::Op => op = Some(map.next_value()?),
+                        Field::Table => table = Some(map.next_value()?),
+                        Field::Row => row = Some(map.next_value::<Box<RawValue>>()?),
+                        Field::Id => id = Some(map.next_value()?),
+                        // Fields of a newer protocol revision are ignored.
+                        Field::Other => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                match op {
+                    Some(Kind::Clear) => Ok(PatchOp::Clear),
+                    Some(Kind::Put) => Ok(PatchOp::Put {
+                        table: table.ok_or_else(|| A::Error::missing_field("table"))?,
+                        row: row.ok_or_else(|| A::Error::missing_field("row"))?,
+                    }),
+                    Some(Kind::Del) => Ok(PatchOp::Del {
+                        table: table.ok_or_else(|| A::Error::missing_field("table"))?,
+                        id: id.ok_or_else(|| A::Error::missing_field("id"))?,
+                    }),
+                    None => Err(A::Error::missing_field("op")),
+                }
+            }
+        }
+        deserializer.deserialize_map(OpVisitor)
+    }
 }
 
 /// A mutation the server processed with an error: its writes were discarded.

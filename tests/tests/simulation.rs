@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, PullCommit, Store};
+use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, Store};
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, PullResponse, PushRequest};
 use plasma::server::{pull, push};
@@ -313,16 +313,11 @@ impl World {
                 let sim = &mut self.clients[client];
                 // Outcomes refer to mutations of the client id before this pull.
                 let client_id = sim.core.client_id().to_owned();
-                let rebase = sim.core.apply_pull(&base, &pages, &sim.ctx, || fresh).expect("apply pull");
-                if !rebase.stale {
-                    let commit = PullCommit {
-                        schema: &SCHEMA,
-                        meta: sim.core.meta(),
-                        changes: &rebase.changes,
-                        reset_client: rebase.reset_client,
-                    };
-                    sim.store.commit_pull(commit).expect("store commit");
-                }
+                let store = &sim.store;
+                let rebase = sim
+                    .core
+                    .apply_pull(&base, &pages, &sim.ctx, || fresh, |commit| store.commit_pull(commit))
+                    .expect("apply pull");
                 for (id, outcome) in rebase.resolved {
                     let key = (client_id.clone(), id);
                     assert!(

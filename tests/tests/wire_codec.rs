@@ -76,3 +76,43 @@ fn struct_decoding_rejects_out_of_range_and_bad_json() {
     row.0[10] = plasma::Value::Text("{not json".into());
     assert_eq!(Kitchen::from_row(row).expect_err("bad json").column, "meta");
 }
+
+/// The streaming text codec (the pull path) agrees with the tree codec on
+/// every value and every error.
+#[test]
+fn text_codec_matches_the_tree_codec() {
+    use plasma::wire::{row_from_json_text, row_to_json_text};
+    use serde_json::value::RawValue;
+    let text = |object: &serde_json::Map<String, serde_json::Value>| {
+        RawValue::from_string(serde_json::to_string(object).expect("encode")).expect("raw")
+    };
+    for n in 0..8 {
+        let row = kitchen(n).to_row();
+        let encoded = row_to_json_text(Kitchen::DEF, &row);
+        let tree: serde_json::Value = serde_json::from_str(encoded.get()).expect("valid JSON");
+        assert_eq!(tree, serde_json::Value::Object(row_to_json(Kitchen::DEF, &row)), "same JSON as the tree encoder");
+        assert_eq!(row_from_json_text(Kitchen::DEF, &encoded).expect("decode"), row);
+    }
+    let edits: Vec<(&str, Option<serde_json::Value>)> = vec![
+        ("score", Some(json!("ten"))),
+        ("name", None),
+        ("data", Some(json!("not base64!"))),
+        ("level", Some(json!(1.5))),
+        ("level", Some(json!(u64::MAX))),
+        ("active", Some(json!(true))),
+        ("name", Some(json!([1, 2]))),
+        ("meta", Some(json!({"a": 1}))),
+        ("unknownColumn", Some(json!("ignored"))),
+        ("weight", Some(json!(3))),
+    ];
+    for (column, value) in edits {
+        let mut object = row_to_json(Kitchen::DEF, &kitchen(1).to_row());
+        match value {
+            Some(v) => object.insert(column.into(), v),
+            None => object.remove(column),
+        };
+        let tree = row_from_json(Kitchen::DEF, &object);
+        let streamed = row_from_json_text(Kitchen::DEF, &text(&object));
+        assert_eq!(streamed, tree, "column {column}");
+    }
+}

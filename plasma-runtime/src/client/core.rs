@@ -14,14 +14,15 @@ use std::marker::PhantomData;
 
 use crate::client::error::ClientError;
 use crate::client::handle::{MutationFailed, MutationHandle, Resolver};
-use crate::client::store::Persisted;
+use crate::client::platform::MaybeSend;
+use crate::client::store::{Persisted, PullCommit, StoreError};
 use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
 use crate::mutator::{Mutator, Registry};
 use crate::protocol::{Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse, PushRequest};
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
-use crate::wire::row_from_json;
+use crate::wire::row_from_json_text;
 
 /// A mutation waiting for the server.
 #[derive(Debug, Clone)]
@@ -74,10 +75,49 @@ pub struct Rebase {
     pub failed_replays: Vec<u64>,
     /// The pull was requested from an older cookie and was ignored.
     pub stale: bool,
-    /// What changed in the server snapshot, in order (for the durable store).
-    pub changes: Vec<Change>,
-    /// Rows the patch carried, for progress reporting.
+    /// Snapshot changes the pull carried.
     pub rows: usize,
+}
+
+/// One pull page with its rows decoded.
+#[derive(Debug, Clone)]
+pub struct DecodedPage {
+    /// The page's cookie.
+    pub cookie: Cookie,
+    /// New last mutation ids of the group's clients.
+    pub last_mutation_id_changes: BTreeMap<String, u64>,
+    /// Mutations the server processed with an error.
+    pub mutation_errors: Vec<crate::protocol::MutationError>,
+    /// Snapshot changes, in order.
+    pub changes: Vec<Change>,
+}
+
+/// Below this many changes a pull is persisted on the calling thread: a
+/// thread costs more than it saves.
+const PARALLEL_PERSIST_ROWS: usize = 2_000;
+
+/// Runs `side` on a second thread while `main` runs on this one (natively;
+/// one after the other on wasm32, which has no threads here).
+#[cfg(not(target_arch = "wasm32"))]
+fn beside<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B, worth_a_thread: bool) -> (A, B) {
+    if !worth_a_thread {
+        let a = side();
+        return (a, main());
+    }
+    std::thread::scope(|scope| {
+        let side = scope.spawn(side);
+        let main = main();
+        match side.join() {
+            Ok(a) => (a, main),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn beside<A, B>(side: impl FnOnce() -> A, main: impl FnOnce() -> B, _worth_a_thread: bool) -> (A, B) {
+    let a = side();
+    (a, main())
 }
 
 /// Durable facts about a client, as persisted between runs.
@@ -262,79 +302,144 @@ impl<R: Registry> ClientCore<R> {
     }
 
     /// Rebases onto the pages of one complete pull (all `more` pages, in order)
-    /// that was requested from cookie `base`. A pull from another cookie than
-    /// the current one is stale (late, duplicated or reordered) and ignored.
-    /// `new_client_id` is used only if the server no longer knows this client.
+    /// that was requested from cookie `base`: [`decode_page`](Self::decode_page)
+    /// on each, then [`apply_decoded`](Self::apply_decoded).
     pub fn apply_pull(
         &mut self,
         base: &Option<Cookie>,
         pages: &[PullResponse],
         ctx: &R::Context,
         new_client_id: impl FnOnce() -> String,
+        persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError> + MaybeSend,
+    ) -> Result<Rebase, ClientError> {
+        let decoded = pages.iter().map(|p| Self::decode_page(self.schema, p.clone())).collect::<Result<Vec<_>, _>>()?;
+        self.apply_decoded(base, decoded, ctx, new_client_id, persist)
+    }
+
+    /// Decodes one pull page's rows with the schema. Needs no access to the
+    /// client, so a pull decodes each page as it arrives, outside any lock.
+    pub fn decode_page(schema: &'static Schema, page: PullResponse) -> Result<DecodedPage, ClientError> {
+        let mut changes = Vec::with_capacity(page.patch.len());
+        for op in &page.patch {
+            match op {
+                PatchOp::Clear => changes.push(Change::Clear),
+                PatchOp::Put { table, row } => {
+                    // Tables this build does not know (a newer server) are skipped.
+                    let Some(def) = schema.table(table) else { continue };
+                    changes.push(Change::Put(def, row_from_json_text(def, row)?));
+                }
+                PatchOp::Del { table, id } => {
+                    if let Some(def) = schema.table(table) {
+                        changes.push(Change::Del(def, id.clone()));
+                    }
+                }
+            }
+        }
+        Ok(DecodedPage {
+            cookie: page.cookie,
+            last_mutation_id_changes: page.last_mutation_id_changes,
+            mutation_errors: page.mutation_errors,
+            changes,
+        })
+    }
+
+    /// Rebases onto the decoded pages of one complete pull that was requested
+    /// from cookie `base`. A pull from another cookie than the current one is
+    /// stale (late, duplicated or reordered) and ignored. `new_client_id` is
+    /// used only if the server no longer knows this client.
+    ///
+    /// `persist` records the pull durably. Natively it runs on a second thread
+    /// while the view is rebased; the new state is kept only if it succeeds,
+    /// and the caller publishes it (by releasing the client lock) after both.
+    pub fn apply_decoded(
+        &mut self,
+        base: &Option<Cookie>,
+        pages: Vec<DecodedPage>,
+        ctx: &R::Context,
+        new_client_id: impl FnOnce() -> String,
+        persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError> + MaybeSend,
     ) -> Result<Rebase, ClientError> {
         let Some(last) = pages.last() else { return Ok(Rebase::default()) };
         if *base != self.meta.cookie {
             return Ok(Rebase { stale: true, ..Rebase::default() });
         }
-        // Back to the server snapshot: undo pending mutations, newest first.
-        for p in self.pending.iter_mut().rev() {
-            self.view.undo(std::mem::take(&mut p.undo));
-        }
-        let mut reset = false;
+        let cookie = Some(last.cookie.clone());
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
         let mut lmid = None;
-        let mut changes = Vec::with_capacity(pages.iter().map(|p| p.patch.len()).sum());
+        let mut changes = Vec::with_capacity(pages.iter().map(|p| p.changes.len()).sum());
         for page in pages {
-            for op in &page.patch {
-                match op {
-                    PatchOp::Clear => {
-                        reset = true;
-                        self.view.clear();
-                        changes.push(Change::Clear);
-                    }
-                    PatchOp::Put { table, row } => {
-                        // Tables this build does not know (a newer server) are skipped.
-                        let Some(def) = self.schema.table(table) else { continue };
-                        let row = row_from_json(def, row)?;
-                        self.view.put_row(def, row.clone())?;
-                        changes.push(Change::Put(def, row));
-                    }
-                    PatchOp::Del { table, id } => {
-                        if let Some(def) = self.schema.table(table) {
-                            self.view.delete_row(def, id)?;
-                            changes.push(Change::Del(def, id.clone()));
-                        }
-                    }
-                }
-            }
             if let Some(l) = page.last_mutation_id_changes.get(&self.meta.client_id) {
                 lmid = Some(*l);
             }
-            for e in page.mutation_errors.iter().filter(|e| e.client_id == self.meta.client_id) {
-                errors.insert(e.mutation_id, e.message.clone());
+            for e in page.mutation_errors.into_iter().filter(|e| e.client_id == self.meta.client_id) {
+                errors.insert(e.mutation_id, e.message);
             }
+            changes.extend(page.changes);
         }
-        self.meta.cookie = Some(last.cookie.clone());
-
-        let mut rebase = Rebase { rows: changes.len(), changes, ..Rebase::default() };
-        if reset && lmid.is_none() && self.meta.last_mutation_id > 0 {
-            // The server has forgotten this client: start over as a new one,
-            // keeping nothing that was built on the old identity.
+        let saw_clear = changes.iter().any(|c| matches!(c, Change::Clear));
+        // The server has forgotten this client: start over as a new one,
+        // keeping nothing that was built on the old identity.
+        let forgotten = saw_clear && lmid.is_none() && self.meta.last_mutation_id > 0;
+        let meta = if forgotten {
+            ClientMeta { client_id: new_client_id(), next_mutation_id: 1, last_mutation_id: 0, cookie }
+        } else {
+            ClientMeta {
+                last_mutation_id: lmid.map_or(self.meta.last_mutation_id, |l| l.max(self.meta.last_mutation_id)),
+                cookie,
+                ..self.meta.clone()
+            }
+        };
+        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes, reset_client: forgotten };
+        let view = &self.view;
+        let pending = &mut self.pending;
+        let (persisted, applied) = beside(
+            move || persist(commit),
+            || -> Result<UndoLog, ClientError> {
+                // Back to the server snapshot: undo pending mutations, newest first.
+                for p in pending.iter_mut().rev() {
+                    view.undo(std::mem::take(&mut p.undo));
+                }
+                let mut log = UndoLog::default();
+                for change in &changes {
+                    let applied = match change {
+                        Change::Clear => {
+                            view.clear_logged(&mut log);
+                            Ok(())
+                        }
+                        Change::Put(def, row) => view.put_row_logged(def, row.clone(), &mut log),
+                        Change::Del(def, id) => view.delete_row_logged(def, id, &mut log),
+                    };
+                    if let Err(e) = applied {
+                        view.undo(log);
+                        return Err(e.into());
+                    }
+                }
+                Ok(log)
+            },
+            changes.len() >= PARALLEL_PERSIST_ROWS,
+        );
+        let failed = match (persisted, applied) {
+            (Ok(()), Ok(_)) => None,
+            (Err(e), applied) => Some((ClientError::from(e), applied.ok())),
+            (Ok(()), Err(e)) => Some((e, None)),
+        };
+        if let Some((error, log)) = failed {
+            // Nothing changes: back to the old snapshot with pending replayed.
+            if let Some(log) = log {
+                self.view.undo(log);
+            }
+            self.replay(ctx);
+            return Err(error);
+        }
+        let mut rebase = Rebase { rows: changes.len(), ..Rebase::default() };
+        self.meta = meta;
+        if forgotten {
             let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
             for id in dropped {
                 self.resolve(&mut rebase, id, Outcome::Dropped("the server no longer knows this client".into()));
             }
-            self.meta = ClientMeta {
-                client_id: new_client_id(),
-                next_mutation_id: 1,
-                last_mutation_id: 0,
-                cookie: self.meta.cookie.take(),
-            };
             rebase.reset_client = true;
             return Ok(rebase);
-        }
-        if let Some(l) = lmid {
-            self.meta.last_mutation_id = self.meta.last_mutation_id.max(l);
         }
         while self.pending.front().is_some_and(|p| p.record.id <= self.meta.last_mutation_id) {
             if let Some(done) = self.pending.pop_front() {

@@ -156,14 +156,14 @@ fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-fn put_row(conn: &Connection, table: &TableDef, row: &Row) -> Result<(), StoreError> {
+fn upsert_sql(table: &TableDef) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
     let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let sql =
-        format!("INSERT OR REPLACE INTO {} ({}) VALUES ({})", ident(table.name), columns.join(", "), marks.join(", "));
-    let mut stmt = conn.prepare_cached(&sql).map_err(io)?;
-    stmt.execute(rusqlite::params_from_iter(row.0.iter())).map_err(io)?;
-    Ok(())
+    format!("INSERT OR REPLACE INTO {} ({}) VALUES ({})", ident(table.name), columns.join(", "), marks.join(", "))
+}
+
+fn delete_sql(table: &TableDef) -> String {
+    format!("DELETE FROM {} WHERE {} = ?1", ident(table.name), ident(table.pk().name))
 }
 
 impl Store for SqliteStore {
@@ -200,17 +200,35 @@ impl Store for SqliteStore {
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(io)?;
-        for change in commit.changes {
-            match change {
-                Change::Clear => {
-                    for table in commit.schema.tables {
-                        tx.execute(&format!("DELETE FROM {}", ident(table.name)), []).map_err(io)?;
+        {
+            // One prepared statement per table and kind for the whole pull.
+            let mut upserts = Vec::with_capacity(commit.schema.tables.len());
+            let mut deletes = Vec::with_capacity(commit.schema.tables.len());
+            for table in commit.schema.tables {
+                upserts.push(tx.prepare(&upsert_sql(table)).map_err(io)?);
+                deletes.push(tx.prepare(&delete_sql(table)).map_err(io)?);
+            }
+            let position = |table: &TableDef| {
+                commit
+                    .schema
+                    .tables
+                    .iter()
+                    .position(|t| t.name == table.name)
+                    .ok_or_else(|| StoreError::Io(format!("table `{}` is not in the schema", table.name)))
+            };
+            for change in commit.changes {
+                match change {
+                    Change::Clear => {
+                        for table in commit.schema.tables {
+                            tx.execute(&format!("DELETE FROM {}", ident(table.name)), []).map_err(io)?;
+                        }
                     }
-                }
-                Change::Put(table, row) => put_row(&tx, table, row)?,
-                Change::Del(table, id) => {
-                    let sql = format!("DELETE FROM {} WHERE {} = ?1", ident(table.name), ident(table.pk().name));
-                    tx.prepare_cached(&sql).and_then(|mut s| s.execute([id])).map_err(io)?;
+                    Change::Put(table, row) => {
+                        upserts[position(table)?].execute(rusqlite::params_from_iter(row.0.iter())).map_err(io)?;
+                    }
+                    Change::Del(table, id) => {
+                        deletes[position(table)?].execute([id]).map_err(io)?;
+                    }
                 }
             }
         }

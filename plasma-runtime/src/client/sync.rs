@@ -116,6 +116,7 @@ impl<R: Registry> ClientBuilder<R> {
         let (shutdown, shutdown_rx) = oneshot::channel();
         Ok(Client {
             shared: Arc::new(Shared {
+                schema: self.schema,
                 core: Mutex::new(core),
                 store,
                 context,
@@ -146,6 +147,7 @@ pub(crate) enum Wake {
 }
 
 pub(crate) struct Shared<R: Registry> {
+    pub(crate) schema: &'static Schema,
     pub(crate) core: Mutex<ClientCore<R>>,
     pub(crate) store: Arc<dyn Store>,
     pub(crate) context: ContextProvider<R::Context>,

@@ -13,13 +13,13 @@ use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 
 use crate::client::backoff::{Backoff, BackoffConfig};
+use crate::client::core::ClientCore;
 use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, SyncStatus};
-use crate::client::platform::{Platform, Transport, TransportError};
-use crate::client::store::PullCommit;
+use crate::client::platform::{BoxFuture, Platform, Transport, TransportError};
 use crate::client::sync::{Shared, Wake};
 use crate::mutator::Registry;
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, PullResponse};
 
 /// Why a sync attempt ended early.
 enum Failure {
@@ -154,43 +154,53 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
     };
     let mut pages = Vec::new();
     let mut rows = 0;
-    loop {
-        let page = shared.transport.pull(request.clone()).await.map_err(|e| classify(e, state))?;
+    let mut next = Some(shared.transport.pull(request.clone()));
+    while let Some(in_flight) = next.take() {
+        let page = in_flight.await.map_err(|e| classify(e, state))?;
         rows += page.patch.len();
         let more = page.more;
-        request.cookie = Some(page.cookie.clone());
-        pages.push(page);
-        shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
-        if !more {
-            break;
+        if more {
+            // Fetch the next page while this one is decoded.
+            request.cookie = Some(page.cookie.clone());
+            next = Some(prefetch(shared.platform.as_ref(), shared.transport.pull(request.clone())));
         }
+        pages.push(ClientCore::<R>::decode_page(shared.schema, page).map_err(failure)?);
+        shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
     }
-    let (rebase, client_id, stored) = {
+    let (rebase, client_id) = {
         let ctx = (shared.context)();
         let mut core = shared.lock_core().map_err(failure)?;
-        let rebase = core.apply_pull(&base, &pages, &ctx, || shared.new_id()).map_err(failure)?;
-        let stored = if rebase.stale {
-            Ok(())
-        } else {
-            shared.store.commit_pull(PullCommit {
-                schema: core.schema(),
-                meta: core.meta(),
-                changes: &rebase.changes,
-                reset_client: rebase.reset_client,
-            })
-        };
-        (rebase, core.client_id().to_owned(), stored)
+        let store = &shared.store;
+        let rebase = core
+            .apply_decoded(&base, pages, &ctx, || shared.new_id(), |commit| store.commit_pull(commit))
+            .map_err(|e| {
+                if let ClientError::Store(e) = &e {
+                    shared.emit(ClientEvent::StoreFailed(e.to_string()));
+                }
+                failure(e)
+            })?;
+        (rebase, core.client_id().to_owned())
     };
-    if let Err(e) = stored {
-        shared.emit(ClientEvent::StoreFailed(e.to_string()));
-    }
     if rebase.reset_client {
         shared.emit(ClientEvent::Reset { client_id });
     }
-    if !rebase.changes.is_empty() || !rebase.resolved.is_empty() {
+    if rebase.rows > 0 || !rebase.resolved.is_empty() {
         shared.emit(ClientEvent::Changed);
     }
     Ok(())
+}
+
+type PullResult = Result<PullResponse, TransportError>;
+
+/// Runs a request on its own task, so it progresses while this task works.
+fn prefetch(platform: &dyn Platform, request: BoxFuture<'static, PullResult>) -> BoxFuture<'static, PullResult> {
+    let (tx, rx) = oneshot::channel();
+    platform.spawn(Box::pin(async move {
+        let _ = tx.send(request.await);
+    }));
+    Box::pin(
+        async move { rx.await.unwrap_or_else(|_| Err(TransportError::Network("request task was dropped".into()))) },
+    )
 }
 
 fn failure(e: ClientError) -> Failure {

@@ -216,6 +216,38 @@ impl MemoryExecutor {
         Ok(self.tables.borrow_mut()[pos].remove(id).is_some())
     }
 
+    /// [`put_row`](Self::put_row), recording how to undo it in `log`.
+    pub fn put_row_logged(&self, table: &TableDef, row: Row, log: &mut UndoLog) -> Result<(), ExecError> {
+        let pos = self.position(table)?;
+        let pk =
+            row.pk(table).ok_or_else(|| ExecError::Storage(format!("row of `{}` without a text id", table.name)))?;
+        let pk = pk.to_owned();
+        let undo = match self.tables.borrow_mut()[pos].insert(pk.clone(), row) {
+            Some(old) => Undo::Overwrote { table: pos, old },
+            None => Undo::Inserted { table: pos, pk },
+        };
+        log.0.push(undo);
+        Ok(())
+    }
+
+    /// [`delete_row`](Self::delete_row), recording how to undo it in `log`.
+    pub fn delete_row_logged(&self, table: &TableDef, id: &str, log: &mut UndoLog) -> Result<(), ExecError> {
+        let pos = self.position(table)?;
+        if let Some(old) = self.tables.borrow_mut()[pos].remove(id) {
+            log.0.push(Undo::Deleted { table: pos, old });
+        }
+        Ok(())
+    }
+
+    /// [`clear`](Self::clear), recording how to undo it in `log`.
+    pub fn clear_logged(&self, log: &mut UndoLog) {
+        for (pos, table) in self.tables.borrow_mut().iter_mut().enumerate() {
+            for (_, old) in std::mem::take(table) {
+                log.0.push(Undo::Deleted { table: pos, old });
+            }
+        }
+    }
+
     /// Deletes every row of every table.
     pub fn clear(&self) {
         for table in self.tables.borrow_mut().iter_mut() {

@@ -17,7 +17,7 @@ use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, META_TA
 use crate::sql::render::ident;
 use crate::table::Row;
 use crate::value::Value;
-use crate::wire::row_to_json;
+use crate::wire::row_to_json_text;
 
 /// Meta key of the compaction horizon: cookies below it get a reset.
 pub const COMPACTED_THROUGH: &str = "compacted_through";
@@ -142,7 +142,7 @@ fn reset_page(
                 break 'tables;
             }
             let id = row.pk(table).unwrap_or_default().to_owned();
-            patch.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json(table, &row) });
+            patch.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) });
             last = Some(RowKey { table: table.name.to_owned(), id });
             sent += 1;
         }
@@ -211,7 +211,7 @@ fn incremental(
         }
         let Some(table) = schema.table(tbl) else { continue };
         match row_by_id(tx, table, pk)? {
-            Some(row) => patch.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json(table, &row) }),
+            Some(row) => patch.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) }),
             None => patch.push(PatchOp::Del { table: table.name.to_owned(), id: pk.clone() }),
         }
     }

@@ -1,6 +1,8 @@
 //! Prints every benchmark figure the issues ask for, measuring plasma and the
 //! hand-written baseline in the same run: `cargo run --release -p plasma-benches --bin bench-report`.
 
+mod client;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -221,9 +223,20 @@ async fn load_figures(dir: &tempfile::TempDir) {
     );
 }
 
+/// `bench-report [sqlite|server|client]...`: the named sections, or all of them.
 fn main() {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
     println!("plasma bench-report (release build recommended; 2-core machine figures vary by a few %)");
-    sqlite_figures();
+    if wants("sqlite") {
+        sqlite_figures();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    runtime.block_on(server_figures());
+    if wants("server") {
+        runtime.block_on(server_figures());
+    }
+    if wants("client") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        runtime.block_on(client::figures(&dir));
+    }
 }

@@ -1,0 +1,97 @@
+//! The client's durable stores, memory and SQLite, behave the same: what is
+//! written comes back after a reopen, pulls apply atomically, and a store of
+//! another schema version is wiped only when it holds nothing unpushed.
+
+use plasma::client::{Change, ClientMeta, MemoryStore, PullCommit, SqliteStore, Store, StoreError};
+use plasma::exec::run_ready;
+use plasma::protocol::{Cookie, MutationRecord};
+use plasma::{Table, TableDef};
+use todo::{CreateTodo, SCHEMA, SCHEMA_VERSION, Todo, create_todo};
+
+fn meta(client: &str, next: u64, last: u64, order: Option<i64>) -> ClientMeta {
+    ClientMeta {
+        client_id: client.into(),
+        next_mutation_id: next,
+        last_mutation_id: last,
+        cookie: order.map(|order| Cookie { order, reset_after: None }),
+    }
+}
+
+fn record(client: &str, id: u64) -> MutationRecord {
+    let args = CreateTodo { id: format!("t{id}"), title: format!("todo {id}"), updated_at: id as i64 };
+    MutationRecord::new::<create_todo>(client.to_owned(), id, &args, 0).expect("record")
+}
+
+fn todo_row(id: &str, title: &str) -> (&'static TableDef, plasma::Row) {
+    let todo = Todo { id: id.into(), title: title.into(), done: false, updated_at: 1 };
+    (Todo::DEF, todo.to_row())
+}
+
+fn load(store: &dyn Store, version: &str) -> Result<Option<plasma::client::Persisted>, StoreError> {
+    run_ready(store.load(&SCHEMA, "g1", version)).expect("ready")
+}
+
+/// Runs the same scenario on a store, reopening it with `reopen` between steps.
+fn scenario<S: Store>(open: impl Fn() -> S) {
+    let store = open();
+    assert!(load(&store, SCHEMA_VERSION).expect("load").is_none(), "fresh store");
+    store.init("g1", SCHEMA_VERSION, &meta("c1", 1, 0, None)).expect("init");
+    for id in 1..=3 {
+        store.append_pending(&meta("c1", id + 1, 0, None), &record("c1", id)).expect("append");
+    }
+    let (table, a) = todo_row("a", "alpha");
+    let (_, b) = todo_row("b", "beta");
+    let (_, a2) = todo_row("a", "alpha two");
+    let changes =
+        vec![Change::Put(table, a), Change::Put(table, b), Change::Put(table, a2), Change::Del(table, "b".into())];
+    let confirmed = meta("c1", 4, 2, Some(7));
+    store
+        .commit_pull(PullCommit { schema: &SCHEMA, meta: &confirmed, changes: &changes, reset_client: false })
+        .expect("pull");
+    drop(store);
+
+    let store = open();
+    let persisted = load(&store, SCHEMA_VERSION).expect("load").expect("state");
+    assert_eq!(persisted.meta, confirmed);
+    assert_eq!(persisted.pending.iter().map(|r| r.id).collect::<Vec<_>>(), vec![3], "confirmed mutations are gone");
+    assert_eq!(persisted.pending[0].args.get(), record("c1", 3).args.get());
+    let rows: Vec<Todo> = persisted.rows.into_iter().map(|(_, r)| Todo::from_row(r).expect("todo")).collect();
+    assert_eq!(rows.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(), vec!["alpha two"]);
+
+    // A reset: everything cleared, a new client id, old pending gone.
+    let reset = meta("c9", 1, 0, Some(1));
+    let (_, fresh) = todo_row("z", "zulu");
+    let changes = vec![Change::Clear, Change::Put(table, fresh)];
+    store
+        .commit_pull(PullCommit { schema: &SCHEMA, meta: &reset, changes: &changes, reset_client: true })
+        .expect("reset");
+    let persisted = load(&store, SCHEMA_VERSION).expect("load").expect("state");
+    assert_eq!(persisted.meta.client_id, "c9");
+    assert!(persisted.pending.is_empty());
+    assert_eq!(persisted.rows.len(), 1);
+
+    // Another schema version with unpushed mutations: refused, nothing deleted.
+    store.append_pending(&meta("c9", 2, 0, Some(1)), &record("c9", 1)).expect("append");
+    match load(&store, "todos-v2") {
+        Err(StoreError::Incompatible { pending: 1, .. }) => {}
+        other => panic!("expected Incompatible, got {other:?}"),
+    }
+    assert_eq!(load(&store, SCHEMA_VERSION).expect("load").expect("kept").pending.len(), 1);
+    // Once nothing is unpushed, another version starts afresh.
+    let done = meta("c9", 2, 1, Some(2));
+    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &done, changes: &[], reset_client: false }).expect("pull");
+    assert!(load(&store, "todos-v2").expect("load").is_none(), "wiped for the new version");
+}
+
+#[test]
+fn memory_store_keeps_state_across_reopen() {
+    let shared = MemoryStore::new();
+    scenario(|| shared.clone());
+}
+
+#[test]
+fn sqlite_store_keeps_state_across_reopen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("client.db");
+    scenario(|| SqliteStore::open(&path).expect("open"));
+}
