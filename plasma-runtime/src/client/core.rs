@@ -114,6 +114,21 @@ fn beside<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B,
     })
 }
 
+/// Frees a large pull's decoded rows off the caller's thread: the view holds
+/// its own copies, and a hundred thousand frees need not delay publishing.
+#[cfg(not(target_arch = "wasm32"))]
+fn release(changes: Vec<Change>) {
+    if changes.len() >= PARALLEL_PERSIST_ROWS {
+        // If no thread can be started, the rows are simply freed here.
+        let _ = std::thread::Builder::new().name("plasma-free".into()).spawn(move || drop(changes));
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn release(changes: Vec<Change>) {
+    drop(changes);
+}
+
 #[cfg(target_arch = "wasm32")]
 fn beside<A, B>(side: impl FnOnce() -> A, main: impl FnOnce() -> B, _worth_a_thread: bool) -> (A, B) {
     let a = side();
@@ -343,6 +358,24 @@ impl<R: Registry> ClientCore<R> {
         })
     }
 
+    /// Decodes the pages of one pull; natively, a large pull is split across
+    /// two threads.
+    pub fn decode_pages(schema: &'static Schema, pages: Vec<PullResponse>) -> Result<Vec<DecodedPage>, ClientError> {
+        let rows: usize = pages.iter().map(|p| p.patch.len()).sum();
+        if pages.len() < 2 || rows < PARALLEL_PERSIST_ROWS {
+            return pages.into_iter().map(|p| Self::decode_page(schema, p)).collect();
+        }
+        let mut first = pages;
+        let second = first.split_off(first.len() / 2);
+        let decode = |pages: Vec<PullResponse>| {
+            pages.into_iter().map(|p| Self::decode_page(schema, p)).collect::<Result<Vec<_>, _>>()
+        };
+        let (head, tail) = beside(|| decode(first), || decode(second), true);
+        let mut head = head?;
+        head.extend(tail?);
+        Ok(head)
+    }
+
     /// Rebases onto the decoded pages of one complete pull that was requested
     /// from cookie `base`. A pull from another cookie than the current one is
     /// stale (late, duplicated or reordered) and ignored. `new_client_id` is
@@ -432,6 +465,7 @@ impl<R: Registry> ClientCore<R> {
             return Err(error);
         }
         let mut rebase = Rebase { rows: changes.len(), ..Rebase::default() };
+        release(changes);
         self.meta = meta;
         if forgotten {
             let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();

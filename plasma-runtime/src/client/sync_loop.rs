@@ -164,9 +164,11 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
             request.cookie = Some(page.cookie.clone());
             next = Some(prefetch(shared.platform.as_ref(), shared.transport.pull(request.clone())));
         }
-        pages.push(ClientCore::<R>::decode_page(shared.schema, page).map_err(failure)?);
+        pages.push(page);
         shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
     }
+    // Decoded outside the lock: readers and mutations go on meanwhile.
+    let pages = ClientCore::<R>::decode_pages(shared.schema, pages).map_err(failure)?;
     let (rebase, client_id) = {
         let ctx = (shared.context)();
         let mut core = shared.lock_core().map_err(failure)?;
