@@ -45,9 +45,7 @@ fn scenario<S: Store>(open: impl Fn() -> S) {
     let changes =
         vec![Change::Put(table, a), Change::Put(table, b), Change::Put(table, a2), Change::Del(table, "b".into())];
     let confirmed = meta("c1", 4, 2, Some(7));
-    store
-        .commit_pull(PullCommit { schema: &SCHEMA, meta: &confirmed, changes: &changes, reset_client: false })
-        .expect("pull");
+    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &confirmed, changes: &changes }).expect("pull");
     drop(store);
 
     let store = open();
@@ -62,9 +60,7 @@ fn scenario<S: Store>(open: impl Fn() -> S) {
     let reset = meta("c9", 1, 0, Some(1));
     let (_, fresh) = todo_row("z", "zulu");
     let changes = vec![Change::Clear, Change::Put(table, fresh)];
-    store
-        .commit_pull(PullCommit { schema: &SCHEMA, meta: &reset, changes: &changes, reset_client: true })
-        .expect("reset");
+    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &reset, changes: &changes }).expect("reset");
     let persisted = load(&store, SCHEMA_VERSION).expect("load").expect("state");
     assert_eq!(persisted.meta.client_id, "c9");
     assert!(persisted.pending.is_empty());
@@ -79,7 +75,7 @@ fn scenario<S: Store>(open: impl Fn() -> S) {
     assert_eq!(load(&store, SCHEMA_VERSION).expect("load").expect("kept").pending.len(), 1);
     // Once nothing is unpushed, another version starts afresh.
     let done = meta("c9", 2, 1, Some(2));
-    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &done, changes: &[], reset_client: false }).expect("pull");
+    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &done, changes: &[] }).expect("pull");
     assert!(load(&store, "todos-v2").expect("load").is_none(), "wiped for the new version");
 }
 

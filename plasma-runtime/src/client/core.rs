@@ -275,15 +275,7 @@ impl<R: Registry> ClientCore<R> {
 
     /// The next push: up to `max` pending mutations in order, or `None`.
     pub fn push_request(&self, max: usize) -> Option<PushRequest> {
-        if self.pending.is_empty() {
-            return None;
-        }
-        Some(PushRequest {
-            protocol_version: PROTOCOL_VERSION,
-            schema_version: self.schema_version.clone(),
-            client_group_id: self.client_group_id.clone(),
-            mutations: self.pending.iter().take(max.max(1)).map(|p| p.record.clone()).collect(),
-        })
+        self.push_request_after(0, max)
     }
 
     /// The next push of mutations with id above `after`, or `None`.
@@ -327,13 +319,13 @@ impl<R: Registry> ClientCore<R> {
         new_client_id: impl FnOnce() -> String,
         persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError> + MaybeSend,
     ) -> Result<Rebase, ClientError> {
-        let decoded = pages.iter().map(|p| Self::decode_page(self.schema, p.clone())).collect::<Result<Vec<_>, _>>()?;
+        let decoded = pages.iter().map(|p| Self::decode_page(self.schema, p)).collect::<Result<Vec<_>, _>>()?;
         self.apply_decoded(base, decoded, ctx, new_client_id, persist)
     }
 
     /// Decodes one pull page's rows with the schema. Needs no access to the
-    /// client, so a pull decodes each page as it arrives, outside any lock.
-    pub fn decode_page(schema: &'static Schema, page: PullResponse) -> Result<DecodedPage, ClientError> {
+    /// client, so a pull is decoded outside the client's lock.
+    pub fn decode_page(schema: &'static Schema, page: &PullResponse) -> Result<DecodedPage, ClientError> {
         let mut changes = Vec::with_capacity(page.patch.len());
         for op in &page.patch {
             match op {
@@ -351,9 +343,9 @@ impl<R: Registry> ClientCore<R> {
             }
         }
         Ok(DecodedPage {
-            cookie: page.cookie,
-            last_mutation_id_changes: page.last_mutation_id_changes,
-            mutation_errors: page.mutation_errors,
+            cookie: page.cookie.clone(),
+            last_mutation_id_changes: page.last_mutation_id_changes.clone(),
+            mutation_errors: page.mutation_errors.clone(),
             changes,
         })
     }
@@ -363,12 +355,13 @@ impl<R: Registry> ClientCore<R> {
     pub fn decode_pages(schema: &'static Schema, pages: Vec<PullResponse>) -> Result<Vec<DecodedPage>, ClientError> {
         let rows: usize = pages.iter().map(|p| p.patch.len()).sum();
         if pages.len() < 2 || rows < PARALLEL_PERSIST_ROWS {
-            return pages.into_iter().map(|p| Self::decode_page(schema, p)).collect();
+            return pages.iter().map(|p| Self::decode_page(schema, p)).collect();
         }
         let mut first = pages;
         let second = first.split_off(first.len() / 2);
+        // Each half is also freed on the thread that decoded it.
         let decode = |pages: Vec<PullResponse>| {
-            pages.into_iter().map(|p| Self::decode_page(schema, p)).collect::<Result<Vec<_>, _>>()
+            pages.iter().map(|p| Self::decode_page(schema, p)).collect::<Result<Vec<_>, _>>()
         };
         let (head, tail) = beside(|| decode(first), || decode(second), true);
         let mut head = head?;
@@ -422,7 +415,7 @@ impl<R: Registry> ClientCore<R> {
                 ..self.meta.clone()
             }
         };
-        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes, reset_client: forgotten };
+        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes };
         let view = &self.view;
         let pending = &mut self.pending;
         let (persisted, applied) = beside(

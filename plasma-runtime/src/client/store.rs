@@ -38,11 +38,9 @@ pub struct PullCommit<'a> {
     pub schema: &'static Schema,
     /// New meta (cookie, last mutation id, possibly a new client id after a reset).
     pub meta: &'a ClientMeta,
-    /// Snapshot changes, in order.
+    /// Snapshot changes, in order. Pending mutations of another client id than
+    /// `meta.client_id` (a reset) or with id up to `meta.last_mutation_id` are gone.
     pub changes: &'a [Change],
-    /// Pending mutations of other client ids (a reset) or with id up to
-    /// `meta.last_mutation_id` are gone.
-    pub reset_client: bool,
 }
 
 /// A local store failed.

@@ -16,10 +16,10 @@ use crate::client::backoff::{Backoff, BackoffConfig};
 use crate::client::core::ClientCore;
 use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, SyncStatus};
-use crate::client::platform::{BoxFuture, Platform, Transport, TransportError};
+use crate::client::platform::{Platform, Transport, TransportError};
 use crate::client::sync::{Shared, Wake};
 use crate::mutator::Registry;
-use crate::protocol::{ErrorCode, PullResponse};
+use crate::protocol::ErrorCode;
 
 /// Why a sync attempt ended early.
 enum Failure {
@@ -154,18 +154,16 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
     };
     let mut pages = Vec::new();
     let mut rows = 0;
-    let mut next = Some(shared.transport.pull(request.clone()));
-    while let Some(in_flight) = next.take() {
-        let page = in_flight.await.map_err(|e| classify(e, state))?;
+    loop {
+        let page = shared.transport.pull(request.clone()).await.map_err(|e| classify(e, state))?;
         rows += page.patch.len();
         let more = page.more;
-        if more {
-            // Fetch the next page while this one is decoded.
-            request.cookie = Some(page.cookie.clone());
-            next = Some(prefetch(shared.platform.as_ref(), shared.transport.pull(request.clone())));
-        }
+        request.cookie = Some(page.cookie.clone());
         pages.push(page);
         shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
+        if !more {
+            break;
+        }
     }
     // Decoded outside the lock: readers and mutations go on meanwhile.
     let pages = ClientCore::<R>::decode_pages(shared.schema, pages).map_err(failure)?;
@@ -190,19 +188,6 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
         shared.emit(ClientEvent::Changed);
     }
     Ok(())
-}
-
-type PullResult = Result<PullResponse, TransportError>;
-
-/// Runs a request on its own task, so it progresses while this task works.
-fn prefetch(platform: &dyn Platform, request: BoxFuture<'static, PullResult>) -> BoxFuture<'static, PullResult> {
-    let (tx, rx) = oneshot::channel();
-    platform.spawn(Box::pin(async move {
-        let _ = tx.send(request.await);
-    }));
-    Box::pin(
-        async move { rx.await.unwrap_or_else(|_| Err(TransportError::Network("request task was dropped".into()))) },
-    )
 }
 
 fn failure(e: ClientError) -> Failure {
