@@ -41,6 +41,7 @@ pub mod client;
 pub mod column_type;
 pub mod error;
 pub mod exec;
+pub mod live;
 pub mod mutator;
 pub mod protocol;
 pub mod query;

@@ -20,6 +20,23 @@ pub struct MemoryExecutor {
     defs: Vec<&'static TableDef>,
     tables: RefCell<Vec<BTreeMap<String, Row>>>,
     in_transaction: Cell<bool>,
+    /// Before-images of the rows touched since the last
+    /// [`take_changes`](MemoryExecutor::take_changes), for captured tables only
+    /// (`None` = not captured): what live queries are maintained from.
+    captured: RefCell<Vec<Option<HashMap<String, Option<Row>>>>>,
+    capturing: Cell<bool>,
+}
+
+/// One row's net change since the last [`MemoryExecutor::take_changes`]:
+/// `before` and `after` always differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowChange {
+    /// The row's id.
+    pub id: String,
+    /// The row as it was (`None`: it did not exist).
+    pub before: Option<Row>,
+    /// The row as it is (`None`: it no longer exists).
+    pub after: Option<Row>,
 }
 
 impl MemoryExecutor {
@@ -31,7 +48,68 @@ impl MemoryExecutor {
             defs: schema.tables.to_vec(),
             tables: RefCell::new(vec![BTreeMap::new(); schema.tables.len()]),
             in_transaction: Cell::new(false),
+            captured: RefCell::new(vec![None; schema.tables.len()]),
+            capturing: Cell::new(false),
         }
+    }
+
+    /// Starts or stops recording the net changes of `table` (see
+    /// [`take_changes`](Self::take_changes)). Stopping forgets what was recorded.
+    pub fn capture(&self, table: &TableDef, on: bool) -> Result<(), ExecError> {
+        let pos = self.position(table)?;
+        let mut captured = self.captured.borrow_mut();
+        match (&captured[pos], on) {
+            (None, true) => captured[pos] = Some(HashMap::new()),
+            (Some(_), false) => captured[pos] = None,
+            _ => {}
+        }
+        self.capturing.set(captured.iter().any(Option::is_some));
+        Ok(())
+    }
+
+    /// Records `before` as the row's image at the last `take_changes`, unless
+    /// the row was already touched since: only the first touch counts.
+    fn note(&self, pos: usize, id: &str, before: Option<&Row>) {
+        if !self.capturing.get() {
+            return;
+        }
+        if let Some(Some(seen)) = self.captured.borrow_mut().get_mut(pos)
+            && !seen.contains_key(id)
+        {
+            seen.insert(id.to_owned(), before.cloned());
+        }
+    }
+
+    /// The net change of every captured row of `table` since the last call:
+    /// a row written and then restored (a rolled-back transaction, a rebase
+    /// that lands on the same row) is not a change.
+    pub fn take_changes(&self, table: &TableDef) -> Result<Vec<RowChange>, ExecError> {
+        let pos = self.position(table)?;
+        let seen = match self.captured.borrow_mut().get_mut(pos) {
+            Some(Some(seen)) if !seen.is_empty() => std::mem::take(seen),
+            _ => return Ok(Vec::new()),
+        };
+        let tables = self.tables.borrow();
+        let mut changes: Vec<RowChange> = seen
+            .into_iter()
+            .filter_map(|(id, before)| {
+                let after = tables[pos].get(&id);
+                (before.as_ref() != after).then(|| RowChange { after: after.cloned(), id, before })
+            })
+            .collect();
+        // Deterministic order (the map's is not), so diffs are reproducible.
+        changes.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        Ok(changes)
+    }
+
+    /// Runs `f` over `table`'s rows keyed by id, without copying them.
+    pub(crate) fn with_rows<T>(
+        &self,
+        table: &TableDef,
+        f: impl FnOnce(&BTreeMap<String, Row>) -> T,
+    ) -> Result<T, ExecError> {
+        let pos = self.position(table)?;
+        Ok(f(&self.tables.borrow()[pos]))
     }
 
     fn position(&self, table: &TableDef) -> Result<usize, ExecError> {
@@ -79,8 +157,9 @@ impl MemoryTx<'_> {
             WriteQuery::Update(q) => {
                 let mut tables = self.exec.tables.borrow_mut();
                 let mut count = 0;
-                for row in tables[pos].values_mut() {
+                for (id, row) in tables[pos].iter_mut() {
                     if eval::matches(q.filter.as_ref(), row) {
+                        self.exec.note(pos, id, Some(row));
                         self.undo.push(Undo::Overwrote { table: pos, old: row.clone() });
                         for (c, v) in &q.set {
                             row.0[*c] = v.clone();
@@ -99,6 +178,7 @@ impl MemoryTx<'_> {
                     .collect();
                 for pk in &doomed {
                     if let Some(old) = tables[pos].remove(pk) {
+                        self.exec.note(pos, pk, Some(&old));
                         self.undo.push(Undo::Deleted { table: pos, old });
                     }
                 }
@@ -130,6 +210,7 @@ impl MemoryTx<'_> {
                         if q.columns.iter().all(|c| *c == pk_col) {
                             continue; // DO NOTHING
                         }
+                        self.exec.note(pos, pk, Some(existing));
                         self.undo.push(Undo::Overwrote { table: pos, old: existing.clone() });
                         for (c, v) in q.columns.iter().zip(given) {
                             existing.0[*c] = v.clone();
@@ -142,6 +223,7 @@ impl MemoryTx<'_> {
                 for (c, v) in q.columns.iter().zip(given) {
                     row[*c] = v.clone();
                 }
+                self.exec.note(pos, pk, None);
                 tables[pos].insert(pk.to_owned(), Row(row));
                 self.undo.push(Undo::Inserted { table: pos, pk: pk.to_owned() });
             }
@@ -178,11 +260,15 @@ impl MemoryExecutor {
         for entry in entries.into_iter().rev() {
             match entry {
                 Undo::Inserted { table, pk } => {
-                    tables[table].remove(&pk);
+                    if let Some(old) = tables[table].remove(&pk) {
+                        self.note(table, &pk, Some(&old));
+                    }
                 }
                 Undo::Overwrote { table, old } | Undo::Deleted { table, old } => {
                     if let Some(pk) = old.0.get(self.defs[table].primary_key).and_then(text) {
-                        tables[table].insert(pk.to_owned(), old);
+                        let pk = pk.to_owned();
+                        let previous = tables[table].insert(pk.clone(), old);
+                        self.note(table, &pk, previous.as_ref());
                     }
                 }
             }
@@ -206,14 +292,17 @@ impl MemoryExecutor {
         let pk =
             row.pk(table).ok_or_else(|| ExecError::Storage(format!("row of `{}` without a text id", table.name)))?;
         let pk = pk.to_owned();
-        self.tables.borrow_mut()[pos].insert(pk, row);
+        let previous = self.tables.borrow_mut()[pos].insert(pk.clone(), row);
+        self.note(pos, &pk, previous.as_ref());
         Ok(())
     }
 
     /// Deletes a row by id outside any transaction; returns whether it existed.
     pub fn delete_row(&self, table: &TableDef, id: &str) -> Result<bool, ExecError> {
         let pos = self.position(table)?;
-        Ok(self.tables.borrow_mut()[pos].remove(id).is_some())
+        let old = self.tables.borrow_mut()[pos].remove(id);
+        self.note(pos, id, old.as_ref());
+        Ok(old.is_some())
     }
 
     /// [`put_row`](Self::put_row), recording how to undo it in `log`.
@@ -222,7 +311,9 @@ impl MemoryExecutor {
         let pk =
             row.pk(table).ok_or_else(|| ExecError::Storage(format!("row of `{}` without a text id", table.name)))?;
         let pk = pk.to_owned();
-        let undo = match self.tables.borrow_mut()[pos].insert(pk.clone(), row) {
+        let previous = self.tables.borrow_mut()[pos].insert(pk.clone(), row);
+        self.note(pos, &pk, previous.as_ref());
+        let undo = match previous {
             Some(old) => Undo::Overwrote { table: pos, old },
             None => Undo::Inserted { table: pos, pk },
         };
@@ -233,7 +324,9 @@ impl MemoryExecutor {
     /// [`delete_row`](Self::delete_row), recording how to undo it in `log`.
     pub fn delete_row_logged(&self, table: &TableDef, id: &str, log: &mut UndoLog) -> Result<(), ExecError> {
         let pos = self.position(table)?;
-        if let Some(old) = self.tables.borrow_mut()[pos].remove(id) {
+        let removed = self.tables.borrow_mut()[pos].remove(id);
+        if let Some(old) = removed {
+            self.note(pos, id, Some(&old));
             log.0.push(Undo::Deleted { table: pos, old });
         }
         Ok(())
@@ -242,7 +335,8 @@ impl MemoryExecutor {
     /// [`clear`](Self::clear), recording how to undo it in `log`.
     pub fn clear_logged(&self, log: &mut UndoLog) {
         for (pos, table) in self.tables.borrow_mut().iter_mut().enumerate() {
-            for (_, old) in std::mem::take(table) {
+            for (id, old) in std::mem::take(table) {
+                self.note(pos, &id, Some(&old));
                 log.0.push(Undo::Deleted { table: pos, old });
             }
         }
@@ -250,8 +344,10 @@ impl MemoryExecutor {
 
     /// Deletes every row of every table.
     pub fn clear(&self) {
-        for table in self.tables.borrow_mut().iter_mut() {
-            table.clear();
+        for (pos, table) in self.tables.borrow_mut().iter_mut().enumerate() {
+            for (id, old) in std::mem::take(table) {
+                self.note(pos, &id, Some(&old));
+            }
         }
     }
 

@@ -87,7 +87,7 @@ impl Expr {
 }
 
 /// One `ORDER BY` term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrderTerm {
     /// Column position.
     pub column: usize,
