@@ -18,7 +18,9 @@ use crate::client::platform::MaybeSend;
 use crate::client::store::{Persisted, PullCommit, StoreError};
 use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
+use crate::live::{LiveId, LiveQueries, RowDiff};
 use crate::mutator::{Mutator, Registry};
+use crate::query::tree::SelectQuery;
 use crate::protocol::{Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse, PushRequest};
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
@@ -159,6 +161,10 @@ pub struct ClientCore<R: Registry> {
     schema_version: String,
     /// Who is waiting for which mutation's answer.
     waiters: BTreeMap<u64, Resolver>,
+    /// Live queries over the view, brought up to date after every change.
+    live: LiveQueries,
+    /// Diffs produced since the owner last took them, oldest first.
+    live_out: Vec<(LiveId, RowDiff)>,
     _registry: PhantomData<fn() -> R>,
 }
 
@@ -173,6 +179,8 @@ impl<R: Registry> ClientCore<R> {
             client_group_id,
             schema_version,
             waiters: BTreeMap::new(),
+            live: LiveQueries::new(),
+            live_out: Vec::new(),
             _registry: PhantomData,
         }
     }
@@ -241,11 +249,15 @@ impl<R: Registry> ClientCore<R> {
     ) -> Result<(MutationRecord, MutationHandle), ClientError> {
         let id = self.meta.next_mutation_id;
         let record = MutationRecord::new::<M>(self.meta.client_id.clone(), id, &args, timestamp)?;
-        let undo = run_ready(async {
+        let ran = run_ready(async {
             let mut tx = self.view.begin().await?;
             M::run(&mut tx, ctx, args).await?;
             Ok::<_, ClientError>(MemoryExecutor::commit_keeping_undo(tx))
-        })??;
+        });
+        // One notification per transaction; a failed run rolled back, so it
+        // nets to nothing.
+        self.flush_live();
+        let undo = ran??;
         self.meta.next_mutation_id += 1;
         self.pending.push_back(Pending { record: record.clone(), undo });
         let (resolver, handle) = MutationHandle::pair(self.meta.client_id.clone(), id);
@@ -260,6 +272,45 @@ impl<R: Registry> ClientCore<R> {
             self.view.undo(p.undo);
             self.meta.next_mutation_id = p.record.id;
             self.waiters.remove(&p.record.id);
+            self.flush_live();
+        }
+    }
+
+    /// Starts maintaining `query` over the view (see [`crate::live`]):
+    /// returns its id and current rows. Diffs accumulate for
+    /// [`take_live_diffs`](Self::take_live_diffs) after every later change.
+    pub fn watch(&mut self, query: SelectQuery) -> Result<(LiveId, Vec<crate::table::Row>), ClientError> {
+        self.flush_live();
+        Ok(self.live.watch(&self.view, query)?)
+    }
+
+    /// Stops maintaining a live query and frees its state; its undelivered
+    /// diffs are dropped. Returns whether it was live.
+    pub fn unwatch(&mut self, id: LiveId) -> bool {
+        self.live_out.retain(|(d, _)| *d != id);
+        self.live.unwatch(&self.view, id)
+    }
+
+    /// The current rows of a live query, or `None` if it is not live.
+    pub fn live_rows(&self, id: LiveId) -> Option<Vec<crate::table::Row>> {
+        self.live.rows(&self.view, id)
+    }
+
+    /// The live queries (for inspection: how many, how many indexes).
+    pub fn live_queries(&self) -> &LiveQueries {
+        &self.live
+    }
+
+    /// The diffs produced since the last call, oldest first: at most one per
+    /// live query per transaction (mutation, rebase, abandoned mutation).
+    pub fn take_live_diffs(&mut self) -> Vec<(LiveId, RowDiff)> {
+        std::mem::take(&mut self.live_out)
+    }
+
+    fn flush_live(&mut self) {
+        if !self.live.is_empty() {
+            let diffs = self.live.flush(&self.view);
+            self.live_out.extend(diffs);
         }
     }
 
@@ -377,7 +428,23 @@ impl<R: Registry> ClientCore<R> {
     /// `persist` records the pull durably. Natively it runs on a second thread
     /// while the view is rebased; the new state is kept only if it succeeds,
     /// and the caller publishes it (by releasing the client lock) after both.
+    ///
+    /// Live queries get one diff each for the whole rebase, with only the
+    /// net difference: a pending row the server confirmed unchanged is no change.
     pub fn apply_decoded(
+        &mut self,
+        base: &Option<Cookie>,
+        pages: Vec<DecodedPage>,
+        ctx: &R::Context,
+        new_client_id: impl FnOnce() -> String,
+        persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError> + MaybeSend,
+    ) -> Result<Rebase, ClientError> {
+        let result = self.rebase_onto(base, pages, ctx, new_client_id, persist);
+        self.flush_live();
+        result
+    }
+
+    fn rebase_onto(
         &mut self,
         base: &Option<Cookie>,
         pages: Vec<DecodedPage>,

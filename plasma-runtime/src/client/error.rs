@@ -31,6 +31,9 @@ pub enum ClientError {
     /// A panic inside a mutator poisoned the client's state lock.
     #[error("the client's state was poisoned by a panic")]
     Poisoned,
+    /// The client this handle belongs to was dropped.
+    #[error("the client was dropped")]
+    Closed,
     /// The platform cannot run the client (for example no async runtime).
     #[error("platform: {0}")]
     Platform(String),

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod handle;
 pub mod id;
+pub mod live;
 #[cfg(feature = "native-client")]
 pub mod native;
 pub mod platform;
@@ -28,6 +29,7 @@ pub use backoff::BackoffConfig;
 pub use error::ClientError;
 pub use events::{ClientEvent, SyncStatus};
 pub use handle::{MutationFailed, MutationHandle};
+pub use live::{LiveCallback, LiveChanges, LiveQuery};
 pub use platform::{BoxFuture, BoxStream, MaybeSend, Platform, Transport, TransportError};
 #[cfg(feature = "sqlite")]
 pub use sqlite_store::SqliteStore;

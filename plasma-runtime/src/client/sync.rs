@@ -1,6 +1,7 @@
 //! [`Client`]: the app's handle on local state and on syncing.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,15 +14,17 @@ use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, Listeners, SyncStatus};
 use crate::client::handle::MutationHandle;
 use crate::client::id::IdGenerator;
-use crate::client::platform::{Platform, Transport};
+use crate::client::live::{LiveHost, LiveQuery, LiveSink, Sink};
+use crate::client::platform::{MaybeSend, Platform, Transport};
 use crate::client::store::{MemoryStore, Store};
 use crate::client::sync_loop;
 use crate::exec::memory::MemoryExecutor;
 use crate::exec::{Executor, run_ready};
+use crate::live::LiveId;
 use crate::mutator::{Mutator, Registry};
 use crate::query::typed::Select;
 use crate::schema::Schema;
-use crate::table::Table;
+use crate::table::{Row, Table};
 
 /// Provides the mutator context for each local run (the server builds its own
 /// from the auth hook).
@@ -130,6 +133,7 @@ impl<R: Registry> ClientBuilder<R> {
                 parked: Mutex::new(Some((wake_rx, shutdown_rx))),
                 _shutdown: shutdown,
                 started: AtomicBool::new(false),
+                live_sinks: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -163,6 +167,8 @@ pub(crate) struct Shared<R: Registry> {
     /// Dropped with the last client: ends the poke task.
     _shutdown: oneshot::Sender<()>,
     started: AtomicBool,
+    /// Subscribers of each live query. Locked after `core`, never before.
+    live_sinks: Mutex<HashMap<LiveId, Arc<dyn LiveSink>>>,
 }
 
 impl<R: Registry> Shared<R> {
@@ -189,6 +195,44 @@ impl<R: Registry> Shared<R> {
 
     pub(crate) fn new_id(&self) -> String {
         new_id(&self.ids, self.platform.as_ref())
+    }
+
+    /// Hands the diffs of the transaction that just ran to their live
+    /// queries' subscribers (in order, as the client's lock is still held),
+    /// then releases the lock and delivers them.
+    pub(crate) fn publish(&self, mut core: MutexGuard<'_, ClientCore<R>>) {
+        let diffs = core.take_live_diffs();
+        if diffs.is_empty() {
+            return;
+        }
+        let mut touched: Vec<Arc<dyn LiveSink>> = Vec::with_capacity(diffs.len());
+        if let Ok(sinks) = self.live_sinks.lock() {
+            for (id, diff) in diffs {
+                if let Some(sink) = sinks.get(&id) {
+                    sink.enqueue(diff);
+                    touched.push(Arc::clone(sink));
+                }
+            }
+        }
+        drop(core);
+        for sink in touched {
+            sink.deliver();
+        }
+    }
+}
+
+impl<R: Registry> LiveHost for Shared<R> {
+    fn unwatch(&self, id: LiveId) {
+        if let Ok(mut core) = self.lock_core() {
+            core.unwatch(id);
+            if let Ok(mut sinks) = self.live_sinks.lock() {
+                sinks.remove(&id);
+            }
+        }
+    }
+
+    fn live_rows(&self, id: LiveId) -> Result<Option<Vec<Row>>, ClientError> {
+        Ok(self.lock_core()?.live_rows(id))
     }
 }
 
@@ -280,14 +324,33 @@ where
             let (record, handle) = core.mutate::<M>(&ctx, args, now)?;
             if let Err(e) = self.shared.store.append_pending(core.meta(), &record) {
                 core.abandon_last();
+                // The mutation and its undo net to nothing: no diff survives.
+                drop(core.take_live_diffs());
                 return Err(e.into());
             }
+            self.shared.publish(core);
             handle
         };
         self.shared.emit(ClientEvent::Changed);
         // A closed channel means nothing is syncing; the mutation waits in the store.
         let _ = self.shared.wake.unbounded_send(Wake::Push);
         Ok(handle)
+    }
+
+    /// Keeps `select` current against local state (confirmed plus pending):
+    /// the handle has the current rows at once, and its subscribers get one
+    /// diff after every mutation, rebase or pull that changes the result —
+    /// maintained incrementally, never by re-running the query.
+    pub fn live<T: Table + Clone + MaybeSend>(&self, select: &Select<T>) -> Result<LiveQuery<T>, ClientError> {
+        let mut core = self.shared.lock_core()?;
+        let (id, _rows) = core.watch(select.query().clone())?;
+        let sink = Arc::new(Sink::<T>::new());
+        let mut sinks = self.shared.live_sinks.lock().map_err(|_| ClientError::Poisoned)?;
+        sinks.insert(id, Arc::clone(&sink) as Arc<dyn LiveSink>);
+        drop(sinks);
+        drop(core);
+        let shared: Arc<dyn LiveHost> = Arc::clone(&self.shared) as Arc<dyn LiveHost>;
+        Ok(LiveQuery::new(id, Arc::downgrade(&shared), sink))
     }
 
     /// Runs a typed query against local state (confirmed plus pending).

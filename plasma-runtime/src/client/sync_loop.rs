@@ -179,7 +179,9 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
                 }
                 failure(e)
             })?;
-        (rebase, core.client_id().to_owned())
+        let client_id = core.client_id().to_owned();
+        shared.publish(core);
+        (rebase, client_id)
     };
     if rebase.reset_client {
         shared.emit(ClientEvent::Reset { client_id });

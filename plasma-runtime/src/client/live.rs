@@ -1,0 +1,206 @@
+//! [`LiveQuery`]: the app's handle on a live query — its current rows, and
+//! its diffs as callbacks or a stream. Framework-agnostic, so UI bindings
+//! stay thin.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::Stream;
+
+use crate::client::error::ClientError;
+use crate::client::platform::MaybeSend;
+use crate::live::{Diff, LiveId, RowDiff};
+use crate::table::{Row, Table};
+
+/// A callback receiving a live query's diffs (`Send` natively).
+#[cfg(not(target_arch = "wasm32"))]
+pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>) + Send>;
+/// A callback receiving a live query's diffs (`Send` natively).
+#[cfg(target_arch = "wasm32")]
+pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>)>;
+
+/// What the client needs of a live query's subscribers: take a diff in order
+/// (under the client's lock), deliver queued diffs (after releasing it).
+pub(crate) trait LiveSink: MaybeSend {
+    fn enqueue(&self, diff: RowDiff);
+    fn deliver(&self);
+}
+
+/// What a handle needs of its client, without the client's type parameter.
+pub(crate) trait LiveHost: MaybeSend {
+    fn unwatch(&self, id: LiveId);
+    fn live_rows(&self, id: LiveId) -> Result<Option<Vec<Row>>, ClientError>;
+}
+
+/// A live query's subscribers and the diffs not yet delivered to them.
+pub(crate) struct Sink<T> {
+    queue: Mutex<VecDeque<RowDiff>>,
+    /// Set while one thread delivers: diffs queued meanwhile (also by a
+    /// callback that mutates) are delivered by that thread, in order.
+    delivering: AtomicBool,
+    callbacks: Mutex<Vec<LiveCallback<T>>>,
+    streams: Mutex<Vec<UnboundedSender<Diff<T>>>>,
+}
+
+impl<T> Sink<T> {
+    pub(crate) fn new() -> Self {
+        Sink {
+            queue: Mutex::new(VecDeque::new()),
+            delivering: AtomicBool::new(false),
+            callbacks: Mutex::new(Vec::new()),
+            streams: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn next(&self) -> Option<RowDiff> {
+        self.queue.lock().ok()?.pop_front()
+    }
+}
+
+impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
+    fn enqueue(&self, diff: RowDiff) {
+        if let Ok(mut queue) = self.queue.lock() {
+            queue.push_back(diff);
+        }
+    }
+
+    fn deliver(&self) {
+        loop {
+            if self.delivering.swap(true, Ordering::AcqRel) {
+                return; // another thread (or an outer call on this one) delivers
+            }
+            while let Some(raw) = self.next() {
+                // Rows in the client's state were validated on the way in, so
+                // they decode; a failure would be a plasma bug, not bad input.
+                let Ok(diff) = raw.decode::<T>() else {
+                    debug_assert!(false, "a live row failed to decode");
+                    continue;
+                };
+                if let Ok(mut streams) = self.streams.lock() {
+                    streams.retain(|s| s.unbounded_send(diff.clone()).is_ok());
+                }
+                // Called without holding the lock, so a callback may add callbacks.
+                let mut running = self.callbacks.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+                for callback in &mut running {
+                    callback(&diff);
+                }
+                if let Ok(mut callbacks) = self.callbacks.lock() {
+                    running.append(&mut callbacks);
+                    *callbacks = running;
+                }
+            }
+            self.delivering.store(false, Ordering::Release);
+            let more = self.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
+            if !more {
+                return;
+            }
+        }
+    }
+}
+
+/// A query whose result stays current: after every local mutation, rebase or
+/// pull that changes it, subscribers get one [`Diff`] (additions, removals
+/// and edits with positions), and none when it did not change.
+///
+/// Dropping the handle stops maintaining the query, frees its state, drops
+/// its callbacks and ends its streams. Get one from
+/// [`Client::live`](crate::client::Client::live).
+pub struct LiveQuery<T: Table> {
+    id: LiveId,
+    host: Weak<dyn LiveHost>,
+    sink: Arc<Sink<T>>,
+    _table: PhantomData<fn() -> T>,
+}
+
+impl<T: Table> std::fmt::Debug for LiveQuery<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveQuery").field("id", &self.id).field("table", &T::DEF.name).finish()
+    }
+}
+
+impl<T: Table + Clone> LiveQuery<T> {
+    pub(crate) fn new(id: LiveId, host: Weak<dyn LiveHost>, sink: Arc<Sink<T>>) -> Self {
+        LiveQuery { id, host, sink, _table: PhantomData }
+    }
+
+    /// The id of this live query in its client.
+    pub fn id(&self) -> LiveId {
+        self.id
+    }
+
+    /// The current result (confirmed plus pending state), read from the
+    /// maintained window: no query runs.
+    pub fn rows(&self) -> Result<Vec<T>, ClientError> {
+        let host = self.host.upgrade().ok_or(ClientError::Closed)?;
+        let rows = host.live_rows(self.id)?.ok_or(ClientError::Closed)?;
+        rows.into_iter().map(|r| T::from_row(r).map_err(ClientError::from)).collect()
+    }
+
+    /// Calls `callback` with every diff from now on, in order, outside the
+    /// client's lock (it may read or mutate the client), until the handle drops.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn on_change(&self, callback: impl FnMut(&Diff<T>) + Send + 'static) {
+        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+            callbacks.push(Box::new(callback));
+        }
+    }
+
+    /// Calls `callback` with every diff from now on, in order, outside the
+    /// client's lock (it may read or mutate the client), until the handle drops.
+    #[cfg(target_arch = "wasm32")]
+    pub fn on_change(&self, callback: impl FnMut(&Diff<T>) + 'static) {
+        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+            callbacks.push(Box::new(callback));
+        }
+    }
+
+    /// Every diff from now on, as a stream that ends when the handle drops.
+    pub fn changes(&self) -> LiveChanges<T> {
+        let (tx, rx) = unbounded();
+        if let Ok(mut streams) = self.sink.streams.lock() {
+            streams.push(tx);
+        }
+        LiveChanges { rx, _owner: None }
+    }
+
+    /// Turns the handle into its stream of diffs: dropping the stream
+    /// unsubscribes.
+    pub fn into_changes(self) -> LiveChanges<T> {
+        let mut changes = self.changes();
+        changes._owner = Some(Box::new(self));
+        changes
+    }
+}
+
+impl<T: Table> Drop for LiveQuery<T> {
+    fn drop(&mut self) {
+        if let Some(host) = self.host.upgrade() {
+            host.unwatch(self.id);
+        }
+        if let Ok(mut streams) = self.sink.streams.lock() {
+            streams.clear();
+        }
+        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+            callbacks.clear();
+        }
+    }
+}
+
+/// A live query's diffs as a [`Stream`]; see [`LiveQuery::changes`].
+pub struct LiveChanges<T: Table> {
+    rx: UnboundedReceiver<Diff<T>>,
+    _owner: Option<Box<LiveQuery<T>>>,
+}
+
+impl<T: Table> Stream for LiveChanges<T> {
+    type Item = Diff<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.rx).poll_next(cx)
+    }
+}
