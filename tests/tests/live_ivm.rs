@@ -15,7 +15,9 @@ use plasma::exec::memory::UndoLog;
 use plasma::exec::run_ready;
 use plasma::live::{LiveId, LiveQueries, RowDiff};
 use plasma::query::eval;
-use plasma::query::tree::{CmpOp, DeleteQuery, Expr, InsertQuery, OnConflict, OrderTerm, SelectQuery, UpdateQuery, WriteQuery};
+use plasma::query::tree::{
+    CmpOp, DeleteQuery, Expr, InsertQuery, OnConflict, OrderTerm, SelectQuery, UpdateQuery, WriteQuery,
+};
 use plasma::{Executor, MemoryExecutor, Row, Table, Transaction, Value};
 use proptest::prelude::*;
 
@@ -43,8 +45,7 @@ fn cell(c: usize) -> BoxedStrategy<Value> {
     match c {
         1 => prop_oneof![1 => Just(Value::Null), 4 => (0i64..4).prop_map(Value::Integer)].boxed(),
         2 => prop_oneof![Just("x"), Just("y"), Just("z")].prop_map(|s| Value::Text(s.into())).boxed(),
-        3 => prop_oneof![1 => Just(Value::Null), 4 => (0i32..3).prop_map(|i| Value::Real(f64::from(i) / 2.0))]
-            .boxed(),
+        3 => prop_oneof![1 => Just(Value::Null), 4 => (0i32..3).prop_map(|i| Value::Real(f64::from(i) / 2.0))].boxed(),
         _ => (0i64..2).prop_map(Value::Integer).boxed(),
     }
 }
@@ -78,14 +79,22 @@ fn query() -> impl Strategy<Value = SelectQuery> {
         .prop_map(|ts| ts.into_iter().map(|(column, descending)| OrderTerm { column, descending }).collect());
     let limit = prop_oneof![1 => Just(None), 3 => (0u64..5).prop_map(Some)];
     let offset = prop_oneof![3 => Just(0u64), 1 => 1u64..3];
-    (proptest::option::of(filter()), order, limit, offset)
-        .prop_map(|(filter, order, limit, offset)| SelectQuery { table: def(), filter, order, limit, offset })
+    (proptest::option::of(filter()), order, limit, offset).prop_map(|(filter, order, limit, offset)| SelectQuery {
+        table: def(),
+        filter,
+        order,
+        limit,
+        offset,
+    })
 }
 
 /// One write inside a transaction.
 fn write() -> impl Strategy<Value = WriteQuery> {
-    let by_id = proptest::sample::select(&IDS[..])
-        .prop_map(|id| Expr::Cmp { column: 0, op: CmpOp::Eq, value: Value::Text(id.into()) });
+    let by_id = proptest::sample::select(&IDS[..]).prop_map(|id| Expr::Cmp {
+        column: 0,
+        op: CmpOp::Eq,
+        value: Value::Text(id.into()),
+    });
     let set = proptest::collection::vec((1usize..5).prop_flat_map(|c| (Just(c), cell(c))), 1..3).prop_map(|mut s| {
         s.sort_by_key(|(c, _)| *c);
         s.dedup_by_key(|(c, _)| *c);

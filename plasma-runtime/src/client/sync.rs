@@ -1,7 +1,7 @@
 //! [`Client`]: the app's handle on local state and on syncing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -351,6 +351,11 @@ where
         drop(core);
         let shared: Arc<dyn LiveHost> = Arc::clone(&self.shared) as Arc<dyn LiveHost>;
         Ok(LiveQuery::new(id, Arc::downgrade(&shared), sink))
+    }
+
+    /// How many live queries this client maintains.
+    pub fn live_query_count(&self) -> usize {
+        self.shared.lock_core().map(|c| c.live_queries().len()).unwrap_or(0)
     }
 
     /// Runs a typed query against local state (confirmed plus pending).

@@ -23,9 +23,12 @@ pub struct MemoryExecutor {
     /// Before-images of the rows touched since the last
     /// [`take_changes`](MemoryExecutor::take_changes), for captured tables only
     /// (`None` = not captured): what live queries are maintained from.
-    captured: RefCell<Vec<Option<HashMap<String, Option<Row>>>>>,
+    captured: RefCell<Vec<Option<BeforeImages>>>,
     capturing: Cell<bool>,
 }
+
+/// The first-seen image of each row touched since the last take, by id.
+type BeforeImages = HashMap<String, Option<Row>>;
 
 /// One row's net change since the last [`MemoryExecutor::take_changes`]:
 /// `before` and `after` always differ.

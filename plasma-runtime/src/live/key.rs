@@ -24,12 +24,7 @@ pub struct SortKey(Arc<[Directed]>);
 impl SortKey {
     /// The key of `row` under the total order `order`.
     pub fn of(order: &[OrderTerm], row: &Row) -> SortKey {
-        SortKey(
-            order
-                .iter()
-                .map(|t| Directed { value: row.get(t.column).clone(), descending: t.descending })
-                .collect(),
-        )
+        SortKey(order.iter().map(|t| Directed { value: row.get(t.column).clone(), descending: t.descending }).collect())
     }
 
     /// The value at `slot` (a position in the order, not a column).

@@ -1,0 +1,381 @@
+//! Live queries: the window cases that broke real systems, each with its
+//! exact diff; rebase-aware notifications on the client core; and the app
+//! API (rows, callbacks, stream, drop) on a real client.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use plasma::client::native::TokioPlatform;
+use plasma::client::{BoxFuture, Client, ClientCore, MemoryStore, Transport, TransportError};
+use plasma::exec::run_ready;
+use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};
+use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
+use plasma::wire::row_to_json_text;
+use plasma::{Executor, MemoryExecutor, Row, Table};
+use todo::{CreateTodo, Ctx, DeleteTodo, MarkDone, RenameTodo, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators};
+
+fn todo(id: &str, title: &str, done: bool, updated_at: i64) -> Todo {
+    Todo { id: id.into(), title: title.into(), done, updated_at }
+}
+
+/// A view with todos `a..` at `updated_at` 10, 20, ... and the engine.
+fn view_with(rows: &[Todo]) -> MemoryExecutor {
+    let view = MemoryExecutor::new(&SCHEMA);
+    for t in rows {
+        view.put_row(Todo::DEF, t.to_row()).expect("put");
+    }
+    view
+}
+
+fn ids(rows: &[Row]) -> Vec<String> {
+    rows.iter().map(|r| r.pk(Todo::DEF).unwrap_or_default().to_owned()).collect()
+}
+
+/// The diff of one query, as (kind, old index, new index, id).
+fn shape(diff: &RowDiff) -> Vec<(&'static str, Option<usize>, Option<usize>, String)> {
+    let id = |r: &Row| r.pk(Todo::DEF).unwrap_or_default().to_owned();
+    diff.changes
+        .iter()
+        .map(|c| match c {
+            LiveChange::Added { index, row } => ("add", None, Some(*index), id(row)),
+            LiveChange::Removed { old_index, row } => ("remove", Some(*old_index), None, id(row)),
+            LiveChange::Edited { old_index, index, row, .. } => ("edit", Some(*old_index), Some(*index), id(row)),
+        })
+        .collect()
+}
+
+fn only(diffs: Vec<(LiveId, RowDiff)>, id: LiveId) -> RowDiff {
+    assert_eq!(diffs.len(), 1, "exactly one diff: {diffs:?}");
+    assert_eq!(diffs[0].0, id);
+    diffs.into_iter().next().map(|(_, d)| d).unwrap_or_default()
+}
+
+fn write(view: &MemoryExecutor, f: impl AsyncFnOnce(&mut plasma::exec::memory::MemoryTx<'_>)) {
+    run_ready(async {
+        let mut tx = view.begin().await.expect("begin");
+        f(&mut tx).await;
+        MemoryExecutor::commit(tx).await.expect("commit");
+    })
+    .expect("ready");
+}
+
+/// Five todos a..e at 10..50; a window of the 3 oldest.
+fn oldest_three() -> (MemoryExecutor, LiveQueries, LiveId) {
+    let rows: Vec<Todo> =
+        ["a", "b", "c", "d", "e"].iter().zip(1..).map(|(id, i)| todo(id, id, false, i * 10)).collect();
+    let view = view_with(&rows);
+    let mut live = LiveQueries::new();
+    let query = Todo::select().order_by(Todo::updated_at.asc()).limit(3);
+    let (id, rows) = live.watch(&view, query.query().clone()).expect("watch");
+    assert_eq!(ids(&rows), ["a", "b", "c"]);
+    (view, live, id)
+}
+
+#[test]
+fn add_inside_a_full_window_evicts_the_bound_row() {
+    let (view, mut live, id) = oldest_three();
+    view.put_row(Todo::DEF, todo("x", "x", false, 15).to_row()).expect("put");
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("remove", Some(2), None, "c".into()), ("add", None, Some(1), "x".into())]);
+}
+
+#[test]
+fn add_after_the_bound_changes_nothing() {
+    let (view, mut live, _) = oldest_three();
+    view.put_row(Todo::DEF, todo("x", "x", false, 35).to_row()).expect("put");
+    assert!(live.flush(&view).is_empty());
+}
+
+#[test]
+fn delete_inside_refills_from_after_the_old_bound() {
+    let (view, mut live, id) = oldest_three();
+    view.delete_row(Todo::DEF, "b").expect("del");
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("remove", Some(1), None, "b".into()), ("add", None, Some(2), "d".into())]);
+    assert_eq!(ids(&live.rows(&view, id).unwrap_or_default()), ["a", "c", "d"]);
+}
+
+#[test]
+fn deletes_with_nothing_left_to_refill_shrink_the_window() {
+    let (view, mut live, id) = oldest_three();
+    // Many removes in one transaction: the window refills once, then runs dry.
+    write(&view, async |tx| {
+        Todo::delete().filter(Todo::id.ne("a")).run(tx).await.expect("delete");
+    });
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("remove", Some(1), None, "b".into()), ("remove", Some(2), None, "c".into())]);
+    assert_eq!(ids(&live.rows(&view, id).unwrap_or_default()), ["a"]);
+    view.delete_row(Todo::DEF, "a").expect("del");
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("remove", Some(0), None, "a".into())]);
+    // An empty window fills again from an insert.
+    view.put_row(Todo::DEF, todo("y", "y", false, 1).to_row()).expect("put");
+    assert_eq!(shape(&only(live.flush(&view), id)), [("add", None, Some(0), "y".into())]);
+}
+
+#[test]
+fn editing_the_bound_row_in_place_is_an_edit() {
+    let (view, mut live, id) = oldest_three();
+    write(&view, async |tx| {
+        Todo::update().set(Todo::title, "C!").filter(Todo::id.eq("c")).run(tx).await.expect("update");
+    });
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("edit", Some(2), Some(2), "c".into())]);
+    match &diff.changes[0] {
+        LiveChange::Edited { old, row, .. } => {
+            assert_eq!(Todo::from_row(old.clone()).map(|t| t.title).ok().as_deref(), Some("c"));
+            assert_eq!(Todo::from_row(row.clone()).map(|t| t.title).ok().as_deref(), Some("C!"));
+        }
+        other => panic!("expected an edit, got {other:?}"),
+    }
+}
+
+#[test]
+fn edit_crossing_out_of_the_window_refills() {
+    let (view, mut live, id) = oldest_three();
+    write(&view, async |tx| {
+        Todo::update().set(Todo::updated_at, 99).filter(Todo::id.eq("a")).run(tx).await.expect("update");
+    });
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("remove", Some(0), None, "a".into()), ("add", None, Some(2), "d".into())]);
+}
+
+#[test]
+fn edit_crossing_out_can_bring_the_same_row_back() {
+    let (view, mut live, id) = oldest_three();
+    // b moves past c but not past d: it is still the third row.
+    write(&view, async |tx| {
+        Todo::update().set(Todo::updated_at, 35).filter(Todo::id.eq("b")).run(tx).await.expect("update");
+    });
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("edit", Some(1), Some(2), "b".into())]);
+}
+
+#[test]
+fn edit_crossing_into_the_window_evicts_the_bound_row() {
+    let (view, mut live, id) = oldest_three();
+    write(&view, async |tx| {
+        Todo::update().set(Todo::updated_at, 5).filter(Todo::id.eq("e")).run(tx).await.expect("update");
+    });
+    let diff = only(live.flush(&view), id);
+    assert_eq!(shape(&diff), [("remove", Some(2), None, "c".into()), ("add", None, Some(0), "e".into())]);
+}
+
+#[test]
+fn ties_in_the_sort_key_break_by_id() {
+    let rows = [todo("b", "b", false, 10), todo("d", "d", false, 10), todo("f", "f", false, 10)];
+    let view = view_with(&rows);
+    let mut live = LiveQueries::new();
+    let (id, initial) =
+        live.watch(&view, Todo::select().order_by(Todo::updated_at.asc()).limit(2).query().clone()).expect("watch");
+    assert_eq!(ids(&initial), ["b", "d"]);
+    // Same key as the bound row but a smaller id: it sorts before the bound.
+    view.put_row(Todo::DEF, todo("c", "c", false, 10).to_row()).expect("put");
+    assert_eq!(
+        shape(&only(live.flush(&view), id)),
+        [("remove", Some(1), None, "d".into()), ("add", None, Some(1), "c".into())]
+    );
+    // A larger id with the same key sorts after the bound: nothing.
+    view.put_row(Todo::DEF, todo("e", "e", false, 10).to_row()).expect("put");
+    assert!(live.flush(&view).is_empty());
+}
+
+#[test]
+fn offsets_shift_rows_across_the_window_start() {
+    let (view, mut live, _) = oldest_three();
+    let (id, initial) = live
+        .watch(&view, Todo::select().order_by(Todo::updated_at.asc()).offset(1).limit(2).query().clone())
+        .expect("watch");
+    assert_eq!(ids(&initial), ["b", "c"]);
+    view.put_row(Todo::DEF, todo("x", "x", false, 1).to_row()).expect("put");
+    let diffs = live.flush(&view);
+    let diff = diffs.into_iter().find(|(d, _)| *d == id).map(|(_, d)| d).unwrap_or_default();
+    assert_eq!(shape(&diff), [("remove", Some(1), None, "c".into()), ("add", None, Some(0), "a".into())]);
+}
+
+#[test]
+fn queries_over_one_table_share_indexes_and_unaffected_queries_stay_quiet() {
+    let (view, mut live, oldest) = oldest_three();
+    let query = |title: &str| Todo::select().filter(Todo::title.eq(title)).order_by(Todo::updated_at.asc());
+    let others: Vec<LiveId> =
+        (0..10).map(|i| live.watch(&view, query(&format!("t{i}")).query().clone()).expect("watch").0).collect();
+    assert_eq!(live.index_count(), 1, "one order, one index");
+    let (newest, _) =
+        live.watch(&view, Todo::select().order_by(Todo::updated_at.desc()).limit(1).query().clone()).expect("watch");
+    assert_eq!(live.index_count(), 2);
+    view.put_row(Todo::DEF, todo("z", "t3", false, 1).to_row()).expect("put");
+    let diffs = live.flush(&view);
+    let touched: Vec<LiveId> = diffs.iter().map(|(id, _)| *id).collect();
+    assert_eq!(touched, [oldest, others[3]], "the window and the t3 query, no one else");
+    assert!(live.unwatch(&view, newest));
+    assert_eq!(live.index_count(), 1, "an index goes with its last query");
+    // A transaction that nets to nothing notifies no one.
+    write(&view, async |tx| {
+        Todo::update().set(Todo::title, "tmp").filter(Todo::id.eq("a")).run(tx).await.expect("update");
+        Todo::update().set(Todo::title, "a").filter(Todo::id.eq("a")).run(tx).await.expect("update");
+    });
+    assert!(live.flush(&view).is_empty());
+}
+
+fn ctx() -> Ctx {
+    Ctx { user_id: "alice".into() }
+}
+
+fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> PullResponse {
+    let mut patch: Vec<PatchOp> = puts
+        .iter()
+        .map(|t| PatchOp::Put { table: Todo::DEF.name.into(), row: row_to_json_text(Todo::DEF, &t.to_row()) })
+        .collect();
+    patch.extend(dels.iter().map(|id| PatchOp::Del { table: Todo::DEF.name.into(), id: (*id).into() }));
+    PullResponse {
+        cookie: Cookie { order, reset_after: None },
+        last_mutation_id_changes: lmid.map(|(c, l)| BTreeMap::from([(c.to_owned(), l)])).unwrap_or_default(),
+        patch,
+        mutation_errors: Vec::new(),
+        more: false,
+    }
+}
+
+#[test]
+fn a_rebase_notifies_only_the_net_difference() {
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
+    let (id, rows) = core
+        .watch(Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.asc()).query().clone())
+        .expect("watch");
+    assert!(rows.is_empty());
+    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
+    let _pending = core.mutate::<todo::create_todo>(&ctx(), create("a", 1), 0).expect("mutate");
+    assert_eq!(shape(&only(core.take_live_diffs(), id)), [("add", None, Some(0), "a".into())]);
+    let _pending = core.mutate::<todo::create_todo>(&ctx(), create("b", 2), 0).expect("mutate");
+    assert_eq!(core.take_live_diffs().len(), 1, "one diff per mutation");
+
+    // The server confirms mutation 1 with exactly the optimistic row, while
+    // mutation 2 stays pending: nothing visible changed, no notification.
+    let base = core.cookie();
+    core.apply_pull(
+        &base,
+        &[page(1, Some(("c1", 1)), &[todo("a", "a", false, 1)], &[])],
+        &ctx(),
+        || "x".into(),
+        |_| Ok(()),
+    )
+    .expect("pull");
+    assert!(core.take_live_diffs().is_empty(), "a confirmed-unchanged row is no change");
+
+    // The server's own edit of `a` and another client's row arrive while `b`
+    // is pending: one diff with just that.
+    let base = core.cookie();
+    core.apply_pull(
+        &base,
+        &[page(2, None, &[todo("a", "a (edited)", false, 1), todo("z", "z", false, 0)], &[])],
+        &ctx(),
+        || "x".into(),
+        |_| Ok(()),
+    )
+    .expect("pull");
+    let diff = only(core.take_live_diffs(), id);
+    assert_eq!(shape(&diff), [("edit", Some(0), Some(1), "a".into()), ("add", None, Some(0), "z".into())]);
+
+    // The server rejects mutation 2: the optimistic row goes.
+    let base = core.cookie();
+    let mut rejected = page(3, Some(("c1", 2)), &[], &[]);
+    rejected.mutation_errors.push(plasma::protocol::MutationError {
+        client_id: "c1".into(),
+        mutation_id: 2,
+        message: "no".into(),
+    });
+    core.apply_pull(&base, &[rejected], &ctx(), || "x".into(), |_| Ok(())).expect("pull");
+    assert_eq!(shape(&only(core.take_live_diffs(), id)), [("remove", Some(2), None, "b".into())]);
+    assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["z", "a"]);
+
+    // A mutator failing locally changes nothing and notifies no one.
+    assert!(core.mutate::<todo::mark_done>(&ctx(), MarkDone { id: "nope".into(), updated_at: 3 }, 0).is_err());
+    assert!(core.take_live_diffs().is_empty());
+}
+
+/// Push and pull never answer: the client works offline.
+struct Offline;
+
+impl Transport for Offline {
+    fn push(&self, _: PushRequest) -> BoxFuture<'static, Result<PushResponse, TransportError>> {
+        Box::pin(std::future::pending())
+    }
+    fn pull(&self, _: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>> {
+        Box::pin(std::future::pending())
+    }
+}
+
+#[tokio::test]
+async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .store(MemoryStore::new())
+        .build(Offline, TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
+    let _pending = client.mutate::<todo::create_todo>(create("a", 1)).expect("mutate");
+
+    let open = client
+        .live(&Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.desc()).limit(2))
+        .expect("live");
+    assert_eq!(open.rows().expect("rows"), [todo("a", "a", false, 1)]);
+    let seen: Arc<Mutex<Vec<Diff<Todo>>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    open.on_change(move |diff| sink.lock().expect("lock").push(diff.clone()));
+    let mut stream = open.changes();
+
+    // The callback runs before `mutate` returns: the UI sees its own write at once.
+    let _pending = client.mutate::<todo::create_todo>(create("b", 2)).expect("mutate");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+    let first = stream.next().await.expect("a diff");
+    assert_eq!(first.changes, [LiveChange::Added { index: 0, row: todo("b", "b", false, 2) }]);
+    assert_eq!(open.rows().expect("rows"), [todo("b", "b", false, 2), todo("a", "a", false, 1)]);
+
+    // Outside the window (older than both): no notification.
+    let _pending = client.mutate::<todo::create_todo>(create("old", 0)).expect("mutate");
+    let _pending = client
+        .mutate::<todo::rename_todo>(RenameTodo { id: "old".into(), title: "older".into(), updated_at: 0 })
+        .expect("mutate");
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+
+    // Done leaves the filter: removed, and the window refills from below.
+    let _pending = client.mutate::<todo::mark_done>(MarkDone { id: "b".into(), updated_at: 3 }).expect("mutate");
+    let last = seen.lock().expect("lock").last().cloned().expect("diff");
+    assert_eq!(
+        last.changes,
+        [
+            LiveChange::Removed { old_index: 0, row: todo("b", "b", false, 2) },
+            LiveChange::Added { index: 1, row: todo("old", "older", false, 0) },
+        ]
+    );
+    let mut expected = vec![todo("b", "b", false, 2), todo("a", "a", false, 1)];
+    last.apply(&mut expected);
+    assert_eq!(open.rows().expect("rows"), expected);
+
+    // A callback that mutates the client gets the next diff after its own, in order.
+    let reentrant = client.live(&Todo::select().order_by(Todo::id.asc())).expect("live");
+    let client2 = client.clone();
+    let order: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let log = Arc::clone(&order);
+    reentrant.on_change(move |diff| {
+        let n = log.lock().map(|mut l| {
+            l.push(diff.changes.len());
+            l.len()
+        });
+        if n.ok() == Some(1) {
+            let _ = client2.mutate::<todo::delete_todo>(DeleteTodo { id: "a".into() });
+        }
+    });
+    let _pending = client.mutate::<todo::create_todo>(create("c", 4)).expect("mutate");
+    assert_eq!(*order.lock().expect("lock"), [1, 1], "the add, then the nested delete");
+
+    assert_eq!(client.live_query_count(), 2);
+    drop(open);
+    drop(reentrant);
+    assert_eq!(client.live_query_count(), 0, "dropping a handle frees its query");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async { while stream.next().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the stream ends when its handle drops");
+}
