@@ -3,6 +3,7 @@
 //! change-log triggers.
 
 pub mod client;
+pub mod live;
 
 use plasma::exec::run_ready;
 use plasma::exec::rusqlite::{self, Connection, params};

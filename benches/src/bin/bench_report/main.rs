@@ -2,6 +2,7 @@
 //! hand-written baseline in the same run: `cargo run --release -p plasma-benches --bin bench-report`.
 
 mod client;
+mod live;
 
 use std::time::{Duration, Instant};
 
@@ -223,7 +224,7 @@ async fn load_figures(dir: &tempfile::TempDir) {
     );
 }
 
-/// `bench-report [sqlite|server|client]...`: the named sections, or all of them.
+/// `bench-report [sqlite|server|client|live]...`: the named sections, or all of them.
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
@@ -238,5 +239,8 @@ fn main() {
     if wants("client") {
         let dir = tempfile::tempdir().expect("tempdir");
         runtime.block_on(client::figures(&dir));
+    }
+    if wants("live") {
+        live::figures();
     }
 }
