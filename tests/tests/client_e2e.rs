@@ -131,6 +131,45 @@ async fn two_clients_see_each_other_through_pokes_within_a_second() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_queries_see_their_own_write_at_once_and_the_other_clients_through_a_poke() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = ServerProcess::start(&dir.path().join("server.db"), local(0));
+    let alice = client_with(&server.endpoint(), "alice", "alice-laptop", MemoryStore::new(), true).await;
+    let bob = client_with(&server.endpoint(), "bob", "bob-phone", MemoryStore::new(), true).await;
+    until("both in sync", || alice.status() == SyncStatus::InSync && bob.status() == SyncStatus::InSync).await;
+    let open = || Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.desc()).limit(10);
+    let alice_open = alice.live(&open()).expect("live");
+    let bob_open = bob.live(&open()).expect("live");
+    let alice_diffs: Arc<Mutex<Vec<plasma::live::Diff<Todo>>>> = Arc::default();
+    let sink = Arc::clone(&alice_diffs);
+    alice_open.on_change(move |d| sink.lock().expect("lock").push(d.clone()));
+    let mut bob_changes = bob_open.changes();
+
+    let handle = create(&alice, "live");
+    assert_eq!(alice_diffs.lock().expect("lock").len(), 1, "alice's own write notified before mutate returned");
+    let start = Instant::now();
+    let diff = tokio::time::timeout(PATIENCE, bob_changes.next()).await.expect("bob's diff in time").expect("diff");
+    let elapsed = start.elapsed();
+    assert!(elapsed < Duration::from_secs(1), "bob's live query updated after {elapsed:?}");
+    match &diff.changes[..] {
+        [plasma::live::LiveChange::Added { index: 0, row }] => assert_eq!(row.title, "live"),
+        other => panic!("expected one addition, got {other:?}"),
+    }
+    assert_eq!(handle.await, Ok(()));
+    until("alice in sync", || alice.status() == SyncStatus::InSync).await;
+    assert_eq!(alice_diffs.lock().expect("lock").len(), 1, "the server confirming alice's row unchanged is no change");
+
+    let id = bob_open.rows().expect("rows")[0].id.clone();
+    let done = bob.mutate::<mark_done>(MarkDone { id, updated_at: 2 }).expect("mutate");
+    let diff = tokio::time::timeout(PATIENCE, bob_changes.next()).await.expect("bob's own diff").expect("diff");
+    assert!(matches!(&diff.changes[..], [plasma::live::LiveChange::Removed { old_index: 0, .. }]), "{diff:?}");
+    assert_eq!(done.await, Ok(()));
+    until("alice's window empties", || alice_open.rows().is_ok_and(|r| r.is_empty())).await;
+    assert_eq!(alice_diffs.lock().expect("lock").len(), 2, "one diff for bob's change");
+    println!("live query latency across clients: {elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_writes_survive_a_killed_client_and_sync_when_the_server_returns() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store_path = dir.path().join("client.db");
