@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::error::ExecError;
 use crate::exec::{Executor, Transaction};
 use crate::query::eval;
-use crate::query::tree::{InsertQuery, OnConflict, SelectQuery, WriteQuery};
+use crate::query::tree::{CmpOp, Expr, InsertQuery, OnConflict, SelectQuery, WriteQuery};
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
 use crate::value::Value;
@@ -160,7 +160,7 @@ impl MemoryTx<'_> {
             WriteQuery::Update(q) => {
                 let mut tables = self.exec.tables.borrow_mut();
                 let mut count = 0;
-                for (id, row) in tables[pos].iter_mut() {
+                let mut update = |id: &str, row: &mut Row| {
                     if eval::matches(q.filter.as_ref(), row) {
                         self.exec.note(pos, id, Some(row));
                         self.undo.push(Undo::Overwrote { table: pos, old: row.clone() });
@@ -169,13 +169,22 @@ impl MemoryTx<'_> {
                         }
                         count += 1;
                     }
+                };
+                match pinned_ids(q.filter.as_ref(), q.table.primary_key) {
+                    Some(ids) => {
+                        for id in ids {
+                            if let Some(row) = tables[pos].get_mut(id) {
+                                update(id, row);
+                            }
+                        }
+                    }
+                    None => tables[pos].iter_mut().for_each(|(id, row)| update(id, row)),
                 }
                 Ok(count)
             }
             WriteQuery::Delete(q) => {
                 let mut tables = self.exec.tables.borrow_mut();
-                let doomed: Vec<String> = tables[pos]
-                    .iter()
+                let doomed: Vec<String> = candidates(&tables[pos], q.filter.as_ref(), q.table.primary_key)
                     .filter(|(_, row)| eval::matches(q.filter.as_ref(), row))
                     .map(|(pk, _)| pk.clone())
                     .collect();
@@ -233,6 +242,38 @@ impl MemoryTx<'_> {
             count += 1;
         }
         Ok(count)
+    }
+}
+
+/// The ids a filter can match when it pins the primary key (`id = 'x'`,
+/// `id IN (..)`, or either under a top-level AND), sorted and distinct; `None`
+/// when any row may match. Reads and writes by id then touch those rows
+/// instead of scanning the table; the whole filter is still checked on each.
+fn pinned_ids(filter: Option<&Expr>, pk: usize) -> Option<Vec<&str>> {
+    let mut ids: Vec<&str> = match filter? {
+        Expr::Cmp { column, op: CmpOp::Eq, value: Value::Text(id) } if *column == pk => vec![id.as_str()],
+        // Non-text values never equal a text id, and NULL is never equal.
+        Expr::In { column, values } if *column == pk => values.iter().filter_map(text).collect(),
+        Expr::And(all) => return all.iter().find_map(|e| pinned_ids(Some(e), pk)),
+        _ => return None,
+    };
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids)
+}
+
+/// The rows of `table` that `filter` may match, in id order.
+fn candidates<'t>(
+    table: &'t BTreeMap<String, Row>,
+    filter: Option<&Expr>,
+    pk: usize,
+) -> Box<dyn Iterator<Item = (&'t String, &'t Row)> + 't> {
+    match pinned_ids(filter, pk) {
+        Some(ids) => {
+            let ids: Vec<String> = ids.into_iter().map(str::to_owned).collect();
+            Box::new(ids.into_iter().filter_map(move |id| table.get_key_value(&id)))
+        }
+        None => Box::new(table.iter()),
     }
 }
 
@@ -372,7 +413,8 @@ impl Transaction for MemoryTx<'_> {
         query.validate()?;
         let pos = self.exec.position(query.table)?;
         let tables = self.exec.tables.borrow();
-        Ok(eval::select(query, tables[pos].values()))
+        let rows = candidates(&tables[pos], query.filter.as_ref(), query.table.primary_key).map(|(_, row)| row);
+        Ok(eval::select(query, rows))
     }
 
     async fn write(&mut self, mut query: WriteQuery) -> Result<u64, ExecError> {
