@@ -450,7 +450,8 @@ impl Fanout {
 
     /// One `renameTodo` of the newest todo (in all five affected queries):
     /// same span as [`step`](Self::step). The mutator's
-    /// `update().filter(id = ..)` runs over every row of the memory store.
+    /// `update().filter(id = ..)` touches just that row (the memory store
+    /// looks ids up instead of scanning).
     pub fn rename_newest(&mut self) -> Duration {
         let n = self.next;
         self.next += 1;

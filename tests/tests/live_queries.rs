@@ -378,4 +378,13 @@ async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
     assert_eq!(client.live_query_count(), 0, "dropping a handle frees its query");
     let ended = tokio::time::timeout(Duration::from_secs(5), async { while stream.next().await.is_some() {} }).await;
     assert!(ended.is_ok(), "the stream ends when its handle drops");
+
+    // A stream that owns its handle: dropping the stream unsubscribes.
+    let mut owned = client.live(&Todo::select()).expect("live").into_changes();
+    assert_eq!(client.live_query_count(), 1);
+    let _pending = client.mutate::<todo::create_todo>(create("d", 5)).expect("mutate");
+    let diff = owned.next().await.expect("a diff");
+    assert!(matches!(&diff.changes[..], [LiveChange::Added { row, .. }] if row.id == "d"));
+    drop(owned);
+    assert_eq!(client.live_query_count(), 0);
 }
