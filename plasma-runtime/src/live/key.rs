@@ -31,6 +31,14 @@ impl SortKey {
     pub fn value(&self, slot: usize) -> &Value {
         &self.0[slot].value
     }
+
+    /// The row id, given the slot of the primary key in the order.
+    pub fn id(&self, pk_slot: usize) -> &str {
+        match self.0.get(pk_slot).map(|d| &d.value) {
+            Some(Value::Text(id)) => id,
+            _ => "",
+        }
+    }
 }
 
 impl Ord for SortKey {

@@ -55,7 +55,7 @@ struct IndexRefill<'a> {
     index: &'a BTreeSet<SortKey>,
     rows: &'a BTreeMap<String, Row>,
     filter: Option<&'a Expr>,
-    window: &'a Window,
+    pk_slot: usize,
 }
 
 impl Refill for IndexRefill<'_> {
@@ -65,7 +65,7 @@ impl Refill for IndexRefill<'_> {
             if found == want {
                 break;
             }
-            if self.rows.get(self.window.id_of(key)).is_some_and(|row| eval::matches(self.filter, row)) {
+            if self.rows.get(key.id(self.pk_slot)).is_some_and(|row| eval::matches(self.filter, row)) {
                 out.push(key.clone());
                 found += 1;
             }
@@ -122,13 +122,12 @@ impl LiveQueries {
         let cap = query.limit.map(|l| to_usize(l).saturating_add(to_usize(query.offset)));
         let slot = pk_slot(&order, def);
         let (window, rows) = view.with_rows(def, |rows| {
-            let probe = Window::new(cap, to_usize(query.offset), slot, Vec::new());
             let mut keys = Vec::new();
             for key in &index.keys {
                 if cap.is_some_and(|c| keys.len() >= c) {
                     break;
                 }
-                if rows.get(probe.id_of(key)).is_some_and(|row| eval::matches(query.filter.as_ref(), row)) {
+                if rows.get(key.id(slot)).is_some_and(|row| eval::matches(query.filter.as_ref(), row)) {
                     keys.push(key.clone());
                 }
             }
@@ -237,13 +236,8 @@ impl Source {
                     continue;
                 }
                 let window = &mut state.window;
-                let key_changes = {
-                    // The refill reads the window only for `id_of`, which
-                    // depends on the order alone: a probe avoids aliasing.
-                    let probe = Window::new(None, 0, pk_slot(&state.order, def), Vec::new());
-                    let mut refill = IndexRefill { index: &index.keys, rows, filter, window: &probe };
-                    window.apply(&removed, &added, &is_changed, &mut refill)
-                };
+                let mut refill = IndexRefill { index: &index.keys, rows, filter, pk_slot: pk_slot(&state.order, def) };
+                let key_changes = window.apply(&removed, &added, &is_changed, &mut refill);
                 if key_changes.is_empty() {
                     continue;
                 }

@@ -14,7 +14,6 @@
 use std::collections::HashMap;
 
 use crate::live::key::SortKey;
-use crate::value::Value;
 
 /// Finds matching keys in the ordered index for a refill.
 pub(crate) trait Refill {
@@ -59,10 +58,7 @@ impl Window {
 
     /// The id of the row a key belongs to.
     pub(crate) fn id_of<'k>(&self, key: &'k SortKey) -> &'k str {
-        match key.value(self.pk_slot) {
-            Value::Text(id) => id,
-            _ => "",
-        }
+        key.id(self.pk_slot)
     }
 
     fn bound(&self) -> Option<&SortKey> {
