@@ -132,7 +132,7 @@ impl LiveQueries {
                 }
             }
             let window = Window::new(cap, to_usize(query.offset), slot, keys);
-            let current = window.visible().iter().filter_map(|k| rows.get(window.id_of(k)).cloned()).collect();
+            let current = window.visible_rows(rows);
             (window, current)
         })?;
         let id = LiveId(self.next);
@@ -165,10 +165,7 @@ impl LiveQueries {
     pub fn rows(&self, view: &MemoryExecutor, id: LiveId) -> Option<Vec<Row>> {
         let source = self.sources.values().find(|s| s.queries.contains_key(&id))?;
         let state = source.queries.get(&id)?;
-        view.with_rows(source.def, |rows| {
-            state.window.visible().iter().filter_map(|k| rows.get(state.window.id_of(k)).cloned()).collect()
-        })
-        .ok()
+        view.with_rows(source.def, |rows| state.window.visible_rows(rows)).ok()
     }
 
     /// Brings every live query up to date with the changes `view` captured

@@ -11,9 +11,10 @@
 //! index strictly after the old bound. When the window is not full it holds
 //! every matching key, so every added key goes in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::live::key::SortKey;
+use crate::table::Row;
 
 /// Finds matching keys in the ordered index for a refill.
 pub(crate) trait Refill {
@@ -54,6 +55,11 @@ impl Window {
     /// The visible keys: the window after the offset.
     pub(crate) fn visible(&self) -> &[SortKey] {
         self.keys.get(self.offset..).unwrap_or(&[])
+    }
+
+    /// The visible rows, read from the table by id.
+    pub(crate) fn visible_rows(&self, rows: &BTreeMap<String, Row>) -> Vec<Row> {
+        self.visible().iter().filter_map(|k| rows.get(self.id_of(k)).cloned()).collect()
     }
 
     /// The id of the row a key belongs to.
