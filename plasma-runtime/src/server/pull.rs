@@ -148,8 +148,16 @@ fn reset_page(
         }
     }
     let cookie = Cookie { order: snapshot, reset_after: if more { last } else { None } };
-    let mutation_errors = if after.is_none() { errors_between(tx, group, 0, snapshot)? } else { Vec::new() };
-    Ok(PullResponse { cookie, last_mutation_id_changes: all_lmids(tx, group)?, patch, mutation_errors, more })
+    // LMIDs and errors come with the first page, read in the same transaction
+    // as the snapshot position: a later page is read after later pushes, and
+    // its LMIDs would confirm mutations whose errors and rows lie after the
+    // snapshot (the next incremental pull brings those).
+    let (last_mutation_id_changes, mutation_errors) = if after.is_none() {
+        (all_lmids(tx, group)?, errors_between(tx, group, 0, snapshot)?)
+    } else {
+        (BTreeMap::new(), Vec::new())
+    };
+    Ok(PullResponse { cookie, last_mutation_id_changes, patch, mutation_errors, more })
 }
 
 fn rows_after(
