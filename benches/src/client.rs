@@ -65,7 +65,7 @@ pub fn pull_pages(batch: u64, rows: u64, per_page: u64) -> Vec<PullResponse> {
         .into_iter()
         .enumerate()
         .map(|(i, chunk)| PullResponse {
-            cookie: Cookie { order: i as i64 + 1, reset_after: None },
+            cookie: Cookie::at(i as i64 + 1),
             last_mutation_id_changes: Default::default(),
             patch: chunk.iter().map(put).collect(),
             mutation_errors: Vec::new(),

@@ -21,6 +21,11 @@ pub struct PushRequest {
     pub client_group_id: String,
     /// Mutations, each client's in increasing `id` order.
     pub mutations: Vec<MutationRecord>,
+    /// Per client of the group, the highest mutation id whose outcome the
+    /// client has durably applied from a pull: the server may forget the
+    /// errors it recorded for those mutations. Optional; absent means none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied_through: BTreeMap<String, u64>,
 }
 
 /// One mutation as queued by a client.
@@ -90,6 +95,18 @@ pub struct Cookie {
     /// Set while a paged reset is in progress: the last row sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset_after: Option<RowKey>,
+    /// The identity of the database that issued it: a cookie of another
+    /// database (the server's was replaced) gets a reset, whatever its order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+}
+
+impl Cookie {
+    /// A cookie at `order` with no reset in progress and no database identity
+    /// (a server answers it with a reset; for tests and stores).
+    pub fn at(order: i64) -> Self {
+        Cookie { order, reset_after: None, database: None }
+    }
 }
 
 /// A row's identity.

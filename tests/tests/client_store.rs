@@ -13,7 +13,7 @@ fn meta(client: &str, next: u64, last: u64, order: Option<i64>) -> ClientMeta {
         client_id: client.into(),
         next_mutation_id: next,
         last_mutation_id: last,
-        cookie: order.map(|order| Cookie { order, reset_after: None }),
+        cookie: order.map(Cookie::at),
     }
 }
 

@@ -230,7 +230,7 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
         .collect();
     patch.extend(dels.iter().map(|id| PatchOp::Del { table: Todo::DEF.name.into(), id: (*id).into() }));
     PullResponse {
-        cookie: Cookie { order, reset_after: None },
+        cookie: Cookie::at(order),
         last_mutation_id_changes: lmid.map(|(c, l)| BTreeMap::from([(c.to_owned(), l)])).unwrap_or_default(),
         patch,
         mutation_errors: Vec::new(),

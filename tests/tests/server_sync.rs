@@ -192,8 +192,18 @@ async fn unknown_future_and_compacted_cookies_get_a_reset() {
     let (_, second) = s.pull("alice", "g1", first["cookie"].clone()).await;
     assert_ne!(second["patch"][0]["op"], "clear", "a known cookie is incremental");
 
+    // A group that never pushed keeps pulling incrementally on this database's
+    // cookies (read-only clients); a cookie of another database resets.
     let (_, unknown_group) = s.pull("alice", "g-new", second["cookie"].clone()).await;
-    assert_eq!(unknown_group["patch"][0], json!({"op": "clear"}), "an unknown group resets even with a cookie");
+    assert_eq!(unknown_group["patch"], json!([]), "a current cookie stays incremental for an unknown group");
+    let mut foreign = second["cookie"].clone();
+    foreign["database"] = json!("another-database");
+    let (_, replaced) = s.pull("alice", "g1", foreign).await;
+    assert_eq!(replaced["patch"][0], json!({"op": "clear"}), "a cookie of another database resets");
+    let mut anonymous = second["cookie"].clone();
+    anonymous.as_object_mut().expect("cookie").remove("database");
+    let (_, anonymous) = s.pull("alice", "g1", anonymous).await;
+    assert_eq!(anonymous["patch"][0], json!({"op": "clear"}), "a cookie without a database resets");
 
     let (_, future) = s.pull("alice", "g1", json!({"order": 1_000_000})).await;
     assert_eq!(future["patch"][0], json!({"op": "clear"}));

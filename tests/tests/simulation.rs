@@ -422,8 +422,8 @@ struct World {
     lossy: bool,
     fresh_ids: u64,
     tokens: u64,
-    /// Rows per pull page.
-    page_rows: usize,
+    /// Rows (and bytes of row JSON) per pull page.
+    page_limit: pull::PageLimit,
     /// How many distinct counters, items and notes mutators pick from.
     counters: u64,
     items: u64,
@@ -478,7 +478,9 @@ impl World {
                 }
             })
             .collect();
-        let page_rows = 3 + rng.below(8) as usize; // 3..=10
+        let rows = 3 + rng.below(8) as usize; // 3..=10
+        let bytes = if rng.chance(25) { 40 + rng.below(200) as usize } else { usize::MAX };
+        let page_limit = pull::PageLimit { rows, bytes };
         let counters = 20 + rng.below(60);
         let items = 10 + rng.below(60);
         let notes = 4 + rng.below(20);
@@ -493,7 +495,7 @@ impl World {
             lossy: true,
             fresh_ids: 0,
             tokens: 0,
-            page_rows,
+            page_limit,
             counters,
             items,
             notes,
@@ -662,17 +664,17 @@ impl World {
             Message::Pull { client, base, cookie, mut pages } => {
                 let Some(db) = &self.server else { return };
                 let group = self.clients[client].core.client_group_id().to_owned();
-                match pull::process(db, &SCHEMA, &self.clients[client].user, &group, cookie, self.page_rows) {
+                match pull::process(db, &SCHEMA, &self.clients[client].user, &group, cookie, self.page_limit) {
                     Ok(page) => {
                         let more = page.more;
                         let next = page.cookie.clone();
                         pages.push(page);
                         assert!(
                             pages.len() <= MAX_PAGES,
-                            "t{} client {client}: a paged pull of {group} from {base:?} never ends ({} pages of {} rows; last cookie {next:?})",
+                            "t{} client {client}: a paged pull of {group} from {base:?} never ends ({} pages of {:?}; last cookie {next:?})",
                             self.now,
                             pages.len(),
-                            self.page_rows
+                            self.page_limit
                         );
                         if more {
                             self.send(Message::Pull { client, base, cookie: Some(next), pages });
@@ -879,7 +881,7 @@ impl World {
             return;
         }
         self.network.retain(|(_, m)| !(matches!(m, Message::Push { .. }) && members.contains(&m.client())));
-        forget_group(db, &group);
+        plasma::server::forget::forget_group(db, &group).expect("forget");
         self.stats.forgotten_groups += 1;
         self.log.push(format!("t{} forgot {group}", self.now));
     }
@@ -895,7 +897,7 @@ impl World {
                 _ => {}
             }
         }
-        if self.rng.chance(5) && std::env::var("NOCOMPACT").is_err() {
+        if self.rng.chance(5) {
             self.compact();
         }
         if self.rng.chance(2) {
@@ -953,18 +955,6 @@ impl World {
             }
         }
     }
-}
-
-/// Forgets `group` on the server (its clients, their LMIDs and errors).
-fn forget_group(db: &SqliteExecutor, group: &str) {
-    let conn = db.connection();
-    conn.execute(
-        "DELETE FROM _plasma_mutation_errors WHERE client_id IN (SELECT id FROM _plasma_clients WHERE client_group_id = ?1)",
-        [group],
-    )
-    .expect("forget errors");
-    conn.execute("DELETE FROM _plasma_clients WHERE client_group_id = ?1", [group]).expect("forget clients");
-    conn.execute("DELETE FROM _plasma_client_groups WHERE id = ?1", [group]).expect("forget group");
 }
 
 fn tokens(text: &str) -> impl Iterator<Item = &str> {

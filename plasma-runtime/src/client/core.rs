@@ -341,6 +341,12 @@ impl<R: Registry> ClientCore<R> {
             schema_version: self.schema_version.clone(),
             client_group_id: self.client_group_id.clone(),
             mutations,
+            // Outcomes up to the confirmed LMID are durable here: the server
+            // may drop their recorded errors.
+            applied_through: (self.meta.last_mutation_id > 0)
+                .then(|| (self.meta.client_id.clone(), self.meta.last_mutation_id))
+                .into_iter()
+                .collect(),
         })
     }
 

@@ -35,6 +35,21 @@ impl SqliteExecutor {
         Self::configure(conn)
     }
 
+    /// Opens a read-only connection to an existing database file, for readers
+    /// beside a writer: in WAL mode they see consistent snapshots and never
+    /// block it, nor it them.
+    pub fn open_reader(path: impl AsRef<Path>) -> Result<Self, ExecError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        Self::configure(Connection::open_with_flags(path, flags).map_err(map_err)?)
+    }
+
+    /// The database file, or `None` for an in-memory database.
+    pub fn path(&self) -> Option<&Path> {
+        self.conn.path().filter(|p| !p.is_empty()).map(Path::new)
+    }
+
     /// A private in-memory database.
     pub fn open_in_memory() -> Result<Self, ExecError> {
         Self::configure(Connection::open_in_memory().map_err(map_err)?)

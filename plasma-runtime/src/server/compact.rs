@@ -1,27 +1,26 @@
 //! Change-log compaction: bounded storage for the log. Clients whose cookie
 //! falls below the horizon get a full reset on their next pull, so nothing is
 //! lost, only re-sent.
+//!
+//! Recorded mutation errors are not part of the log and survive compaction: a
+//! reset sends every stored error of the group, so a client whose cookie fell
+//! below the horizon still learns why its mutation was refused. Errors go only
+//! once their client has applied them (it says so in a push's
+//! `appliedThrough`) or when the group is forgotten.
 
 use crate::exec::sqlite::SqliteExecutor;
 use crate::server::error::ServerError;
-use crate::server::pull::{COMPACTED_THROUGH, head_seq};
-use crate::sql::ddl::{CHANGES_TABLE, META_TABLE, MUTATION_ERRORS_TABLE};
+use crate::server::pull::{COMPACTED_THROUGH, head_seq, raise_meta_i64};
+use crate::sql::ddl::CHANGES_TABLE;
 
-/// Deletes change-log entries (and recorded mutation errors) at or below
-/// `through`, clamped to the newest position. Returns how many log entries went.
+/// Deletes change-log entries at or below `through`, clamped to the newest
+/// position, and raises the compaction horizon. Returns how many log entries went.
 pub fn compact(db: &SqliteExecutor, through: i64) -> Result<usize, ServerError> {
     let tx = db.begin_immediate_sync()?;
     let through = through.min(head_seq(&tx)?);
     let conn = tx.connection();
     let deleted = conn.execute(&format!("DELETE FROM \"{CHANGES_TABLE}\" WHERE \"seq\" <= ?"), [through])?;
-    conn.execute(&format!("DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"seq\" <= ?"), [through])?;
-    conn.execute(
-        &format!(
-            "INSERT INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES (?1, ?2) \
-             ON CONFLICT (\"key\") DO UPDATE SET \"value\" = CAST(max(CAST(\"value\" AS INTEGER), CAST(?2 AS INTEGER)) AS TEXT)"
-        ),
-        rusqlite::params![COMPACTED_THROUGH, through.to_string()],
-    )?;
+    raise_meta_i64(&tx, COMPACTED_THROUGH, through)?;
     tx.commit_sync()?;
     Ok(deleted)
 }

@@ -8,6 +8,7 @@
 mod axum_adapter;
 pub mod compact;
 pub mod error;
+pub mod forget;
 mod http_handler;
 pub mod pokes;
 pub mod pull;
@@ -46,6 +47,12 @@ pub struct ServerConfig {
     pub max_mutations_per_push: usize,
     /// Most rows in one pull response: bounds server memory per pull.
     pub pull_page_rows: usize,
+    /// Most bytes of row JSON in one pull response (a single larger row is
+    /// still sent, alone): bounds server memory per pull for wide rows.
+    pub pull_page_bytes: usize,
+    /// Read-only connections pulls run on (file databases), so a large pull
+    /// never holds the connection pushes write on.
+    pub pull_connections: usize,
     /// How long a socket gathers pokes before sending one.
     pub poke_coalesce: Duration,
 }
@@ -58,6 +65,8 @@ impl Default for ServerConfig {
             max_body_bytes: 4 << 20,
             max_mutations_per_push: 5_000,
             pull_page_rows: 10_000,
+            pull_page_bytes: 4 << 20,
+            pull_connections: 4,
             poke_coalesce: Duration::from_millis(10),
         }
     }
@@ -119,6 +128,9 @@ impl<R: Registry> Clone for SyncServer<R> {
 
 struct Inner<R: Registry> {
     db: Mutex<SqliteExecutor>,
+    /// Read-only connections for pulls; `None` for an in-memory database,
+    /// which only the writer's connection can see.
+    readers: Option<ReadPool>,
     schema: &'static Schema,
     config: ServerConfig,
     auth: Box<AuthFn<R::Context>>,
@@ -181,9 +193,12 @@ where
             }
         }
         self.db.ensure_schema(self.schema)?;
+        let readers =
+            self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
         Ok(SyncServer {
             inner: Arc::new(Inner {
                 db: Mutex::new(self.db),
+                readers,
                 schema: self.schema,
                 config: self.config,
                 auth,
@@ -252,6 +267,28 @@ where
         .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
     }
 
+    /// Runs read-only `f` on a pull connection (the writer's for an in-memory
+    /// database) on a blocking thread.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteExecutor, &'static Schema) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let Some(pool) = &self.inner.readers else { return self.with_db(f).await };
+        let permit = pool.permits.acquire().await.map_err(|_| ServerError::new(ErrorCode::Internal, "reader pool closed"))?;
+        let inner = Arc::clone(&self.inner);
+        let result = tokio::task::spawn_blocking(move || {
+            let pool = inner.readers.as_ref().ok_or_else(|| ServerError::new(ErrorCode::Internal, "no reader pool"))?;
+            let reader = pool.take()?;
+            let result = f(&reader, inner.schema);
+            pool.give_back(reader);
+            result
+        })
+        .await
+        .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?;
+        drop(permit);
+        result
+    }
+
     /// Handles a push body for an authorized caller.
     pub async fn push(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PushResponse, ServerError> {
         check_version(body)?;
@@ -262,6 +299,9 @@ where
                 ErrorCode::PayloadTooLarge,
                 format!("a push carries at most {} mutations", self.inner.config.max_mutations_per_push),
             ));
+        }
+        for client in request.applied_through.keys() {
+            check_id("client id", client)?;
         }
         for m in &request.mutations {
             check_id("client id", &m.client_id)?;
@@ -302,10 +342,10 @@ where
         check_version(body)?;
         let request: PullRequest = parse(body)?;
         self.check_common(&request.schema_version, &request.client_group_id, &who)?;
-        let page = self.inner.config.pull_page_rows.max(1);
+        let limit = pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
         let user_id = who.user_id;
-        self.with_db(move |db, schema| {
-            pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, page)
+        self.with_reader(move |db, schema| {
+            pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit)
         })
         .await
     }
@@ -313,7 +353,7 @@ where
     /// Checks that `group` may be used by `user_id` (for the poke socket).
     pub async fn check_group_access(&self, user_id: String, group: String) -> Result<(), ServerError> {
         check_id("client group id", &group)?;
-        self.with_db(move |db, _| {
+        self.with_reader(move |db, _| {
             let owner: Option<String> = {
                 use rusqlite::OptionalExtension;
                 db.connection()
@@ -339,6 +379,19 @@ where
         self.with_db(move |db, _| compact::compact(db, through)).await
     }
 
+    /// Forgets one client group (see [`forget`]). Returns whether it existed.
+    pub async fn forget_group(&self, group: impl Into<String>) -> Result<bool, ServerError> {
+        let group = group.into();
+        self.with_db(move |db, _| forget::forget_group(db, &group)).await
+    }
+
+    /// Forgets every client group that has not pushed for `idle` (see
+    /// [`forget`]). Returns how many went.
+    pub async fn forget_idle_groups(&self, idle: Duration) -> Result<usize, ServerError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
+        self.with_db(move |db, _| forget::forget_idle_groups(db, cutoff)).await
+    }
+
     fn check_common(&self, schema_version: &str, group: &str, who: &Authorized<R::Context>) -> Result<(), ServerError> {
         if schema_version != self.inner.config.schema_version {
             return Err(ServerError::new(
@@ -361,6 +414,32 @@ where
     /// Runs `f` with the database locked, on the calling thread (admin tasks, tests).
     pub fn with_db_blocking<T>(&self, f: impl FnOnce(&SqliteExecutor) -> T) -> T {
         f(&lock(&self.inner.db))
+    }
+}
+
+/// Idle read-only connections, opened on demand up to the permit count.
+struct ReadPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<SqliteExecutor>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl ReadPool {
+    fn new(path: std::path::PathBuf, size: usize) -> Self {
+        ReadPool { path, idle: Mutex::new(Vec::with_capacity(size)), permits: tokio::sync::Semaphore::new(size) }
+    }
+
+    /// An idle connection, or a new one (the caller holds a permit).
+    fn take(&self) -> Result<SqliteExecutor, ServerError> {
+        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        match idle {
+            Some(reader) => Ok(reader),
+            None => Ok(SqliteExecutor::open_reader(&self.path)?),
+        }
+    }
+
+    fn give_back(&self, reader: SqliteExecutor) {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(reader);
     }
 }
 

@@ -1,5 +1,6 @@
 //! Pull: everything a client group has not seen, coalesced to the latest state
-//! per row, paged so one response holds at most `page_rows` rows.
+//! per row, paged so one response holds at most [`PageLimit::rows`] rows and,
+//! past its first row, at most [`PageLimit::bytes`] bytes of row JSON.
 //!
 //! The LMIDs, mutation errors and rows are read in one transaction, so a client
 //! never sees a mutation confirmed without its effect (or the reverse).
@@ -9,6 +10,8 @@ use std::collections::BTreeMap;
 use rusqlite::OptionalExtension;
 
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
+use serde_json::value::RawValue;
+
 use crate::protocol::{Cookie, ErrorCode, MutationError, PatchOp, PullResponse, RowKey};
 use crate::query::tree::{CmpOp, Expr, SelectQuery};
 use crate::schema::{Schema, TableDef};
@@ -22,6 +25,21 @@ use crate::wire::row_to_json_text;
 /// Meta key of the compaction horizon: cookies below it get a reset.
 pub const COMPACTED_THROUGH: &str = "compacted_through";
 
+/// Meta key of the change-log position of the last forgotten client group:
+/// a group the server does not know with a cookie below it may have been
+/// forgotten since, so it gets a reset.
+pub const FORGOTTEN_THROUGH: &str = "groups_forgotten_through";
+
+/// How much one pull response may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit {
+    /// Most rows (puts and dels) in one response; at least 1.
+    pub rows: usize,
+    /// Most bytes of row JSON in one response. A single row larger than this
+    /// is still sent, alone, so every page makes progress.
+    pub bytes: usize,
+}
+
 /// Answers a pull of `group` for `user_id`.
 pub fn process(
     db: &SqliteExecutor,
@@ -29,26 +47,37 @@ pub fn process(
     user_id: &str,
     group: &str,
     cookie: Option<Cookie>,
-    page_rows: usize,
+    limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
+    let limit = PageLimit { rows: limit.rows.max(1), bytes: limit.bytes };
     let tx = db.begin_sync()?;
     let known = check_group(&tx, group, user_id)?;
     let head = head_seq(&tx)?;
-    let horizon = compacted_through(&tx)?;
-    // A group the server does not know (never pushed, or forgotten) starts over.
-    let cookie = cookie.filter(|_| known);
-    let response = match cookie {
-        Some(Cookie { order, reset_after: Some(after) }) if order <= head && order >= horizon => {
-            reset_page(&tx, schema, group, order, Some(after), page_rows)?
+    let horizon = meta_i64(&tx, COMPACTED_THROUGH)?;
+    // A group the server does not know either never pushed (read-only clients,
+    // fresh installs: their cookies stay good) or was forgotten after its
+    // cookie was issued (it must start over, so its clients learn they are
+    // forgotten). Forgetting moves the head, so the two are told apart by
+    // whether the cookie predates the last forgetting.
+    let database = database_id(&tx)?;
+    let cookie = match cookie {
+        Some(c) if c.database.as_deref() != Some(database.as_str()) => None,
+        Some(c) if !known && c.order < meta_i64(&tx, FORGOTTEN_THROUGH)? => None,
+        other => other,
+    };
+    let mut response = match cookie {
+        Some(Cookie { order, reset_after: Some(after), .. }) if order <= head && order >= horizon => {
+            reset_page(&tx, schema, group, order, Some(after), limit)?
         }
-        Some(Cookie { order, reset_after: None }) if order <= head && order >= horizon => {
-            incremental(&tx, schema, group, order, head, page_rows)?
+        Some(Cookie { order, reset_after: None, .. }) if order <= head && order >= horizon => {
+            incremental(&tx, schema, group, order, head, limit)?
         }
         // No cookie, a cookie from the future (another database) or one older than
         // the compacted log: start over with everything.
-        _ => reset_page(&tx, schema, group, head, None, page_rows)?,
+        _ => reset_page(&tx, schema, group, head, None, limit)?,
     };
     drop(tx); // read-only: nothing to commit
+    response.cookie.database = Some(database);
     Ok(response)
 }
 
@@ -78,13 +107,39 @@ pub fn head_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
         .unwrap_or(0))
 }
 
-fn compacted_through(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
+/// The database's identity, made once by `ensure_schema`.
+fn database_id(tx: &SqliteTx<'_>) -> Result<String, ServerError> {
+    tx.connection()
+        .prepare_cached(&format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?"))?
+        .query_row([crate::sql::ddl::DATABASE_ID], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| ServerError::new(ErrorCode::Internal, "the database has no identity: run ensure_schema"))
+}
+
+/// An integer kept in the meta table (0 when absent).
+pub fn meta_i64(tx: &SqliteTx<'_>, key: &str) -> Result<i64, ServerError> {
     let value: Option<String> = tx
         .connection()
         .prepare_cached(&format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?"))?
-        .query_row([COMPACTED_THROUGH], |r| r.get(0))
+        .query_row([key], |r| r.get(0))
         .optional()?;
-    Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+    match value {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| {
+            ServerError::new(ErrorCode::Internal, format!("meta value `{key}` is not an integer: {v:?}"))
+        }),
+    }
+}
+
+/// Raises an integer kept in the meta table to at least `value`.
+pub fn raise_meta_i64(tx: &SqliteTx<'_>, key: &str, value: i64) -> Result<(), ServerError> {
+    tx.connection()
+        .prepare_cached(&format!(
+            "INSERT INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES (?1, ?2) \
+             ON CONFLICT (\"key\") DO UPDATE SET \"value\" = CAST(max(CAST(\"value\" AS INTEGER), CAST(?2 AS INTEGER)) AS TEXT)"
+        ))?
+        .execute(rusqlite::params![key, value.to_string()])?;
+    Ok(())
 }
 
 fn all_lmids(tx: &SqliteTx<'_>, group: &str) -> Result<BTreeMap<String, u64>, ServerError> {
@@ -123,31 +178,32 @@ fn reset_page(
     group: &str,
     snapshot: i64,
     after: Option<RowKey>,
-    page_rows: usize,
+    limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
     let mut patch = Vec::new();
     if after.is_none() {
         patch.push(PatchOp::Clear);
     }
     let start_table = after.as_ref().and_then(|k| schema.tables.iter().position(|t| t.name == k.table)).unwrap_or(0);
+    let mut page = PageBudget::new(limit);
     let mut last: Option<RowKey> = None;
     let mut more = false;
-    let mut sent = 0;
-    'tables: for table in &schema.tables[start_table..] {
+    for table in &schema.tables[start_table..] {
         let after_id = after.as_ref().filter(|k| k.table == table.name).map(|k| k.id.as_str());
-        // One row more than fits tells whether another page follows.
-        for row in rows_after(tx, table, after_id, page_rows - sent + 1)? {
-            if sent == page_rows {
-                more = true;
-                break 'tables;
+        let full = rows_after(tx, table, after_id, |id, json| {
+            if !page.admit(json.get().len()) {
+                return Ok(false);
             }
-            let id = row.pk(table).unwrap_or_default().to_owned();
-            patch.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) });
+            patch.push(PatchOp::Put { table: table.name.to_owned(), row: json });
             last = Some(RowKey { table: table.name.to_owned(), id });
-            sent += 1;
+            Ok(true)
+        })?;
+        if full {
+            more = true;
+            break;
         }
     }
-    let cookie = Cookie { order: snapshot, reset_after: if more { last } else { None } };
+    let cookie = Cookie { order: snapshot, reset_after: if more { last } else { None }, database: None };
     // LMIDs and errors come with the first page, read in the same transaction
     // as the snapshot position: a later page is read after later pushes, and
     // its LMIDs would confirm mutations whose errors and rows lie after the
@@ -160,31 +216,70 @@ fn reset_page(
     Ok(PullResponse { cookie, last_mutation_id_changes, patch, mutation_errors, more })
 }
 
+/// What one response may still take. The first row always fits, so a row
+/// larger than the byte bound goes out alone instead of blocking the pull.
+struct PageBudget {
+    limit: PageLimit,
+    rows: usize,
+    bytes: usize,
+}
+
+impl PageBudget {
+    fn new(limit: PageLimit) -> Self {
+        PageBudget { limit, rows: 0, bytes: 0 }
+    }
+
+    /// Takes a row of `len` bytes if it fits; `false` means the page is full.
+    fn admit(&mut self, len: usize) -> bool {
+        let fits = self.rows == 0 || (self.rows < self.limit.rows && self.bytes.saturating_add(len) <= self.limit.bytes);
+        if fits {
+            self.rows += 1;
+            self.bytes = self.bytes.saturating_add(len);
+        }
+        fits
+    }
+}
+
+/// Streams the rows of `table` after `after_id` in id order, each encoded as
+/// wire JSON, into `take` until it refuses one. Returns whether it refused
+/// (the page is full and rows remain). Rows are read one at a time from the
+/// cursor, so a page never holds more than its budget plus one row.
 fn rows_after(
     tx: &SqliteTx<'_>,
     table: &'static TableDef,
     after_id: Option<&str>,
-    limit: usize,
-) -> Result<Vec<Row>, ServerError> {
+    mut take: impl FnMut(String, Box<RawValue>) -> Result<bool, ServerError>,
+) -> Result<bool, ServerError> {
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
     let pk = ident(table.pk().name);
+    let pk_index = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
     let sql = format!(
-        "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk} LIMIT ?2",
+        "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk}",
         columns.join(", "),
         ident(table.name)
     );
     let mut stmt = tx.connection().prepare_cached(&sql)?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let mut rows = stmt.query(rusqlite::params![after_id, limit])?;
-    let mut out = Vec::new();
+    let mut rows = stmt.query(rusqlite::params![after_id])?;
     while let Some(row) = rows.next()? {
         let mut cells = Vec::with_capacity(columns.len());
         for i in 0..columns.len() {
             cells.push(value_from_ref(row.get_ref(i)?));
         }
-        out.push(Row(cells));
+        let row = Row(cells);
+        let id = match row.0.get(pk_index) {
+            Some(Value::Text(id)) => id.clone(),
+            other => {
+                return Err(ServerError::new(
+                    ErrorCode::Internal,
+                    format!("table `{}` holds a row whose id is not text: {other:?}", table.name),
+                ));
+            }
+        };
+        if !take(id, row_to_json_text(table, &row))? {
+            return Ok(true);
+        }
     }
-    Ok(out)
+    Ok(false)
 }
 
 /// Changes after `since`, one entry per key at its latest position, oldest first.
@@ -194,37 +289,57 @@ fn incremental(
     group: &str,
     since: i64,
     head: i64,
-    page_rows: usize,
+    limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
     let mut stmt = tx.connection().prepare_cached(&format!(
         "SELECT \"tbl\", \"pk\", MAX(\"seq\") AS s FROM \"{CHANGES_TABLE}\" \
          WHERE \"seq\" > ? AND \"tbl\" <> '{MUTATION_ERRORS_TABLE}' GROUP BY \"tbl\", \"pk\" ORDER BY s LIMIT ?"
     ))?;
-    let limit = i64::try_from(page_rows.saturating_add(1)).unwrap_or(i64::MAX);
+    let fetch = i64::try_from(limit.rows.saturating_add(1)).unwrap_or(i64::MAX);
     let keys: Vec<(String, String, i64)> = stmt
-        .query_map(rusqlite::params![since, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map(rusqlite::params![since, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    let more = keys.len() > page_rows;
-    let keys = &keys[..keys.len().min(page_rows)];
-    let through = if more { keys.last().map_or(head, |k| k.2) } else { head };
 
-    let mut patch = Vec::with_capacity(keys.len());
+    let mut page = PageBudget::new(limit);
+    let mut patch = Vec::with_capacity(keys.len().min(limit.rows));
     let mut lmids = BTreeMap::new();
-    for (tbl, pk, _) in keys {
-        if tbl == CLIENTS_TABLE {
-            if let Some(lmid) = lmid_in_group(tx, group, pk)? {
-                lmids.insert(pk.clone(), lmid);
-            }
-            continue;
+    // Keys are in order of their latest change, so stopping after any key is
+    // a consistent cut: everything at or below its position has been sent.
+    let mut through = head;
+    let mut more = false;
+    for (i, (tbl, pk, _)) in keys.iter().enumerate() {
+        let op = if i == limit.rows {
+            None // the one key past the page: it only tells that more follow
+        } else if tbl == CLIENTS_TABLE {
+            None
+        } else if let Some(table) = schema.table(tbl) {
+            Some(match row_by_id(tx, table, pk)? {
+                Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) },
+                None => PatchOp::Del { table: table.name.to_owned(), id: pk.clone() },
+            })
+        } else {
+            None // bookkeeping entries (a forgotten group) carry no row
+        };
+        let len = match &op {
+            Some(PatchOp::Put { row, .. }) => row.get().len(),
+            Some(PatchOp::Del { id, .. }) => id.len(),
+            _ => 0,
+        };
+        // The first key always fits, so `i - 1` exists when one does not.
+        if i == limit.rows || !page.admit(len) {
+            through = keys[i - 1].2;
+            more = true;
+            break;
         }
-        let Some(table) = schema.table(tbl) else { continue };
-        match row_by_id(tx, table, pk)? {
-            Some(row) => patch.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) }),
-            None => patch.push(PatchOp::Del { table: table.name.to_owned(), id: pk.clone() }),
+        if tbl == CLIENTS_TABLE
+            && let Some(lmid) = lmid_in_group(tx, group, pk)?
+        {
+            lmids.insert(pk.clone(), lmid);
         }
+        patch.extend(op);
     }
     Ok(PullResponse {
-        cookie: Cookie { order: through, reset_after: None },
+        cookie: Cookie { order: through, reset_after: None, database: None },
         last_mutation_id_changes: lmids,
         patch,
         mutation_errors: errors_between(tx, group, since, through)?,

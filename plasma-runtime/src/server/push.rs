@@ -67,6 +67,7 @@ fn attempt<R: Registry>(
     let mut tx = db.begin_immediate_sync()?;
     let group = &request.client_group_id;
     claim_group(&tx, group, user_id, now_ms)?;
+    drop_applied_errors(&tx, group, &request.applied_through)?;
 
     // Current LMID of every client in the push, creating unknown clients.
     let mut lmids: BTreeMap<String, u64> = BTreeMap::new();
@@ -230,6 +231,23 @@ fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Re
             Ok(0)
         }
     }
+}
+
+/// Forgets the recorded errors the client says it has durably applied. Only
+/// this group's clients are touched, so a client can clear nothing but its own.
+fn drop_applied_errors(tx: &SqliteTx<'_>, group: &str, applied: &BTreeMap<String, u64>) -> Result<(), ServerError> {
+    if applied.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = tx.connection().prepare_cached(&format!(
+        "DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"client_id\" = ?1 AND \"mutation_id\" <= ?2 \
+         AND EXISTS (SELECT 1 FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ?1 AND \"client_group_id\" = ?3)"
+    ))?;
+    for (client, through) in applied {
+        let through = i64::try_from(*through).unwrap_or(i64::MAX);
+        stmt.execute(rusqlite::params![client, through, group])?;
+    }
+    Ok(())
 }
 
 fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, error: &DispatchError) -> Result<(), ServerError> {

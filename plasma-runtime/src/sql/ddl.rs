@@ -17,6 +17,9 @@ pub const CLIENTS_TABLE: &str = "_plasma_clients";
 pub const MUTATION_ERRORS_TABLE: &str = "_plasma_mutation_errors";
 /// Key/value metadata (internal schema version, compaction horizon).
 pub const META_TABLE: &str = "_plasma_meta";
+/// Meta key of the database's random identity, which every pull cookie
+/// carries, so a cookie of a replaced database is never taken for current.
+pub const DATABASE_ID: &str = "database_id";
 /// The column catalogue `ensure_schema` compares new schemas against.
 pub const COLUMNS_TABLE: &str = "_plasma_columns";
 
@@ -60,6 +63,10 @@ pub fn internal_tables() -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS \"{CHANGES_TABLE}\" (\
              \"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \
              \"pk\" TEXT NOT NULL, \"op\" TEXT NOT NULL)"
+        ),
+        format!(
+            "INSERT OR IGNORE INTO \"{META_TABLE}\" (\"key\", \"value\") \
+             VALUES ('{DATABASE_ID}', lower(hex(randomblob(16))))"
         ),
     ]
 }

@@ -1,0 +1,69 @@
+//! Forgetting client groups: bounded bookkeeping for installs that went away.
+//!
+//! A forgotten group loses its owner, its clients, their last mutation ids and
+//! their recorded errors. Its next pull gets a reset without its clients'
+//! LMIDs, which is how a client learns it was forgotten: it takes a new
+//! client id and drops what it had queued (PROTOCOL.md, "Reset").
+//!
+//! Forgetting appends an entry to the change log and records the new head as
+//! [`FORGOTTEN_THROUGH`], so every cookie issued before it is older than that
+//! mark: an unknown group pulling with such a cookie may be a forgotten one
+//! and gets a reset, while a group that never pushed (read-only clients)
+//! keeps pulling incrementally with cookies issued after it.
+
+use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
+use crate::server::error::ServerError;
+use crate::server::pull::{FORGOTTEN_THROUGH, raise_meta_i64};
+use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
+
+/// Forgets one client group. Returns whether it existed.
+pub fn forget_group(db: &SqliteExecutor, group: &str) -> Result<bool, ServerError> {
+    let tx = db.begin_immediate_sync()?;
+    let existed = delete_group(&tx, group)?;
+    if existed {
+        mark_forgotten(&tx, group)?;
+    }
+    tx.commit_sync()?;
+    Ok(existed)
+}
+
+/// Forgets every client group that has not pushed since `last_seen_before_ms`
+/// (milliseconds since the Unix epoch). Returns how many went.
+pub fn forget_idle_groups(db: &SqliteExecutor, last_seen_before_ms: i64) -> Result<usize, ServerError> {
+    let tx = db.begin_immediate_sync()?;
+    let idle: Vec<String> = tx
+        .connection()
+        .prepare_cached(&format!("SELECT \"id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"last_seen\" < ?"))?
+        .query_map([last_seen_before_ms], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for group in &idle {
+        delete_group(&tx, group)?;
+    }
+    if let Some(last) = idle.last() {
+        mark_forgotten(&tx, last)?;
+    }
+    tx.commit_sync()?;
+    Ok(idle.len())
+}
+
+fn delete_group(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerError> {
+    let conn = tx.connection();
+    conn.prepare_cached(&format!(
+        "DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"client_id\" IN \
+         (SELECT \"id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?)"
+    ))?
+    .execute([group])?;
+    conn.prepare_cached(&format!("DELETE FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?"))?.execute([group])?;
+    let groups = conn.prepare_cached(&format!("DELETE FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?.execute([group])?;
+    Ok(groups > 0)
+}
+
+/// Moves the head past every cookie issued so far and remembers it.
+fn mark_forgotten(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerError> {
+    let conn = tx.connection();
+    conn.prepare_cached(&format!(
+        "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENT_GROUPS_TABLE}', ?, 'forget')"
+    ))?
+    .execute([group])?;
+    raise_meta_i64(tx, FORGOTTEN_THROUGH, conn.last_insert_rowid())
+}
