@@ -142,6 +142,49 @@ async fn a_failing_mutator_is_rolled_back_but_consumes_its_id_and_reports_its_er
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mutator_that_writes_then_fails_leaves_nothing_and_later_mutations_still_apply() {
+    let s = TestServer::start(ServerConfig::default()).await;
+    let (_, base) = s.pull("alice", "g1", Value::Null).await;
+    let import = |entries: &[(&str, &str)]| {
+        json!({"todos": entries.iter().map(|(id, title)| create(id, title)).collect::<Vec<_>>()})
+    };
+    let (status, body) = s
+        .push(
+            "alice",
+            "g1",
+            &[
+                ("c1", 1, "createTodo", create("first", "before the imports")),
+                // Inserts two todos, then an entry without a title fails it.
+                ("c1", 2, "importTodos", import(&[("a", "one"), ("b", "two"), ("c", " "), ("d", "four")])),
+                // Inserts one, then a taken id fails it in the database.
+                ("c1", 3, "importTodos", import(&[("e", "five"), ("first", "taken id")])),
+                ("c1", 4, "importTodos", import(&[("f", "six"), ("g", "seven")])),
+                ("c1", 5, "renameTodo", json!({"id": "first", "title": "after the imports", "updatedAt": 2})),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lastMutationIds"]["c1"], 5, "the failed imports consume their ids");
+    // Nothing of the failed imports reached the database, nor its change log.
+    let rows: Vec<String> = s.dump().into_iter().filter(|r| r.starts_with("todos:")).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.split('"').nth(1).unwrap_or_default()).collect();
+    assert_eq!(ids, vec!["f", "first", "g"], "{rows:?}");
+    let (_, delta) = s.pull("alice", "g1", base["cookie"].clone()).await;
+    let mut applied = titles(&delta);
+    applied.sort();
+    assert_eq!(applied, vec!["after the imports", "seven", "six"]);
+    let errors = delta["mutationErrors"].as_array().expect("errors");
+    let failed: Vec<u64> = errors.iter().map(|e| e["mutationId"].as_u64().unwrap_or(0)).collect();
+    assert_eq!(failed, vec![2, 3]);
+    assert!(errors[0]["message"].as_str().unwrap_or_default().contains("entry 2 needs a title"), "{errors:?}");
+    // A fresh reset agrees: the rolled-back rows were never logged as changes either.
+    let (_, reset) = s.pull("alice", "g1", Value::Null).await;
+    let mut all = titles(&reset);
+    all.sort();
+    assert_eq!(all, vec!["after the imports", "seven", "six"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_auth_hooks_context_reaches_the_mutators() {
     let s = TestServer::start(ServerConfig::default()).await;
     let (status, _) = s.push(todo::VIEWER, "gv", &[("cv", 1, "createTodo", create("v", "read only"))]).await;

@@ -78,6 +78,14 @@ pub struct DeleteTodo {
     pub id: String,
 }
 
+/// Arguments of [`import_todos`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportTodos {
+    /// The todos to create, in order.
+    pub todos: Vec<CreateTodo>,
+}
+
 fn check_title(title: &str) -> Result<(), MutatorError> {
     if title.trim().is_empty() {
         return Err(MutatorError::app("a todo needs a title"));
@@ -101,6 +109,27 @@ pub async fn create_todo(tx: &mut impl Transaction, ctx: &Ctx, args: CreateTodo)
         .value(Todo::updated_at, args.updated_at)
         .run(tx)
         .await?;
+    Ok(())
+}
+
+/// Creates several todos, all or nothing: an entry with a blank title or a
+/// taken id fails the whole import, including the todos inserted before it.
+#[plasma::mutator(name = "importTodos")]
+pub async fn import_todos(tx: &mut impl Transaction, ctx: &Ctx, args: ImportTodos) -> Result<(), MutatorError> {
+    if ctx.user_id == VIEWER {
+        return Err(MutatorError::app("viewers cannot import todos"));
+    }
+    for (i, todo) in args.todos.into_iter().enumerate() {
+        // Checked one by one while inserting, so a bad entry midway leaves
+        // earlier inserts behind for the transaction to roll back.
+        check_title(&todo.title).map_err(|_| MutatorError::app(format!("import entry {i} needs a title")))?;
+        Todo::insert()
+            .value(Todo::id, todo.id)
+            .value(Todo::title, todo.title)
+            .value(Todo::updated_at, todo.updated_at)
+            .run(tx)
+            .await?;
+    }
     Ok(())
 }
 
@@ -144,7 +173,7 @@ pub async fn delete_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: DeleteTodo
 
 plasma::mutators! {
     /// Every mutator of the todo app.
-    pub struct TodoMutators { create_todo, mark_done, rename_todo, delete_todo }
+    pub struct TodoMutators { create_todo, mark_done, rename_todo, delete_todo, import_todos }
 }
 
 /// The header that names the user. A real app sends a session token and

@@ -13,7 +13,7 @@
 
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
 use crate::server::error::ServerError;
-use crate::server::pull::{FORGOTTEN_THROUGH, raise_meta_i64};
+use crate::server::pull::{FORGOTTEN_THROUGH, forgotten_key, raise_meta_i64};
 use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
 
 /// Forgets one client group. Returns whether it existed.
@@ -21,7 +21,7 @@ pub fn forget_group(db: &SqliteExecutor, group: &str) -> Result<bool, ServerErro
     let tx = db.begin_immediate_sync()?;
     let existed = delete_group(&tx, group)?;
     if existed {
-        mark_forgotten(&tx, group)?;
+        mark_forgotten(&tx, &[group.to_owned()])?;
     }
     tx.commit_sync()?;
     Ok(existed)
@@ -39,8 +39,8 @@ pub fn forget_idle_groups(db: &SqliteExecutor, last_seen_before_ms: i64) -> Resu
     for group in &idle {
         delete_group(&tx, group)?;
     }
-    if let Some(last) = idle.last() {
-        mark_forgotten(&tx, last)?;
+    if !idle.is_empty() {
+        mark_forgotten(&tx, &idle)?;
     }
     tx.commit_sync()?;
     Ok(idle.len())
@@ -58,12 +58,19 @@ fn delete_group(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerError> {
     Ok(groups > 0)
 }
 
-/// Moves the head past every cookie issued so far and remembers it.
-fn mark_forgotten(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerError> {
+/// Moves the head past every cookie issued so far and remembers it, for
+/// every group and for each of `groups` (another client of a group may
+/// create it again before this one pulls: its old cookie must still reset).
+fn mark_forgotten(tx: &SqliteTx<'_>, groups: &[String]) -> Result<(), ServerError> {
     let conn = tx.connection();
+    let Some(last) = groups.last() else { return Ok(()) };
     conn.prepare_cached(&format!(
         "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENT_GROUPS_TABLE}', ?, 'forget')"
     ))?
-    .execute([group])?;
-    raise_meta_i64(tx, FORGOTTEN_THROUGH, conn.last_insert_rowid())
+    .execute([last])?;
+    let at = conn.last_insert_rowid();
+    for group in groups {
+        raise_meta_i64(tx, &forgotten_key(group), at)?;
+    }
+    raise_meta_i64(tx, FORGOTTEN_THROUGH, at)
 }
