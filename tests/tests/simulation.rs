@@ -295,6 +295,7 @@ struct SimClient {
 struct Stats {
     multi_page_resets: u64,
     multi_page_deltas: u64,
+    restarted_resets: u64,
     compactions: u64,
     horizon_resets: u64,
     forgotten_groups: u64,
@@ -311,6 +312,7 @@ impl Stats {
     fn add(&mut self, o: &Stats) {
         self.multi_page_resets += o.multi_page_resets;
         self.multi_page_deltas += o.multi_page_deltas;
+        self.restarted_resets += o.restarted_resets;
         self.compactions += o.compactions;
         self.horizon_resets += o.horizon_resets;
         self.forgotten_groups += o.forgotten_groups;
@@ -327,6 +329,7 @@ impl Stats {
         let all = [
             ("multi-page resets", self.multi_page_resets),
             ("multi-page deltas", self.multi_page_deltas),
+            ("paged resets that restarted midway (compacted or forgotten meanwhile)", self.restarted_resets),
             ("compactions", self.compactions),
             ("resets of cookies below the compaction horizon", self.horizon_resets),
             ("forgotten groups", self.forgotten_groups),
@@ -763,6 +766,14 @@ impl World {
         let mut saw_clear = false;
         for page in pages {
             let decoded = ClientCore::<Sim>::decode_page(&SCHEMA, page).expect("decode");
+            // A reset that restarted midway starts over: earlier pages no longer hold.
+            if decoded.changes.iter().any(|c| matches!(c, Change::Clear)) {
+                if saw_clear {
+                    self.stats.restarted_resets += 1;
+                }
+                lmid = None;
+                errors.clear();
+            }
             if let Some(l) = decoded.last_mutation_id_changes.get(&model.client_id) {
                 lmid = Some(*l);
             }
@@ -884,6 +895,9 @@ impl World {
         plasma::server::forget::forget_group(db, &group).expect("forget");
         self.stats.forgotten_groups += 1;
         self.log.push(format!("t{} forgot {group}", self.now));
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("t{} forgot {group} at head {}", self.now, head_seq(db));
+        }
     }
 
     fn step(&mut self) {

@@ -467,6 +467,13 @@ impl<R: Registry> ClientCore<R> {
         let mut lmid = None;
         let mut changes = Vec::with_capacity(pages.iter().map(|p| p.changes.len()).sum());
         for page in pages {
+            // A reset that restarted midway (its group was forgotten, its
+            // cookie fell below the horizon) starts again with a clear: what
+            // the pages before it said no longer holds.
+            if page.changes.iter().any(|c| matches!(c, Change::Clear)) {
+                lmid = None;
+                errors.clear();
+            }
             if let Some(l) = page.last_mutation_id_changes.get(&self.meta.client_id) {
                 lmid = Some(*l);
             }
