@@ -11,9 +11,10 @@ fn main() -> ExitCode {
         "test" => test(),
         "bench" => bench(),
         "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
+        "planted" => planted(std::env::args().skip(2).collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench>\n  test   install missing tools, run every test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)"
+                "usage: cargo xtask <test|bench|sim|planted>\n  test   install missing tools, run every test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert"
             );
             return ExitCode::from(2);
         }
@@ -72,4 +73,101 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: {program} {}", args.join(" "));
     let status = Command::new(program).args(args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
+}
+
+/// Where the planted bugs live: one `.patch` per bug, each with a
+/// `Caught-by: <cargo arguments>` line before its diff.
+const PLANTED_DIR: &str = "tests/planted";
+
+/// Reverts a planted patch when dropped, so the tree is restored even if
+/// running the test panics.
+struct Applied<'a>(&'a str);
+
+impl Drop for Applied<'_> {
+    fn drop(&mut self) {
+        let reverted = Command::new("git").args(["apply", "-R", self.0]).status();
+        if !reverted.is_ok_and(|s| s.success()) {
+            eprintln!("xtask: could not revert {}: run `git apply -R {}` by hand", self.0, self.0);
+        }
+    }
+}
+
+/// Applies each planted bug (all, or those named) to the working tree, runs
+/// the test named in its `Caught-by:` line, always reverts, and reports
+/// whether the test failed (caught) or passed (missed).
+fn planted(only: Vec<String>) -> Result<(), String> {
+    let dirty = Command::new("git")
+        .args(["diff", "--quiet", "--", "plasma-runtime"])
+        .status()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !dirty.success() {
+        return Err("plasma-runtime has uncommitted changes; commit or stash them first".to_owned());
+    }
+    let mut patches: Vec<String> = std::fs::read_dir(PLANTED_DIR)
+        .map_err(|e| format!("cannot read {PLANTED_DIR}: {e}"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+        .filter_map(|p| p.to_str().map(str::to_owned))
+        .filter(|p| only.is_empty() || only.iter().any(|n| p.contains(n.as_str())))
+        .collect();
+    patches.sort();
+    let logs = std::path::Path::new("target/planted");
+    std::fs::create_dir_all(logs).map_err(|e| format!("cannot create {}: {e}", logs.display()))?;
+    let mut report = Vec::new();
+    for patch in &patches {
+        let text = std::fs::read_to_string(patch).map_err(|e| format!("cannot read {patch}: {e}"))?;
+        let Some(caught_by) = text.lines().find_map(|l| l.strip_prefix("Caught-by:")) else {
+            return Err(format!("{patch} has no `Caught-by:` line"));
+        };
+        let mut words = caught_by.split_whitespace();
+        let mut envs = Vec::new();
+        let mut args = Vec::new();
+        for w in words.by_ref() {
+            match w.split_once('=') {
+                Some((k, v)) if args.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_') => {
+                    envs.push((k.to_owned(), v.to_owned()))
+                }
+                _ => args.push(w.to_owned()),
+            }
+        }
+        if !Command::new("git").args(["apply", patch.as_str()]).status().is_ok_and(|s| s.success()) {
+            report.push(format!("{patch}: DOES NOT APPLY"));
+            continue;
+        }
+        let applied = Applied(patch);
+        eprintln!("xtask: {patch}: cargo {}", args.join(" "));
+        let started = std::time::Instant::now();
+        let output = Command::new("cargo")
+            .args(&args)
+            .envs(envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        drop(applied);
+        let log = logs.join(format!(
+            "{}.log",
+            std::path::Path::new(patch).file_stem().and_then(|s| s.to_str()).unwrap_or("patch")
+        ));
+        let mut all = output.stdout.clone();
+        all.extend_from_slice(&output.stderr);
+        std::fs::write(&log, &all).map_err(|e| format!("cannot write {}: {e}", log.display()))?;
+        let out = String::from_utf8_lossy(&all);
+        let verdict = if output.status.success() {
+            "MISSED"
+        } else if out.contains("test result: FAILED") || out.contains("panicked") {
+            "caught"
+        } else {
+            "BROKEN (did not build?)"
+        };
+        let failed_seeds = out.lines().filter(|l| l.starts_with("seed ")).count();
+        let seeds = if failed_seeds > 0 { format!(", {failed_seeds} seeds failed") } else { String::new() };
+        report.push(format!("{patch}: {verdict} in {:.0?}{seeds} (log: {})", started.elapsed(), log.display()));
+    }
+    for line in &report {
+        println!("{line}");
+    }
+    if report.iter().all(|l| l.contains(": caught")) {
+        Ok(())
+    } else {
+        Err("some planted bugs were not caught".to_owned())
+    }
 }
