@@ -515,10 +515,12 @@ impl World {
         }
         let delay = if self.lossy { 1 + self.rng.below(6) } else { 1 };
         let at = self.now + delay;
-        let copies = if self.lossy && self.rng.chance(5) { 2 } else { 1 };
-        for _ in 0..copies {
-            let position = self.network.iter().position(|(t, _)| *t > at).unwrap_or(self.network.len());
+        let position = self.network.iter().position(|(t, _)| *t > at).unwrap_or(self.network.len());
+        if self.lossy && self.rng.chance(5) {
             self.network.insert(position, (at, message.clone()));
+            self.network.insert(position + 1, (at, message));
+        } else {
+            self.network.insert(position, (at, message));
         }
     }
 
@@ -914,7 +916,7 @@ impl World {
         if self.rng.chance(5) {
             self.compact();
         }
-        if self.rng.chance(2) {
+        if self.rng.chance(6) {
             self.forget();
         }
         if self.server.is_some() && self.rng.chance(3) {
