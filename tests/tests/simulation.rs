@@ -873,7 +873,20 @@ impl World {
     /// long-idle groups, which meets both.
     fn forget(&mut self) {
         let Some(db) = &self.server else { return };
-        let c = self.rng.below(self.clients.len() as u64) as usize;
+        // Often a group in the middle of a paged reset, so the reset restarts.
+        let paging: Vec<usize> = self
+            .network
+            .iter()
+            .filter_map(|(_, m)| match m {
+                Message::Pull { client, cookie: Some(Cookie { reset_after: Some(_), .. }), .. } => Some(*client),
+                _ => None,
+            })
+            .collect();
+        let c = if !paging.is_empty() && self.rng.chance(60) {
+            paging[self.rng.below(paging.len() as u64) as usize]
+        } else {
+            self.rng.below(self.clients.len() as u64) as usize
+        };
         let group = group_of(c).0;
         let members: Vec<usize> = (0..self.clients.len()).filter(|&i| group_of(i).0 == group).collect();
         let lmids: BTreeMap<String, u64> = {
