@@ -1096,3 +1096,60 @@ fn clients_converge_under_a_lossy_network_and_server_restarts() {
         assert!(missing.is_empty(), "the simulation never reached: {missing:?} ({stats:?})");
     }
 }
+
+/// Follows a pull from `cookie` to its last page.
+fn pull_all(db: &SqliteExecutor, group: &str, user: &str, mut cookie: Option<Cookie>, rows: usize) -> Vec<PullResponse> {
+    let mut pages = Vec::new();
+    loop {
+        let page = pull::process(db, &SCHEMA, user, group, cookie, pull::PageLimit { rows, bytes: usize::MAX })
+            .expect("pull");
+        cookie = Some(page.cookie.clone());
+        let more = page.more;
+        pages.push(page);
+        if !more {
+            return pages;
+        }
+        assert!(pages.len() < MAX_PAGES, "the pull never ends");
+    }
+}
+
+/// The rare interleaving the simulation reaches only now and then, pinned: a
+/// paged reset whose group is forgotten between its pages restarts, and the
+/// client must take that restart's word (it was forgotten) over the first page's.
+#[test]
+fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = SqliteExecutor::open(dir.path().join("server.db")).expect("open");
+    db.ensure_schema(&SCHEMA).expect("schema");
+    let ctx = Ctx { user: "alice".into(), on_server: false };
+    let server_ctx = Ctx { user: "alice".into(), on_server: true };
+    let mut core = ClientCore::<Sim>::new(&SCHEMA, "g".into(), "v1".into(), "c0".into());
+    for i in 0..10 {
+        let _ = core.mutate::<add>(&ctx, Add { id: format!("k{i}"), n: 1 }, 0).expect("mutate");
+    }
+    let request = core.push_request(100).expect("push");
+    push::process::<Sim>(&db, "alice", &server_ctx, &request, 0).expect("push");
+    let pages = pull_all(&db, "g", "alice", None, 3);
+    let rebase = core.apply_pull(&None, &pages, &ctx, || unreachable!(), |_| Ok(())).expect("apply");
+    assert_eq!(rebase.resolved.len(), 10);
+    let _ = core.mutate::<add>(&ctx, Add { id: "k0".into(), n: 1 }, 0).expect("mutate");
+
+    // Another group writes, and compaction strands the cookie: the next pull is a paged reset.
+    let mut other = ClientCore::<Sim>::new(&SCHEMA, "h".into(), "v1".into(), "d0".into());
+    let _ = other.mutate::<add>(&ctx, Add { id: "k99".into(), n: 1 }, 0).expect("mutate");
+    push::process::<Sim>(&db, "alice", &server_ctx, &other.push_request(1).expect("push"), 0).expect("push");
+    let base = core.cookie();
+    compact::compact(&db, i64::MAX).expect("compact");
+    let first = pull::process(&db, &SCHEMA, "alice", "g", base.clone(), pull::PageLimit { rows: 3, bytes: usize::MAX })
+        .expect("pull");
+    assert!(first.more && first.last_mutation_id_changes.contains_key("c0"), "{first:?}");
+    // Forgotten between two pages: the rest of the reset starts over, without c0.
+    assert!(plasma::server::forget::forget_group(&db, "g").expect("forget"));
+    let mut pages = vec![first.clone()];
+    pages.extend(pull_all(&db, "g", "alice", Some(first.cookie), 3));
+    let rebase = core.apply_pull(&base, &pages, &ctx, || "c0-new".into(), |_| Ok(())).expect("apply");
+    assert!(rebase.reset_client, "the client must learn it was forgotten: {rebase:?}");
+    assert_eq!(core.client_id(), "c0-new");
+    assert_eq!(normalized(&rebase.resolved), vec![(11, Outcome::Dropped(String::new()))]);
+    assert_eq!(dump_memory(core.view()), dump_server(&db), "only the server's rows remain");
+}
