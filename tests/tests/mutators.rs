@@ -14,6 +14,11 @@ fn script() -> Vec<(&'static str, serde_json::Value)> {
         ("renameTodo", json!({"id": "b", "title": "ship it", "updatedAt": 4})),
         ("createTodo", json!({"id": "c", "title": "  ", "updatedAt": 5})), // app error
         ("markDone", json!({"id": "zzz", "updatedAt": 6})),                // app error
+        // Inserts d, then fails on the blank title: d must not stay.
+        (
+            "importTodos",
+            json!({"todos": [{"id": "d", "title": "kept?", "updatedAt": 6}, {"id": "e", "title": " ", "updatedAt": 6}]}),
+        ),
         ("deleteTodo", json!({"id": "a"})),
         ("renameTodo", json!({"id": 7})), // bad args
         ("noSuchMutator", json!({})),     // unknown
@@ -68,6 +73,7 @@ fn mutators_run_identically_in_memory_and_on_sqlite() {
             "ok",
             "mutator: a todo needs a title",
             "mutator: no todo `zzz`",
+            "mutator: import entry 1 needs a title",
             "ok",
             "bad args for renameTodo",
             "unknown noSuchMutator",
@@ -85,6 +91,6 @@ fn mutators_receive_the_context() {
 
 #[test]
 fn the_registry_lists_every_mutator() {
-    assert_eq!(TodoMutators::NAMES, &["createTodo", "markDone", "renameTodo", "deleteTodo"]);
+    assert_eq!(TodoMutators::NAMES, &["createTodo", "markDone", "renameTodo", "deleteTodo", "importTodos"]);
     assert!(TodoMutators::contains("markDone") && !TodoMutators::contains("mark_done"));
 }
