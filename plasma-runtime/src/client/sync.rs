@@ -334,8 +334,10 @@ where
 
     /// Runs mutator `M` against local state at once, queues it durably, and
     /// returns a handle that resolves with the server's answer. If the mutator
-    /// fails locally, or the store cannot record it, nothing is queued and
-    /// local state is unchanged.
+    /// fails locally, the store cannot record it, or it is too large for the
+    /// server ([`ClientError::MutationTooLarge`]: even alone, its push body
+    /// would exceed [`server_limits`](Self::server_limits)), nothing is queued
+    /// and local state is unchanged.
     pub fn mutate<M: Mutator<Context = R::Context>>(&self, args: M::Args) -> Result<MutationHandle, ClientError> {
         let ctx = (self.shared.context)();
         let now = self.shared.platform.now_ms();
@@ -419,6 +421,12 @@ where
     /// A handle on a pending mutation restored from the store after a restart.
     pub fn handle(&self, mutation_id: u64) -> Option<MutationHandle> {
         self.shared.lock_core().ok()?.handle(mutation_id)
+    }
+
+    /// The server limits pushes are sized under: the last a pull advertised,
+    /// or the builder's (`max_push_bytes`, `max_mutations_per_push`) before that.
+    pub fn server_limits(&self) -> ServerLimits {
+        self.shared.lock_core().map(|c| c.limits()).unwrap_or(self.shared.config.limits)
     }
 
     /// Mutation ids still pending, oldest first.
