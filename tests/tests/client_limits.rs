@@ -182,7 +182,7 @@ async fn pushes_stay_under_the_limits_the_server_advertises() {
 
     // Hold pushes back while queueing, so the queue goes out in batches.
     let held = transport.gate.write().await;
-    let expected: Vec<String> = (0..40).map(|i| format!("{i:02} {}", "m".repeat(400))).collect();
+    let expected: Vec<String> = (0..40).map(|i| format!("{i:02} {}", "m".repeat(900))).collect();
     let handles: Vec<_> = expected.iter().map(|t| create(&client, t).expect("queued")).collect();
     drop(held);
     for handle in handles {
@@ -192,14 +192,17 @@ async fn pushes_stay_under_the_limits_the_server_advertises() {
     assert_eq!(server_titles(&server), expected, "every mutation arrived, once");
 
     let pushes = transport.pushes();
+    println!("pushes: {pushes:?}");
     assert!(pushes.iter().all(|p| p.status == 200), "no push was refused: {pushes:?}");
     assert!(pushes.iter().all(|p| p.bytes <= LIMIT), "every push fits the body limit: {pushes:?}");
     assert!(pushes.iter().all(|p| p.mutations <= 6), "every push fits the count limit: {pushes:?}");
-    // 40 mutations of ~500 bytes need at least five 4 KiB pushes; batches are
-    // not needlessly small either (one mutation may have gone ahead alone).
+    // 40 mutations of ~1 KB need at least ten 4 KiB pushes (the byte limit
+    // binds before the count limit); batches are not needlessly small either
+    // (one mutation may have gone ahead alone before the gate closed).
     let batched = pushes.iter().filter(|p| p.mutations > 1).count();
-    assert!(pushes.len() >= 5 && batched >= 4, "{pushes:?}");
-    assert!(pushes.len() <= 12, "batches fill up to the limits: {pushes:?}");
+    assert!(pushes.len() >= 10 && batched >= 9, "{pushes:?}");
+    assert!(pushes.len() <= 16, "batches fill up to the limits: {pushes:?}");
+    assert!(pushes.iter().any(|p| p.bytes > LIMIT - 1_100), "some batch is nearly full: {pushes:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -235,6 +238,7 @@ async fn a_queued_mutation_the_server_refuses_even_alone_is_abandoned_and_the_re
 
     // No push loop: nothing more goes out once settled, and the 413s are few.
     let settled = transport.pushes();
+    println!("pushes: {settled:?}");
     let seen = drain(&mut events, Duration::from_millis(300)).await;
     assert_eq!(transport.pushes(), settled, "no push after settling");
     let refused = settled.iter().filter(|p| p.status == 413).count();
