@@ -370,10 +370,7 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits {
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            max_mutations_per_push: DEFAULT_MAX_MUTATIONS_PER_PUSH,
-        }
+        ServerLimits { max_body_bytes: DEFAULT_MAX_BODY_BYTES, max_mutations_per_push: DEFAULT_MAX_MUTATIONS_PER_PUSH }
     }
 }
 

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use plasma::client::native::{HttpTransport, TokioPlatform};
 use plasma::client::{
-    BackoffConfig, BoxFuture, Client, ClientCore, ClientError, ClientEvent, MutationFailed, SqliteStore,
-    Store, SyncStatus, Transport, TransportError,
+    BackoffConfig, BoxFuture, Client, ClientCore, ClientError, ClientEvent, MutationFailed, SqliteStore, Store,
+    SyncStatus, Transport, TransportError,
 };
+use plasma::exec::{Executor, run_ready};
 use plasma::protocol::{PullRequest, PullResponse, PushRequest, PushResponse, ServerLimits};
 use plasma::server::ServerConfig;
-use plasma::exec::{Executor, run_ready};
 use plasma_tests::harness::TestServer;
 use todo::client::TodoClient;
 use todo::{CreateTodo, Ctx, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators, create_todo};
@@ -124,7 +124,10 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 /// Every event received within `quiet` of the previous one.
-async fn drain(events: &mut futures_channel::mpsc::UnboundedReceiver<ClientEvent>, quiet: Duration) -> Vec<ClientEvent> {
+async fn drain(
+    events: &mut futures_channel::mpsc::UnboundedReceiver<ClientEvent>,
+    quiet: Duration,
+) -> Vec<ClientEvent> {
     let mut out = Vec::new();
     while let Ok(Some(event)) = tokio::time::timeout(quiet, events.next()).await {
         out.push(event);

@@ -404,7 +404,8 @@ fn push_with_abandoned(group: &str, mutations: &[(u64, bool)]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_mutation_consumes_its_id_and_records_an_error_without_running() {
     let s = TestServer::start(ServerConfig::default()).await;
-    let (status, body) = s.post("push", "alice", &push_with_abandoned("g1", &[(1, false), (2, true), (3, false)])).await;
+    let (status, body) =
+        s.post("push", "alice", &push_with_abandoned("g1", &[(1, false), (2, true), (3, false)])).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["lastMutationIds"], json!({"c1": 3}), "the abandoned id is consumed");
 
@@ -441,8 +442,12 @@ async fn an_abandoned_mutation_consumes_its_id_and_records_an_error_without_runn
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_pull_advertises_the_server_limits() {
-    let s = TestServer::start(ServerConfig { max_body_bytes: 12_345, max_mutations_per_push: 67, ..ServerConfig::default() })
-        .await;
+    let s = TestServer::start(ServerConfig {
+        max_body_bytes: 12_345,
+        max_mutations_per_push: 67,
+        ..ServerConfig::default()
+    })
+    .await;
     let (status, first) = s.pull("alice", "g1", Value::Null).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["limits"], json!({"maxBodyBytes": 12_345, "maxMutationsPerPush": 67}));

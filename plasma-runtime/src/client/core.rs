@@ -21,8 +21,8 @@ use crate::exec::{Executor, run_ready};
 use crate::live::{LiveId, LiveQueries, RowDiff};
 use crate::mutator::{Mutator, Registry};
 use crate::protocol::{
-    AbandonReason, Abandoned, Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse, PushRequest,
-    ServerLimits,
+    AbandonReason, Abandoned, Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse,
+    PushRequest, ServerLimits,
 };
 use crate::query::tree::SelectQuery;
 use crate::schema::{Schema, TableDef};

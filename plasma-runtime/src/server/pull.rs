@@ -149,7 +149,14 @@ fn reset_page(
     }
     let cookie = Cookie { order: snapshot, reset_after: if more { last } else { None } };
     let mutation_errors = if after.is_none() { errors_between(tx, group, 0, snapshot)? } else { Vec::new() };
-    Ok(PullResponse { cookie, last_mutation_id_changes: all_lmids(tx, group)?, patch, mutation_errors, more, limits: None })
+    Ok(PullResponse {
+        cookie,
+        last_mutation_id_changes: all_lmids(tx, group)?,
+        patch,
+        mutation_errors,
+        more,
+        limits: None,
+    })
 }
 
 fn rows_after(
