@@ -301,6 +301,19 @@ fn push_requests_are_the_largest_batches_under_the_byte_and_count_limits() {
     assert_eq!(sent, all, "every mutation once, in order");
     assert!(batches >= 5, "{batches} batches");
 
+    // Exact to the byte: a limit equal to the body of the first k mutations
+    // takes exactly k; one byte less takes k - 1.
+    let core = core_with(ServerLimits::default(), &titles[..12]);
+    for k in 1..=12 {
+        let exact = encoded(&core.push_request_after(0, k).expect("batch"));
+        let mut sized = core_with(ServerLimits::default(), &titles[..12]);
+        for (limit, expected) in [(exact, k), (exact - 1, (k - 1).max(1))] {
+            sized.set_limits(ServerLimits { max_body_bytes: limit, max_mutations_per_push: 1_000 });
+            let batch = sized.push_request_after(0, 100).expect("batch");
+            assert_eq!(batch.mutations.len(), expected, "limit {limit} (k = {k})");
+        }
+    }
+
     // The count limits: the caller's batch and the server's, whichever is smaller.
     let small: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
     let core = core_with(ServerLimits { max_body_bytes: LIMIT, max_mutations_per_push: 3 }, &small);
