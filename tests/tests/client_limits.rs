@@ -398,3 +398,23 @@ fn view_ids(core: &ClientCore<TodoMutators>) -> Vec<String> {
     .expect("query");
     todos.into_iter().map(|t| t.id).collect()
 }
+
+#[test]
+fn the_new_fields_are_optional_on_the_wire() {
+    // A server that does not advertise limits still decodes; the client keeps what it knew.
+    let page: PullResponse = serde_json::from_str(
+        r#"{"cookie":{"order":1},"lastMutationIdChanges":{},"patch":[],"mutationErrors":[],"more":false}"#,
+    )
+    .expect("decodes without limits");
+    assert_eq!(page.limits, None);
+    let mut core = core_with(ServerLimits { max_body_bytes: 1_234, max_mutations_per_push: 5 }, &[]);
+    let rebase = core.apply_pull(&None, &[page], &Ctx { user_id: "u".into() }, || "c2".into(), |_| Ok(()));
+    assert!(rebase.is_ok());
+    assert_eq!(core.limits(), ServerLimits { max_body_bytes: 1_234, max_mutations_per_push: 5 });
+
+    // Ordinary mutations carry no `abandoned` key.
+    let args = CreateTodo { id: "t".into(), title: "x".into(), updated_at: 1 };
+    let record = plasma::protocol::MutationRecord::new::<create_todo>("c1", 1, &args, 0).expect("record");
+    let json = serde_json::to_value(&record).expect("encode");
+    assert!(json.get("abandoned").is_none(), "{json}");
+}
