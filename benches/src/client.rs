@@ -70,6 +70,7 @@ pub fn pull_pages(batch: u64, rows: u64, per_page: u64) -> Vec<PullResponse> {
             patch: chunk.iter().map(put).collect(),
             mutation_errors: Vec::new(),
             more: i + 1 < count,
+            limits: None,
         })
         .collect()
 }

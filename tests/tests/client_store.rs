@@ -53,6 +53,23 @@ fn scenario<S: Store>(open: impl Fn() -> S) {
     assert_eq!(persisted.meta, confirmed);
     assert_eq!(persisted.pending.iter().map(|r| r.id).collect::<Vec<_>>(), vec![3], "confirmed mutations are gone");
     assert_eq!(persisted.pending[0].args.get(), record("c1", 3).args.get());
+
+    // Abandoning a pending mutation replaces its record in place, durably.
+    let mut abandoned = record("c1", 3);
+    abandoned.args = serde_json::value::to_raw_value(&()).expect("null");
+    abandoned.abandoned = Some(plasma::protocol::Abandoned {
+        reason: plasma::protocol::AbandonReason::PayloadTooLarge,
+        bytes: 9_000,
+        limit: 4_096,
+    });
+    store.replace_pending(&abandoned).expect("replace");
+    store.replace_pending(&record("c1", 99)).expect("replacing what is not pending does nothing");
+    drop(store);
+    let store = open();
+    let persisted = load(&store, SCHEMA_VERSION).expect("load").expect("state");
+    assert_eq!(persisted.pending.len(), 1);
+    assert_eq!(persisted.pending[0].args.get(), "null");
+    assert_eq!(persisted.pending[0].abandoned, abandoned.abandoned);
     let rows: Vec<Todo> = persisted.rows.into_iter().map(|(_, r)| Todo::from_row(r).expect("todo")).collect();
     assert_eq!(rows.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(), vec!["alpha two"]);
 

@@ -235,6 +235,7 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
         patch,
         mutation_errors: Vec::new(),
         more: false,
+        limits: None,
     }
 }
 

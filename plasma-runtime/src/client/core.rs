@@ -20,7 +20,10 @@ use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
 use crate::live::{LiveId, LiveQueries, RowDiff};
 use crate::mutator::{Mutator, Registry};
-use crate::protocol::{Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse, PushRequest};
+use crate::protocol::{
+    AbandonReason, Abandoned, Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse,
+    PushRequest, ServerLimits,
+};
 use crate::query::tree::SelectQuery;
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
@@ -32,6 +35,36 @@ pub struct Pending {
     /// What goes on the wire.
     pub record: MutationRecord,
     undo: UndoLog,
+    /// `record`'s encoded JSON size, computed once: pushes are sized without
+    /// re-serializing the queue.
+    bytes: usize,
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of `value` encoded as JSON, without building the text.
+fn encoded_len(value: &impl serde::Serialize) -> Result<usize, serde_json::Error> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, value)?;
+    Ok(counter.0)
+}
+
+impl Pending {
+    fn new(record: MutationRecord, undo: UndoLog) -> Result<Self, serde_json::Error> {
+        let bytes = encoded_len(&record)?;
+        Ok(Pending { record, undo, bytes })
+    }
 }
 
 /// How the server answered one of this client's mutations.
@@ -92,6 +125,8 @@ pub struct DecodedPage {
     pub mutation_errors: Vec<crate::protocol::MutationError>,
     /// Snapshot changes, in order.
     pub changes: Vec<Change>,
+    /// The server's limits, if the page carried them.
+    pub limits: Option<ServerLimits>,
 }
 
 /// Below this many changes a pull is persisted on the calling thread: a
@@ -165,12 +200,27 @@ pub struct ClientCore<R: Registry> {
     live: LiveQueries,
     /// Diffs produced since the owner last took them, oldest first.
     live_out: Vec<(LiveId, RowDiff)>,
+    /// The server's limits as last learned from a pull (until then, the
+    /// configured defaults): pushes are batched under them.
+    limits: ServerLimits,
+    /// Size of a push body carrying no mutation (the envelope).
+    envelope_bytes: usize,
     _registry: PhantomData<fn() -> R>,
 }
 
 impl<R: Registry> ClientCore<R> {
     /// A client with empty local state.
     pub fn new(schema: &'static Schema, client_group_id: String, schema_version: String, client_id: String) -> Self {
+        let envelope = PushRequest {
+            protocol_version: PROTOCOL_VERSION,
+            schema_version: schema_version.clone(),
+            client_group_id: client_group_id.clone(),
+            mutations: Vec::new(),
+            // Sized for the largest acknowledgement a push may carry (any client id).
+            applied_through: [("x".repeat(256), u64::MAX)].into_iter().collect(),
+        };
+        // Strings and integers always encode; the fallback only keeps this infallible.
+        let envelope_bytes = encoded_len(&envelope).unwrap_or(0);
         ClientCore {
             schema,
             view: MemoryExecutor::new(schema),
@@ -181,6 +231,8 @@ impl<R: Registry> ClientCore<R> {
             waiters: BTreeMap::new(),
             live: LiveQueries::new(),
             live_out: Vec::new(),
+            limits: ServerLimits::default(),
+            envelope_bytes,
             _registry: PhantomData,
         }
     }
@@ -196,8 +248,8 @@ impl<R: Registry> ClientCore<R> {
         core.pending = pending
             .into_iter()
             .filter(|record| record.client_id == meta.client_id && record.id > meta.last_mutation_id)
-            .map(|record| Pending { record, undo: UndoLog::default() })
-            .collect();
+            .map(|record| Pending::new(record, UndoLog::default()))
+            .collect::<Result<_, _>>()?;
         core.meta = meta;
         core.replay(ctx);
         Ok(core)
@@ -238,6 +290,60 @@ impl<R: Registry> ClientCore<R> {
         self.schema
     }
 
+    /// The server's limits pushes are sized under: the last a pull
+    /// advertised, or the configured defaults before that.
+    pub fn limits(&self) -> ServerLimits {
+        self.limits
+    }
+
+    /// Sets the limits to assume until a pull advertises the server's.
+    pub fn set_limits(&mut self, limits: ServerLimits) {
+        self.limits = limits;
+    }
+
+    /// The encoded size of a push carrying only pending mutation `id`, or
+    /// `None` if it is not pending.
+    pub fn push_bytes_of(&self, id: u64) -> Option<usize> {
+        self.pending.iter().find(|p| p.record.id == id).map(|p| self.envelope_bytes + p.bytes)
+    }
+
+    /// Gives up on sending pending mutation `id` because even alone it is too
+    /// large for the server: its record becomes *abandoned* (arguments
+    /// `null`, the sizes noted), so the server consumes its id and records an
+    /// error without running it, and the client's handle resolves with that
+    /// rejection through the next pull. Its effect leaves the view at once.
+    /// Returns the new record (to persist), or `None` if `id` is not pending
+    /// or already abandoned. Ids are never renumbered or dropped: the server
+    /// may already hold this one.
+    pub fn abandon_too_large(
+        &mut self,
+        ctx: &R::Context,
+        id: u64,
+    ) -> Result<Option<(MutationRecord, Abandoned)>, ClientError> {
+        let limit = self.limits.max_body_bytes;
+        let envelope = self.envelope_bytes;
+        let Some(p) = self.pending.iter_mut().find(|p| p.record.id == id && p.record.abandoned.is_none()) else {
+            return Ok(None);
+        };
+        let abandoned = Abandoned {
+            reason: AbandonReason::PayloadTooLarge,
+            bytes: (envelope + p.bytes) as u64,
+            limit: limit as u64,
+        };
+        let mut record = p.record.clone();
+        record.args = serde_json::value::to_raw_value(&())?;
+        record.abandoned = Some(abandoned.clone());
+        p.bytes = encoded_len(&record)?;
+        p.record = record.clone();
+        // Back to the snapshot and replay without it (undo logs nest).
+        for p in self.pending.iter_mut().rev() {
+            self.view.undo(std::mem::take(&mut p.undo));
+        }
+        self.replay(ctx);
+        self.flush_live();
+        Ok(Some((record, abandoned)))
+    }
+
     /// Runs mutator `M` optimistically and queues it. Returns its record (to
     /// persist) and a handle that resolves with the server's answer, or the
     /// mutator's error, in which case nothing is queued.
@@ -249,6 +355,12 @@ impl<R: Registry> ClientCore<R> {
     ) -> Result<(MutationRecord, MutationHandle), ClientError> {
         let id = self.meta.next_mutation_id;
         let record = MutationRecord::new::<M>(self.meta.client_id.clone(), id, &args, timestamp)?;
+        let bytes = encoded_len(&record)?;
+        // Refused before it runs: a mutation no push can carry would block the queue.
+        let body = self.envelope_bytes + bytes;
+        if body > self.limits.max_body_bytes {
+            return Err(ClientError::MutationTooLarge { bytes: body, limit: self.limits.max_body_bytes });
+        }
         let ran = run_ready(async {
             let mut tx = self.view.begin().await?;
             M::run(&mut tx, ctx, args).await?;
@@ -259,7 +371,7 @@ impl<R: Registry> ClientCore<R> {
         self.flush_live();
         let undo = ran??;
         self.meta.next_mutation_id += 1;
-        self.pending.push_back(Pending { record: record.clone(), undo });
+        self.pending.push_back(Pending { record: record.clone(), undo, bytes });
         let (resolver, handle) = MutationHandle::pair(self.meta.client_id.clone(), id);
         self.waiters.insert(id, resolver);
         Ok((record, handle))
@@ -329,10 +441,24 @@ impl<R: Registry> ClientCore<R> {
         self.push_request_after(0, max)
     }
 
-    /// The next push of mutations with id above `after`, or `None`.
+    /// The next push of mutations with id above `after`, or `None`: at most
+    /// `max` and the server's `max_mutations_per_push` mutations, in order,
+    /// whose encoded body stays within the server's `max_body_bytes`. The
+    /// first mutation always goes, even alone over the limit (a 413 for it
+    /// leads to [`abandon_too_large`](Self::abandon_too_large)).
     pub fn push_request_after(&self, after: u64, max: usize) -> Option<PushRequest> {
-        let mutations: Vec<MutationRecord> =
-            self.pending.iter().filter(|p| p.record.id > after).take(max.max(1)).map(|p| p.record.clone()).collect();
+        let count = max.max(1).min(self.limits.max_mutations_per_push.max(1));
+        let mut size = self.envelope_bytes;
+        let mut mutations: Vec<MutationRecord> = Vec::new();
+        for p in self.pending.iter().filter(|p| p.record.id > after) {
+            // A comma separates it from the previous one.
+            let grown = size + p.bytes + usize::from(!mutations.is_empty());
+            if mutations.len() == count || (!mutations.is_empty() && grown > self.limits.max_body_bytes) {
+                break;
+            }
+            size = grown;
+            mutations.push(p.record.clone());
+        }
         if mutations.is_empty() {
             return None;
         }
@@ -404,6 +530,7 @@ impl<R: Registry> ClientCore<R> {
             last_mutation_id_changes: page.last_mutation_id_changes.clone(),
             mutation_errors: page.mutation_errors.clone(),
             changes,
+            limits: page.limits,
         })
     }
 
@@ -445,6 +572,10 @@ impl<R: Registry> ClientCore<R> {
         new_client_id: impl FnOnce() -> String,
         persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError> + MaybeSend,
     ) -> Result<Rebase, ClientError> {
+        // The server's limits are facts about the server, whatever the cookie.
+        if let Some(limits) = pages.iter().rev().find_map(|p| p.limits) {
+            self.limits = limits;
+        }
         let result = self.rebase_onto(base, pages, ctx, new_client_id, persist);
         self.flush_live();
         result
@@ -563,6 +694,11 @@ impl<R: Registry> ClientCore<R> {
     fn replay(&mut self, ctx: &R::Context) -> Vec<u64> {
         let mut failed = Vec::new();
         for p in self.pending.iter_mut() {
+            if p.record.abandoned.is_some() {
+                // Given up on: it has no effect anywhere.
+                p.undo = UndoLog::default();
+                continue;
+            }
             let view = &self.view;
             let result = run_ready(async {
                 let mut tx = view.begin().await?;

@@ -197,6 +197,15 @@ impl Store for SqliteStore {
         tx.commit().map_err(io)
     }
 
+    fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(corrupt)?;
+        let conn = self.conn()?;
+        conn.prepare_cached(&format!("UPDATE {PENDING} SET record = ?3 WHERE client_id = ?1 AND id = ?2"))
+            .and_then(|mut s| s.execute(params![record.client_id, record.id as i64, json]))
+            .map_err(io)?;
+        Ok(())
+    }
+
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(io)?;

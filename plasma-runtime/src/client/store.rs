@@ -85,6 +85,10 @@ pub trait Store: MaybeSend + 'static {
     /// Appends a pending mutation and the meta that counts it.
     fn append_pending(&self, meta: &ClientMeta, record: &MutationRecord) -> Result<(), StoreError>;
 
+    /// Replaces a pending mutation's record (same client and id), as when
+    /// the client abandons it; does nothing if it is no longer pending.
+    fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError>;
+
     /// Applies a pull atomically.
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError>;
 
@@ -179,6 +183,16 @@ impl Store for MemoryStore {
             let p = state.as_mut().ok_or_else(not_initialised)?;
             p.meta = meta.clone();
             p.pending.push(record.clone());
+            Ok(())
+        })?
+    }
+
+    fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError> {
+        self.with(|state| {
+            let p = state.as_mut().ok_or_else(not_initialised)?;
+            if let Some(old) = p.pending.iter_mut().find(|m| m.client_id == record.client_id && m.id == record.id) {
+                *old = record.clone();
+            }
             Ok(())
         })?
     }

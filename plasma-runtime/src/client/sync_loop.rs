@@ -128,10 +128,14 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
         // The server must never hold a mutation this client could still forget.
         shared.store.flush().await.map_err(|e| failure(e.into()))?;
         let through = request.mutations.last().map(|m| (m.client_id.clone(), m.id));
+        let sent = request.mutations.len();
         match shared.transport.push(request).await {
             Ok(_) => {
                 state.pushed = through;
                 state.pull_due = true;
+            }
+            Err(TransportError::Server { body, .. }) if body.error == ErrorCode::PayloadTooLarge => {
+                too_large(shared, state, sent, through).await?;
             }
             Err(e) => return Err(classify(e, state)),
         }
@@ -143,6 +147,51 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
         // pushing it (again) is safe, the server skips what it has.
         state.pushed = None;
     }
+    Ok(())
+}
+
+/// A push of `sent` mutations, the last `through`, got 413. Pulls first, to
+/// learn the server's current limits (and whether it already holds them),
+/// then pushes a larger batch again in halves; a single mutation is
+/// abandoned (see [`ClientCore::abandon_too_large`]) so it cannot block the
+/// queue. Never loops: each step shrinks the batch or abandons a mutation.
+async fn too_large<R: Registry>(
+    shared: &Shared<R>,
+    state: &mut LoopState,
+    sent: usize,
+    through: Option<(String, u64)>,
+) -> Result<(), Failure> {
+    pull(shared, state).await?;
+    state.pull_due = false;
+    state.pushed = None;
+    if sent > 1 {
+        state.batch = (sent / 2).max(1);
+        return Ok(());
+    }
+    let Some((client_id, id)) = through else { return Ok(()) };
+    let abandoned = {
+        let ctx = (shared.context)();
+        let mut core = shared.lock_core().map_err(failure)?;
+        if core.client_id() != client_id || core.push_bytes_of(id).is_none() {
+            // The server already had it (an earlier answer was lost), or the client reset.
+            return Ok(());
+        }
+        let Some((record, abandoned)) = core.abandon_too_large(&ctx, id).map_err(failure)? else {
+            // Even abandoned it is refused: the server's limit cannot carry an
+            // empty mutation. Back off rather than spin.
+            return Err(Failure::Retry);
+        };
+        // Durable, so a restart does not send the large body again. If the
+        // store fails, a restart sends it once more and abandons it again.
+        if let Err(e) = shared.store.replace_pending(&record) {
+            shared.emit(ClientEvent::StoreFailed(e.to_string()));
+        }
+        shared.publish(core);
+        abandoned
+    };
+    state.batch = shared.config.push_batch;
+    shared.emit(ClientEvent::MutationTooLarge { mutation_id: id, bytes: abandoned.bytes, limit: abandoned.limit });
+    shared.emit(ClientEvent::Changed);
     Ok(())
 }
 

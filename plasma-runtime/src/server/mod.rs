@@ -27,7 +27,7 @@ use crate::error::ExecError;
 use crate::exec::sqlite::SqliteExecutor;
 use crate::mutator::Registry;
 use crate::protocol::{
-    ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, VersionProbe,
+    ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, ServerLimits, VersionProbe,
 };
 use crate::schema::Schema;
 
@@ -344,10 +344,16 @@ where
         self.check_common(&request.schema_version, &request.client_group_id, &who)?;
         let limit = pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
         let user_id = who.user_id;
+        let limits = ServerLimits {
+            max_body_bytes: self.inner.config.max_body_bytes,
+            max_mutations_per_push: self.inner.config.max_mutations_per_push,
+        };
         self.with_reader(move |db, schema| {
             pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit)
         })
         .await
+        // Every response advertises the limits, so clients size pushes under them.
+        .map(|response| PullResponse { limits: Some(limits), ..response })
     }
 
     /// Checks that `group` may be used by `user_id` (for the poke socket).

@@ -205,7 +205,14 @@ fn reset_page(
     }
     let cookie = Cookie { order: snapshot, reset_after: if more { last } else { None }, database: None };
     let mutation_errors = if after.is_none() { errors_between(tx, group, 0, snapshot)? } else { Vec::new() };
-    Ok(PullResponse { cookie, last_mutation_id_changes: all_lmids(tx, group)?, patch, mutation_errors, more })
+    Ok(PullResponse {
+        cookie,
+        last_mutation_id_changes: all_lmids(tx, group)?,
+        patch,
+        mutation_errors,
+        more,
+        limits: None,
+    })
 }
 
 /// What one response may still take. The first row always fits, so a row
@@ -336,6 +343,7 @@ fn incremental(
         patch,
         mutation_errors: errors_between(tx, group, since, through)?,
         more,
+        limits: None,
     })
 }
 

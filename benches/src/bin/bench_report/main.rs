@@ -1,6 +1,7 @@
 //! Prints every benchmark figure the issues ask for, measuring plasma and the
 //! hand-written baseline in the same run: `cargo run --release -p plasma-benches --bin bench-report`.
 
+mod bounds;
 mod client;
 mod live;
 
@@ -224,7 +225,7 @@ async fn load_figures(dir: &tempfile::TempDir) {
     );
 }
 
-/// `bench-report [sqlite|server|client|live]...`: the named sections, or all of them.
+/// `bench-report [sqlite|server|client|live|bounds]...`: the named sections, or all of them.
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
@@ -242,5 +243,9 @@ fn main() {
     }
     if wants("live") {
         live::figures();
+    }
+    if wants("bounds") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        runtime.block_on(bounds::figures(&dir));
     }
 }
