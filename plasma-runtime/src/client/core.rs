@@ -203,7 +203,7 @@ pub struct ClientCore<R: Registry> {
     /// The server's limits as last learned from a pull (until then, the
     /// configured defaults): pushes are batched under them.
     limits: ServerLimits,
-    /// Size of a push body carrying no mutation (the envelope).
+    /// Size of a push body carrying no mutation and no acknowledgement.
     envelope_bytes: usize,
     _registry: PhantomData<fn() -> R>,
 }
@@ -216,8 +216,7 @@ impl<R: Registry> ClientCore<R> {
             schema_version: schema_version.clone(),
             client_group_id: client_group_id.clone(),
             mutations: Vec::new(),
-            // Sized for the largest acknowledgement a push may carry (any client id).
-            applied_through: [("x".repeat(256), u64::MAX)].into_iter().collect(),
+            applied_through: BTreeMap::new(),
         };
         // Strings and integers always encode; the fallback only keeps this infallible.
         let envelope_bytes = encoded_len(&envelope).unwrap_or(0);
@@ -304,7 +303,7 @@ impl<R: Registry> ClientCore<R> {
     /// The encoded size of a push carrying only pending mutation `id`, or
     /// `None` if it is not pending.
     pub fn push_bytes_of(&self, id: u64) -> Option<usize> {
-        self.pending.iter().find(|p| p.record.id == id).map(|p| self.envelope_bytes + p.bytes)
+        self.pending.iter().find(|p| p.record.id == id).map(|p| self.envelope_len() + p.bytes)
     }
 
     /// Gives up on sending pending mutation `id` because even alone it is too
@@ -321,7 +320,7 @@ impl<R: Registry> ClientCore<R> {
         id: u64,
     ) -> Result<Option<(MutationRecord, Abandoned)>, ClientError> {
         let limit = self.limits.max_body_bytes;
-        let envelope = self.envelope_bytes;
+        let envelope = self.envelope_len();
         let Some(p) = self.pending.iter_mut().find(|p| p.record.id == id && p.record.abandoned.is_none()) else {
             return Ok(None);
         };
@@ -357,7 +356,7 @@ impl<R: Registry> ClientCore<R> {
         let record = MutationRecord::new::<M>(self.meta.client_id.clone(), id, &args, timestamp)?;
         let bytes = encoded_len(&record)?;
         // Refused before it runs: a mutation no push can carry would block the queue.
-        let body = self.envelope_bytes + bytes;
+        let body = self.envelope_len() + bytes;
         if body > self.limits.max_body_bytes {
             return Err(ClientError::MutationTooLarge { bytes: body, limit: self.limits.max_body_bytes });
         }
@@ -448,7 +447,7 @@ impl<R: Registry> ClientCore<R> {
     /// leads to [`abandon_too_large`](Self::abandon_too_large)).
     pub fn push_request_after(&self, after: u64, max: usize) -> Option<PushRequest> {
         let count = max.max(1).min(self.limits.max_mutations_per_push.max(1));
-        let mut size = self.envelope_bytes;
+        let mut size = self.envelope_len();
         let mut mutations: Vec<MutationRecord> = Vec::new();
         for p in self.pending.iter().filter(|p| p.record.id > after) {
             // A comma separates it from the previous one.
@@ -467,13 +466,28 @@ impl<R: Registry> ClientCore<R> {
             schema_version: self.schema_version.clone(),
             client_group_id: self.client_group_id.clone(),
             mutations,
-            // Outcomes up to the confirmed LMID are durable here: the server
-            // may drop their recorded errors.
-            applied_through: (self.meta.last_mutation_id > 0)
-                .then(|| (self.meta.client_id.clone(), self.meta.last_mutation_id))
-                .into_iter()
-                .collect(),
+            applied_through: self.applied_through(),
         })
+    }
+
+    /// What a push acknowledges: outcomes up to the confirmed LMID are
+    /// durable here, so the server may drop their recorded errors.
+    fn applied_through(&self) -> BTreeMap<String, u64> {
+        (self.meta.last_mutation_id > 0)
+            .then(|| (self.meta.client_id.clone(), self.meta.last_mutation_id))
+            .into_iter()
+            .collect()
+    }
+
+    /// Size of a push body carrying no mutation: the envelope plus, once
+    /// something was confirmed, `,"appliedThrough":{..}`.
+    fn envelope_len(&self) -> usize {
+        let ack = self.applied_through();
+        if ack.is_empty() {
+            return self.envelope_bytes;
+        }
+        // A map of a string to an integer always encodes.
+        self.envelope_bytes + ",\"appliedThrough\":".len() + encoded_len(&ack).unwrap_or(0)
     }
 
     /// The next pull request, from `cookie` (the last applied one unless a paged pull is under way).
