@@ -290,7 +290,14 @@ impl World {
                 let Some(db) = &self.server else { return };
                 let group = self.clients[client].core.client_group_id().to_owned();
                 // Small pages, so paging is exercised too.
-                match pull::process(db, &SCHEMA, &self.clients[client].user, &group, cookie, pull::PageLimit { rows: 7, bytes: usize::MAX }) {
+                match pull::process(
+                    db,
+                    &SCHEMA,
+                    &self.clients[client].user,
+                    &group,
+                    cookie,
+                    pull::PageLimit { rows: 7, bytes: usize::MAX },
+                ) {
                     Ok(page) => {
                         let more = page.more;
                         let next = page.cookie.clone();

@@ -193,8 +193,7 @@ where
             }
         }
         self.db.ensure_schema(self.schema)?;
-        let readers =
-            self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
+        let readers = self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
         Ok(SyncServer {
             inner: Arc::new(Inner {
                 db: Mutex::new(self.db),
@@ -274,7 +273,8 @@ where
         f: impl FnOnce(&SqliteExecutor, &'static Schema) -> Result<T, ServerError> + Send + 'static,
     ) -> Result<T, ServerError> {
         let Some(pool) = &self.inner.readers else { return self.with_db(f).await };
-        let permit = pool.permits.acquire().await.map_err(|_| ServerError::new(ErrorCode::Internal, "reader pool closed"))?;
+        let permit =
+            pool.permits.acquire().await.map_err(|_| ServerError::new(ErrorCode::Internal, "reader pool closed"))?;
         let inner = Arc::clone(&self.inner);
         let result = tokio::task::spawn_blocking(move || {
             let pool = inner.readers.as_ref().ok_or_else(|| ServerError::new(ErrorCode::Internal, "no reader pool"))?;
@@ -342,7 +342,8 @@ where
         check_version(body)?;
         let request: PullRequest = parse(body)?;
         self.check_common(&request.schema_version, &request.client_group_id, &who)?;
-        let limit = pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
+        let limit =
+            pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
         let user_id = who.user_id;
         let limits = ServerLimits {
             max_body_bytes: self.inner.config.max_body_bytes,
