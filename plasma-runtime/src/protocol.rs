@@ -20,6 +20,7 @@ pub struct PushRequest {
     /// The client group all mutations belong to.
     pub client_group_id: String,
     /// Mutations, each client's in increasing `id` order.
+    #[serde(deserialize_with = "crate::strict::vec_of_objects")]
     pub mutations: Vec<MutationRecord>,
 }
 
@@ -78,6 +79,8 @@ pub struct PullRequest {
     /// The pulling client group.
     pub client_group_id: String,
     /// The cookie of the last pull applied, or `null` for a first pull.
+    /// Required: a pull without the key is refused.
+    #[serde(deserialize_with = "crate::strict::option_object")]
     pub cookie: Option<Cookie>,
 }
 
@@ -88,7 +91,7 @@ pub struct Cookie {
     /// The change-log position everything up to which is included.
     pub order: i64,
     /// Set while a paged reset is in progress: the last row sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::strict::option_object")]
     pub reset_after: Option<RowKey>,
 }
 

@@ -29,6 +29,7 @@ use crate::protocol::{
     ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, VersionProbe,
 };
 use crate::schema::Schema;
+use crate::strict::Strict;
 
 /// Longest id (client group, client) accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -371,7 +372,7 @@ fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
 }
 
 fn check_version(body: &[u8]) -> Result<(), ServerError> {
-    if let Ok(VersionProbe { protocol_version: Some(v) }) = serde_json::from_slice::<VersionProbe>(body)
+    if let Ok(Strict(VersionProbe { protocol_version: Some(v) })) = serde_json::from_slice::<Strict<VersionProbe>>(body)
         && v.as_u64() != Some(u64::from(PROTOCOL_VERSION))
     {
         return Err(ServerError::new(
@@ -383,7 +384,9 @@ fn check_version(body: &[u8]) -> Result<(), ServerError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServerError> {
-    serde_json::from_slice(body).map_err(|e| ServerError::new(ErrorCode::InvalidRequest, format!("invalid body: {e}")))
+    serde_json::from_slice::<Strict<T>>(body)
+        .map(Strict::into_inner)
+        .map_err(|e| ServerError::new(ErrorCode::InvalidRequest, format!("invalid body: {e}")))
 }
 
 fn check_id(what: &str, id: &str) -> Result<(), ServerError> {
