@@ -304,6 +304,14 @@ pub enum ErrorCode {
     NotFound,
     /// Wrong HTTP method (405).
     MethodNotAllowed,
+    /// The request body did not arrive within the server's body read timeout (408, retryable).
+    RequestTimeout,
+    /// The request headers exceed the server's limit (431).
+    HeadersTooLarge,
+    /// This user already holds as many poke sockets as the server allows (429, retryable).
+    TooManySockets,
+    /// The server holds as many poke sockets as it allows in total (503, retryable).
+    Overloaded,
     /// The database is busy; retry later (503, retryable).
     Busy,
     /// An unexpected server failure (500, retryable).
@@ -322,16 +330,27 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::TooManySockets => 429,
+            ErrorCode::HeadersTooLarge => 431,
             ErrorCode::SchemaVersionMismatch | ErrorCode::OutOfOrderMutation => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
-            ErrorCode::Busy => 503,
+            ErrorCode::Busy | ErrorCode::Overloaded => 503,
         }
     }
 
     /// Whether a client should retry the request unchanged later.
     pub fn retryable(self) -> bool {
-        matches!(self, ErrorCode::Busy | ErrorCode::Internal | ErrorCode::OutOfOrderMutation)
+        matches!(
+            self,
+            ErrorCode::Busy
+                | ErrorCode::Internal
+                | ErrorCode::OutOfOrderMutation
+                | ErrorCode::RequestTimeout
+                | ErrorCode::TooManySockets
+                | ErrorCode::Overloaded
+        )
     }
 }
 
