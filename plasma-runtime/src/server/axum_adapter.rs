@@ -171,7 +171,7 @@ async fn forward_pokes(mut socket: WebSocket, mut pokes: PokeSubscription, coale
     // A fresh subscriber may have missed changes since its last pull.
     let mut pending = true;
     loop {
-        if pending {
+        if pending && !pokes.is_revoked() {
             tokio::time::sleep(coalesce).await;
             pokes.drain();
             let send = socket.send(Message::Text(poke.as_str().into()));

@@ -163,6 +163,10 @@ impl PokeSubscription {
                 received = self.receiver.recv() => received,
                 () = self.revocation.notify.notified() => continue,
             };
+            // A claim revokes before the claiming push pokes: never poke a revoked socket.
+            if self.is_revoked() {
+                return None;
+            }
             match received {
                 Ok(PokeTarget::All) | Err(broadcast::error::RecvError::Lagged(_)) => return Some(()),
                 Ok(PokeTarget::Group(g)) if g == self.client_group_id => return Some(()),
