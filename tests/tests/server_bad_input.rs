@@ -361,9 +361,10 @@ fn raw_cases() -> Vec<(&'static str, Vec<u8>, u16, Option<&'static str>)> {
     };
     let mut chunked =
         b"POST /sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user: alice\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-    chunked.extend_from_slice(format!("{:x}\r\n", LIMIT + 1).as_bytes());
+    // One chunk of 4 × LIMIT announced, LIMIT + 1 bytes sent, the rest never:
+    // the answer must come as soon as the limit is passed, not at the body timeout.
+    chunked.extend_from_slice(format!("{:x}\r\n", 4 * LIMIT).as_bytes());
     chunked.extend(std::iter::repeat_n(b' ', LIMIT + 1));
-    chunked.extend_from_slice(b"\r\n0\r\n\r\n");
     let mut slow =
         b"POST /sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user: alice\r\nContent-Length: 1000\r\n\r\n".to_vec();
     slow.extend_from_slice(&push[..push.len() / 2]);
