@@ -260,3 +260,36 @@ async fn handshake(s: &TestServer, user: &str) -> TcpStream {
     assert!(answer.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&answer));
     stream
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_closes_idle_connections_and_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = plasma::SqliteExecutor::open(dir.path().join("server.db")).expect("open db");
+    let server = todo::server::build_with(db, ServerConfig::default()).expect("build server");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // The default header timeout (10 s) would keep an idle keep-alive connection far longer.
+    let serving = tokio::spawn(plasma::server::serve_with_shutdown(
+        listener,
+        plasma::server::router(server),
+        ServeConfig::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut idle = TcpStream::connect(addr).await.expect("connect");
+    idle.write_all(b"GET /sync/nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.expect("write");
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(TIMEOUT, idle.read(&mut buf)).await.expect("answer in time").expect("read");
+    assert_eq!(parse_response(&buf[..n]).0, 404, "served before the shutdown");
+
+    let started = Instant::now();
+    stop.send(()).expect("signal");
+    tokio::time::timeout(Duration::from_secs(2), serving)
+        .await
+        .expect("serve returns soon after the signal, without waiting for the idle connection's timeout")
+        .expect("serve task");
+    assert!(read_until_closed(&mut idle, Instant::now() + Duration::from_secs(1)).await.is_some());
+    assert!(TcpStream::connect(addr).await.is_err(), "no longer accepting after {:?}", started.elapsed());
+}

@@ -366,12 +366,25 @@ where
     /// Checks that `group` may be used by `user_id` (for the poke socket).
     pub async fn check_group_access(&self, user_id: String, group: String) -> Result<(), ServerError> {
         check_id("client group id", &group)?;
-        match self.group_owner(group).await? {
-            Some(owner) if owner != user_id => {
-                Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
+        self.with_db(move |db, _| {
+            let owner: Option<String> = {
+                use rusqlite::OptionalExtension;
+                db.connection()
+                    .prepare_cached(&format!(
+                        "SELECT \"user_id\" FROM \"{}\" WHERE \"id\" = ?",
+                        crate::sql::ddl::CLIENT_GROUPS_TABLE
+                    ))?
+                    .query_row([&group], |r| r.get(0))
+                    .optional()?
+            };
+            match owner {
+                Some(owner) if owner != user_id => {
+                    Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
+                }
+                _ => Ok(()),
             }
-            _ => Ok(()),
-        }
+        })
+        .await
     }
 
     /// Compacts the change log through position `through` (see [`compact::compact`]).
