@@ -3,7 +3,7 @@
 //!
 //! [`SyncServer::handle`] is framework-agnostic (`http::Request<Bytes>` in,
 //! `http::Response<Bytes>` out); [`router`] mounts it on axum together with
-//! the WebSocket poke endpoint, and [`serve`] runs that router on a listener
+//! the WebSocket poke endpoint, and [`serve()`] runs that router on a listener
 //! with bounded connection resources ([`ServeConfig`]).
 
 mod axum_adapter;
