@@ -20,6 +20,7 @@ pub struct PushRequest {
     /// The client group all mutations belong to.
     pub client_group_id: String,
     /// Mutations, each client's in increasing `id` order.
+    #[serde(deserialize_with = "crate::strict::vec_of_objects")]
     pub mutations: Vec<MutationRecord>,
     /// Per client of the group, the highest mutation id whose outcome the
     /// client has durably applied from a pull: the server may forget the
@@ -89,6 +90,8 @@ pub struct PullRequest {
     /// The pulling client group.
     pub client_group_id: String,
     /// The cookie of the last pull applied, or `null` for a first pull.
+    /// Required: a pull without the key is refused.
+    #[serde(deserialize_with = "crate::strict::option_object")]
     pub cookie: Option<Cookie>,
 }
 
@@ -99,7 +102,7 @@ pub struct Cookie {
     /// The change-log position everything up to which is included.
     pub order: i64,
     /// Set while a paged reset is in progress: the last row sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::strict::option_object")]
     pub reset_after: Option<RowKey>,
     /// The identity of the database that issued it: a cookie of another
     /// database (the server's was replaced) gets a reset, whatever its order.
@@ -328,6 +331,14 @@ pub enum ErrorCode {
     NotFound,
     /// Wrong HTTP method (405).
     MethodNotAllowed,
+    /// The request body did not arrive within the server's body read timeout (408, retryable).
+    RequestTimeout,
+    /// The request headers exceed the server's limit (431).
+    HeadersTooLarge,
+    /// This user already holds as many poke sockets as the server allows (429, retryable).
+    TooManySockets,
+    /// The server holds as many poke sockets as it allows in total (503, retryable).
+    Overloaded,
     /// The database is busy; retry later (503, retryable).
     Busy,
     /// An unexpected server failure (500, retryable).
@@ -346,16 +357,27 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::TooManySockets => 429,
+            ErrorCode::HeadersTooLarge => 431,
             ErrorCode::SchemaVersionMismatch | ErrorCode::OutOfOrderMutation => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
-            ErrorCode::Busy => 503,
+            ErrorCode::Busy | ErrorCode::Overloaded => 503,
         }
     }
 
     /// Whether a client should retry the request unchanged later.
     pub fn retryable(self) -> bool {
-        matches!(self, ErrorCode::Busy | ErrorCode::Internal | ErrorCode::OutOfOrderMutation)
+        matches!(
+            self,
+            ErrorCode::Busy
+                | ErrorCode::Internal
+                | ErrorCode::OutOfOrderMutation
+                | ErrorCode::RequestTimeout
+                | ErrorCode::TooManySockets
+                | ErrorCode::Overloaded
+        )
     }
 }
 

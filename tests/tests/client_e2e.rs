@@ -35,7 +35,8 @@ impl ServerProcess {
             let _enter = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             runtime.spawn(async move {
-                let _ = axum::serve(listener, plasma::server::router(server)).await;
+                let serve = plasma::server::ServeConfig::default();
+                plasma::server::serve(listener, plasma::server::router(server), serve).await;
             });
         }
         ServerProcess { runtime: Some(runtime), addr }

@@ -178,7 +178,7 @@ async fn load_figures(dir: &tempfile::TempDir) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = plasma::server::router(s);
-    let serve = tokio::spawn(async move { axum::serve(listener, app).await });
+    let serve = tokio::spawn(plasma::server::serve(listener, app, plasma::server::ServeConfig::default()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let start = Instant::now();
     let mut tasks = Vec::new();
