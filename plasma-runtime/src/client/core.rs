@@ -114,6 +114,9 @@ pub struct Rebase {
     pub rows: usize,
 }
 
+/// One page's decoded snapshot changes.
+pub type PageChanges = std::sync::Arc<Vec<Change>>;
+
 /// One pull page with its rows decoded.
 #[derive(Debug, Clone)]
 pub struct DecodedPage {
@@ -123,10 +126,110 @@ pub struct DecodedPage {
     pub last_mutation_id_changes: BTreeMap<String, u64>,
     /// Mutations the server processed with an error.
     pub mutation_errors: Vec<crate::protocol::MutationError>,
-    /// Snapshot changes, in order.
-    pub changes: Vec<Change>,
+    /// Snapshot changes, in order. Shared, so a reset's rows can be written
+    /// to the store while the same rows are applied to the view.
+    pub changes: PageChanges,
     /// The server's limits, if the page carried them.
     pub limits: Option<ServerLimits>,
+    /// The store already holds this page's changes in its stage (see
+    /// [`Store::begin_stage`](crate::client::Store::begin_stage)); a pull
+    /// whose pages are all staged commits by swapping the stage in.
+    pub staged: bool,
+}
+
+/// Applies a pull's snapshot changes to the view, logging how to undo them.
+/// From the last `Clear` on, the pull describes whole tables: they are built
+/// in bulk (server pages come in id order, so this is a linear build) and
+/// swapped in, one undo entry per table. Before it, or without one, changes
+/// apply row by row.
+fn apply_snapshot_changes(
+    view: &MemoryExecutor,
+    schema: &'static Schema,
+    pages: Pages<'_>,
+    log: &mut UndoLog,
+) -> Result<(), crate::error::ExecError> {
+    let shared = pages.as_slice();
+    let all = || shared.iter().flat_map(|c| c.iter());
+    let Some(last_clear) = all().enumerate().filter(|(_, c)| matches!(c, Change::Clear)).map(|(i, _)| i).last() else {
+        return apply_row_by_row(view, all(), log);
+    };
+    let mut tables: Vec<Vec<(String, Option<Row>)>> = schema.tables.iter().map(|_| Vec::new()).collect();
+    for change in pages.into_changes().skip(last_clear + 1) {
+        let (def, id, row) = match change {
+            Change::Clear => continue,
+            Change::Put(def, row) => {
+                let id = row.pk(def).ok_or_else(|| {
+                    crate::error::ExecError::Storage(format!("row of `{}` without a text id", def.name))
+                })?;
+                (def, id.to_owned(), Some(row))
+            }
+            Change::Del(def, id) => (def, id, None),
+        };
+        let pos =
+            schema.tables.iter().position(|t| t.name == def.name).ok_or_else(|| {
+                crate::error::ExecError::Storage(format!("table `{}` is not in the schema", def.name))
+            })?;
+        tables[pos].push((id, row));
+    }
+    for (def, entries) in schema.tables.iter().zip(tables) {
+        // A stable sort keeps equal ids in pull order; the last of each wins,
+        // as applying them one by one would, and a del leaves nothing.
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut latest: Vec<(String, Option<Row>)> = Vec::with_capacity(entries.len());
+        for (id, row) in entries {
+            match latest.last_mut() {
+                Some(last) if last.0 == id => last.1 = row,
+                _ => latest.push((id, row)),
+            }
+        }
+        let rows: BTreeMap<String, Row> = latest.into_iter().filter_map(|(id, row)| Some((id, row?))).collect();
+        view.replace_table_logged(def, rows, log)?;
+    }
+    Ok(())
+}
+
+/// A pull's changes for the view: its own (moved out where no one else holds
+/// them) or shared with the store's commit (copied).
+enum Pages<'a> {
+    Owned(Vec<PageChanges>),
+    Shared(&'a [PageChanges]),
+}
+
+impl<'a> Pages<'a> {
+    fn as_slice(&self) -> &[PageChanges] {
+        match self {
+            Pages::Owned(pages) => pages,
+            Pages::Shared(pages) => pages,
+        }
+    }
+
+    /// Every change, owned: moved out of pages nobody else holds.
+    fn into_changes(self) -> Box<dyn Iterator<Item = Change> + 'a> {
+        match self {
+            Pages::Owned(pages) => Box::new(
+                pages
+                    .into_iter()
+                    .flat_map(|page| std::sync::Arc::try_unwrap(page).unwrap_or_else(|shared| shared.as_ref().clone())),
+            ),
+            Pages::Shared(pages) => Box::new(pages.iter().flat_map(|page| page.iter().cloned())),
+        }
+    }
+}
+
+fn apply_row_by_row<'a>(
+    view: &MemoryExecutor,
+    changes: impl Iterator<Item = &'a Change>,
+    log: &mut UndoLog,
+) -> Result<(), crate::error::ExecError> {
+    for change in changes {
+        match change {
+            Change::Clear => view.clear_logged(log),
+            Change::Put(def, row) => view.put_row_logged(def, row.clone(), log)?,
+            Change::Del(def, id) => view.delete_row_logged(def, id, log)?,
+        }
+    }
+    Ok(())
 }
 
 /// Below this many changes a pull is persisted on the calling thread: a
@@ -154,15 +257,15 @@ fn beside<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B,
 /// Frees a large pull's decoded rows off the caller's thread: the view holds
 /// its own copies, and a hundred thousand frees need not delay publishing.
 #[cfg(not(target_arch = "wasm32"))]
-fn release(changes: Vec<Change>) {
-    if changes.len() >= PARALLEL_PERSIST_ROWS {
+fn release(changes: Vec<PageChanges>) {
+    if changes.iter().map(|c| c.len()).sum::<usize>() >= PARALLEL_PERSIST_ROWS {
         // If no thread can be started, the rows are simply freed here.
         let _ = std::thread::Builder::new().name("plasma-free".into()).spawn(move || drop(changes));
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-fn release(changes: Vec<Change>) {
+fn release(changes: Vec<PageChanges>) {
     drop(changes);
 }
 
@@ -543,8 +646,9 @@ impl<R: Registry> ClientCore<R> {
             cookie: page.cookie.clone(),
             last_mutation_id_changes: page.last_mutation_id_changes.clone(),
             mutation_errors: page.mutation_errors.clone(),
-            changes,
+            changes: std::sync::Arc::new(changes),
             limits: page.limits,
+            staged: false,
         })
     }
 
@@ -610,7 +714,8 @@ impl<R: Registry> ClientCore<R> {
         let cookie = Some(last.cookie.clone());
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
         let mut lmid = None;
-        let mut changes = Vec::with_capacity(pages.iter().map(|p| p.changes.len()).sum());
+        let staged = pages.iter().all(|p| p.staged);
+        let mut changes = Vec::with_capacity(pages.len());
         for page in pages {
             if let Some(l) = page.last_mutation_id_changes.get(&self.meta.client_id) {
                 lmid = Some(*l);
@@ -618,9 +723,10 @@ impl<R: Registry> ClientCore<R> {
             for e in page.mutation_errors.into_iter().filter(|e| e.client_id == self.meta.client_id) {
                 errors.insert(e.mutation_id, e.message);
             }
-            changes.extend(page.changes);
+            changes.push(page.changes);
         }
-        let saw_clear = changes.iter().any(|c| matches!(c, Change::Clear));
+        let count: usize = changes.iter().map(|c| c.len()).sum();
+        let saw_clear = changes.iter().flat_map(|c| c.iter()).any(|c| matches!(c, Change::Clear));
         // The server has forgotten this client: start over as a new one,
         // keeping nothing that was built on the old identity.
         let forgotten = saw_clear && lmid.is_none() && self.meta.last_mutation_id > 0;
@@ -633,8 +739,12 @@ impl<R: Registry> ClientCore<R> {
                 ..self.meta.clone()
             }
         };
-        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes };
+        // A staged pull's store already has its rows, so the view may take
+        // them instead of copying them.
+        let owned = if staged { std::mem::take(&mut changes) } else { Vec::new() };
+        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes, staged };
         let view = &self.view;
+        let schema = self.schema;
         let pending = &mut self.pending;
         let (persisted, applied) = beside(
             move || persist(commit),
@@ -644,23 +754,14 @@ impl<R: Registry> ClientCore<R> {
                     view.undo(std::mem::take(&mut p.undo));
                 }
                 let mut log = UndoLog::default();
-                for change in &changes {
-                    let applied = match change {
-                        Change::Clear => {
-                            view.clear_logged(&mut log);
-                            Ok(())
-                        }
-                        Change::Put(def, row) => view.put_row_logged(def, row.clone(), &mut log),
-                        Change::Del(def, id) => view.delete_row_logged(def, id, &mut log),
-                    };
-                    if let Err(e) = applied {
-                        view.undo(log);
-                        return Err(e.into());
-                    }
+                let source = if staged { Pages::Owned(owned) } else { Pages::Shared(&changes) };
+                if let Err(e) = apply_snapshot_changes(view, schema, source, &mut log) {
+                    view.undo(log);
+                    return Err(e.into());
                 }
                 Ok(log)
             },
-            changes.len() >= PARALLEL_PERSIST_ROWS,
+            count >= PARALLEL_PERSIST_ROWS,
         );
         let failed = match (persisted, applied) {
             (Ok(()), Ok(_)) => None,
@@ -675,7 +776,7 @@ impl<R: Registry> ClientCore<R> {
             self.replay(ctx);
             return Err(error);
         }
-        let mut rebase = Rebase { rows: changes.len(), ..Rebase::default() };
+        let mut rebase = Rebase { rows: count, ..Rebase::default() };
         release(changes);
         self.meta = meta;
         if forgotten {

@@ -13,10 +13,10 @@ use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 
 use crate::client::backoff::{Backoff, BackoffConfig};
-use crate::client::core::ClientCore;
 use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, SyncStatus};
 use crate::client::platform::{Platform, Transport, TransportError};
+use crate::client::pull_stream::PullPages;
 use crate::client::sync::{Shared, Wake};
 use crate::mutator::Registry;
 use crate::protocol::ErrorCode;
@@ -201,33 +201,29 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
         let cookie = core.cookie();
         (cookie.clone(), core.pull_request(cookie))
     };
-    let mut pages = Vec::new();
-    let mut rows = 0;
+    let mut pages = PullPages::<R>::new(shared.schema, Arc::clone(&shared.store));
+    let (mut count, mut rows) = (0, 0);
     loop {
         let page = shared.transport.pull(request.clone()).await.map_err(|e| classify(e, state))?;
         rows += page.patch.len();
+        count += 1;
         let more = page.more;
         request.cookie = Some(page.cookie.clone());
-        pages.push(page);
-        shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
+        // Decoded (and for a reset, written to the store's stage) outside the
+        // lock: readers and mutations go on meanwhile.
+        pages.push(page).map_err(|e| store_failure(shared, e))?;
+        shared.emit(ClientEvent::PullProgress { pages: count, rows, done: !more });
         if !more {
             break;
         }
     }
-    // Decoded outside the lock: readers and mutations go on meanwhile.
-    let pages = ClientCore::<R>::decode_pages(shared.schema, pages).map_err(failure)?;
+    let (pages, persist) = pages.finish().map_err(|e| store_failure(shared, e))?;
     let (rebase, client_id) = {
         let ctx = (shared.context)();
         let mut core = shared.lock_core().map_err(failure)?;
-        let store = &shared.store;
         let rebase = core
-            .apply_decoded(&base, pages, &ctx, || shared.new_id(), |commit| store.commit_pull(commit))
-            .map_err(|e| {
-                if let ClientError::Store(e) = &e {
-                    shared.emit(ClientEvent::StoreFailed(e.to_string()));
-                }
-                failure(e)
-            })?;
+            .apply_decoded(&base, pages, &ctx, || shared.new_id(), |commit| persist.commit(commit))
+            .map_err(|e| store_failure(shared, e))?;
         let client_id = core.client_id().to_owned();
         shared.publish(core);
         (rebase, client_id)
@@ -239,6 +235,14 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
         shared.emit(ClientEvent::Changed);
     }
     Ok(())
+}
+
+/// Reports a store failure to the app, then classifies it.
+fn store_failure<R: Registry>(shared: &Shared<R>, e: ClientError) -> Failure {
+    if let ClientError::Store(e) = &e {
+        shared.emit(ClientEvent::StoreFailed(e.to_string()));
+    }
+    failure(e)
 }
 
 fn failure(e: ClientError) -> Failure {
