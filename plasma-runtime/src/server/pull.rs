@@ -313,9 +313,9 @@ fn incremental(
     let mut through = head;
     let mut more = false;
     for (i, (tbl, pk, _)) in keys.iter().enumerate() {
-        let op = if i == limit.rows {
-            None // the one key past the page: it only tells that more follow
-        } else if tbl == CLIENTS_TABLE {
+        // The one key past the page only tells that more follow; LMID entries
+        // carry no row.
+        let op = if i == limit.rows || tbl == CLIENTS_TABLE {
             None
         } else if let Some(table) = schema.table(tbl) {
             Some(match row_by_id(tx, table, pk)? {
