@@ -70,13 +70,19 @@ pub fn pull_pages(batch: u64, rows: u64, per_page: u64) -> Vec<PullResponse> {
             patch: chunk.iter().map(put).collect(),
             mutation_errors: Vec::new(),
             more: i + 1 < count,
+            limits: None,
         })
         .collect()
 }
 
-/// The same pages, JSON-encoded as a server sends them.
+/// The same pages as a server sends a first pull (a reset: the first page
+/// starts with `clear`), JSON-encoded.
 pub fn encoded_pull_pages(batch: u64, rows: u64, per_page: u64) -> Vec<Vec<u8>> {
-    pull_pages(batch, rows, per_page).iter().map(|p| serde_json::to_vec(p).expect("encode page")).collect()
+    let mut pages = pull_pages(batch, rows, per_page);
+    if let Some(first) = pages.first_mut() {
+        first.patch.insert(0, PatchOp::Clear);
+    }
+    pages.iter().map(|p| serde_json::to_vec(p).expect("encode page")).collect()
 }
 
 /// The context the benchmarks' clients run mutators with.

@@ -360,7 +360,14 @@ pub fn store_with(rows: u64) -> MemoryStore {
     let meta = ClientMeta { client_id: "live-bench".into(), next_mutation_id: 1, last_mutation_id: 0, cookie: None };
     store.init("bench", SCHEMA_VERSION, &meta).expect("init store");
     let changes: Vec<Change> = (0..rows).map(|i| Change::Put(Todo::DEF, row(i).to_row())).collect();
-    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &meta, changes: &changes }).expect("fill store");
+    store
+        .commit_pull(PullCommit {
+            schema: &SCHEMA,
+            meta: &meta,
+            changes: &[std::sync::Arc::new(changes)],
+            staged: false,
+        })
+        .expect("fill store");
     store
 }
 

@@ -49,6 +49,7 @@ pub mod schema;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sql;
+pub mod strict;
 pub mod table;
 pub mod value;
 pub mod wire;

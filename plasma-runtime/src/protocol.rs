@@ -20,6 +20,7 @@ pub struct PushRequest {
     /// The client group all mutations belong to.
     pub client_group_id: String,
     /// Mutations, each client's in increasing `id` order.
+    #[serde(deserialize_with = "crate::strict::vec_of_objects")]
     pub mutations: Vec<MutationRecord>,
     /// Per client of the group, the highest mutation id whose outcome the
     /// client has durably applied from a pull: the server may forget the
@@ -43,6 +44,11 @@ pub struct MutationRecord {
     pub args: Box<serde_json::value::RawValue>,
     /// When the client ran it, milliseconds since the Unix epoch.
     pub timestamp: i64,
+    /// Set when the client gave up on sending this mutation (its `args` are
+    /// then `null`): the server consumes its id and records an error for it
+    /// without running the mutator. Absent on ordinary mutations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<Abandoned>,
 }
 
 impl MutationRecord {
@@ -60,6 +66,7 @@ impl MutationRecord {
             name: M::NAME.to_owned(),
             args: serde_json::value::to_raw_value(args)?,
             timestamp,
+            abandoned: None,
         })
     }
 }
@@ -83,6 +90,8 @@ pub struct PullRequest {
     /// The pulling client group.
     pub client_group_id: String,
     /// The cookie of the last pull applied, or `null` for a first pull.
+    /// Required: a pull without the key is refused.
+    #[serde(deserialize_with = "crate::strict::option_object")]
     pub cookie: Option<Cookie>,
 }
 
@@ -93,7 +102,7 @@ pub struct Cookie {
     /// The change-log position everything up to which is included.
     pub order: i64,
     /// Set while a paged reset is in progress: the last row sent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::strict::option_object")]
     pub reset_after: Option<RowKey>,
     /// The identity of the database that issued it: a cookie of another
     /// database (the server's was replaced) gets a reset, whatever its order.
@@ -133,6 +142,10 @@ pub struct PullResponse {
     pub mutation_errors: Vec<MutationError>,
     /// More pages follow: pull again with `cookie` before revealing the result.
     pub more: bool,
+    /// The server's request limits. Always sent by this server; optional on
+    /// decode (a client keeps what it knew when a server omits them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ServerLimits>,
 }
 
 /// One patch operation. On the wire: `{"op":"clear"}`,
@@ -318,6 +331,14 @@ pub enum ErrorCode {
     NotFound,
     /// Wrong HTTP method (405).
     MethodNotAllowed,
+    /// The request body did not arrive within the server's body read timeout (408, retryable).
+    RequestTimeout,
+    /// The request headers exceed the server's limit (431).
+    HeadersTooLarge,
+    /// This user already holds as many poke sockets as the server allows (429, retryable).
+    TooManySockets,
+    /// The server holds as many poke sockets as it allows in total (503, retryable).
+    Overloaded,
     /// The database is busy; retry later (503, retryable).
     Busy,
     /// An unexpected server failure (500, retryable).
@@ -336,16 +357,27 @@ impl ErrorCode {
             ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::RequestTimeout => 408,
+            ErrorCode::TooManySockets => 429,
+            ErrorCode::HeadersTooLarge => 431,
             ErrorCode::SchemaVersionMismatch | ErrorCode::OutOfOrderMutation => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
-            ErrorCode::Busy => 503,
+            ErrorCode::Busy | ErrorCode::Overloaded => 503,
         }
     }
 
     /// Whether a client should retry the request unchanged later.
     pub fn retryable(self) -> bool {
-        matches!(self, ErrorCode::Busy | ErrorCode::Internal | ErrorCode::OutOfOrderMutation)
+        matches!(
+            self,
+            ErrorCode::Busy
+                | ErrorCode::Internal
+                | ErrorCode::OutOfOrderMutation
+                | ErrorCode::RequestTimeout
+                | ErrorCode::TooManySockets
+                | ErrorCode::Overloaded
+        )
     }
 }
 
@@ -356,4 +388,62 @@ impl ErrorCode {
 pub struct VersionProbe {
     /// The version the client speaks, if it sent one.
     pub protocol_version: Option<serde_json::Value>,
+}
+
+/// Default of [`ServerLimits::max_body_bytes`], equal to the server's default.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 << 20;
+
+/// Default of [`ServerLimits::max_mutations_per_push`], equal to the server's default.
+pub const DEFAULT_MAX_MUTATIONS_PER_PUSH: usize = 5_000;
+
+/// The request limits a server enforces, advertised in every pull response
+/// so a client can size its pushes under them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerLimits {
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Most mutations in one push (413 above it).
+    pub max_mutations_per_push: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits { max_body_bytes: DEFAULT_MAX_BODY_BYTES, max_mutations_per_push: DEFAULT_MAX_MUTATIONS_PER_PUSH }
+    }
+}
+
+/// Why a client gave up on sending a mutation, and the sizes that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Abandoned {
+    /// The reason.
+    pub reason: AbandonReason,
+    /// Size in bytes of the smallest push that carried the mutation.
+    pub bytes: u64,
+    /// The body limit it exceeded, as the client last learned it.
+    pub limit: u64,
+}
+
+impl Abandoned {
+    /// The error the server records for the abandoned mutation.
+    pub fn message(&self) -> String {
+        match self.reason {
+            AbandonReason::PayloadTooLarge if self.bytes > self.limit => format!(
+                "dropped by the client: too large for the server ({} bytes > {} byte limit)",
+                self.bytes, self.limit
+            ),
+            AbandonReason::PayloadTooLarge => {
+                format!("dropped by the client: too large for the server ({} bytes were refused)", self.bytes)
+            }
+        }
+    }
+}
+
+/// Why a client abandoned a mutation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbandonReason {
+    /// Even alone in a push, it exceeded the server's body limit (413).
+    PayloadTooLarge,
 }

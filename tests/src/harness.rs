@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use plasma::SqliteExecutor;
-use plasma::server::{ServerConfig, SyncServer};
+use plasma::server::{ServeConfig, ServerConfig, SyncServer};
 use serde_json::{Value, json};
 use todo::TodoMutators;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Every request in tests gives up after this long, so no test hangs.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,17 +32,21 @@ impl Drop for TestServer {
 }
 
 impl TestServer {
-    /// Starts a todo server with `config` (schema version and base path are filled in).
+    /// Starts a todo server with `config` (schema version and base path are
+    /// filled in), served by `plasma::server::serve` with default limits.
     pub async fn start(config: ServerConfig) -> TestServer {
+        Self::start_with(config, ServeConfig::default()).await
+    }
+
+    /// Starts a todo server with `config`, served with the connection limits `serve`.
+    pub async fn start_with(config: ServerConfig, serve: ServeConfig) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = SqliteExecutor::open(dir.path().join("server.db")).expect("open db");
         let server = todo::server::build_with(db, config).expect("build server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = plasma::server::router(server.clone());
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = tokio::spawn(plasma::server::serve(listener, app, serve));
         let http = reqwest::Client::builder().timeout(TIMEOUT).build().expect("client");
         TestServer { addr, server, http, task, _dir: dir }
     }
@@ -62,6 +67,17 @@ impl TestServer {
         let status = response.status().as_u16();
         let bytes = response.bytes().await.expect("body");
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Writes `request` as-is on a fresh TCP connection and reads the answer
+    /// until the server closes the connection (or [`TIMEOUT`]). Returns the
+    /// status (0 if none arrived) and the JSON body (`Null` if not JSON).
+    pub async fn raw_tcp(&self, request: &[u8]) -> (u16, Value) {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
+        stream.write_all(request).await.expect("write request");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut answer)).await;
+        parse_response(&answer)
     }
 
     /// POSTs JSON to `{base}/{endpoint}` as `user`.
@@ -133,4 +149,12 @@ impl TestServer {
 /// `createTodo` arguments.
 pub fn create(id: &str, title: &str) -> Value {
     json!({"id": id, "title": title, "updatedAt": 1})
+}
+
+/// The status and JSON body of a raw HTTP/1.1 answer (`(0, Null)` if there is none).
+pub fn parse_response(answer: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(answer);
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }

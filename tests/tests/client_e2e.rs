@@ -35,7 +35,8 @@ impl ServerProcess {
             let _enter = runtime.enter();
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
             runtime.spawn(async move {
-                let _ = axum::serve(listener, plasma::server::router(server)).await;
+                let serve = plasma::server::ServeConfig::default();
+                plasma::server::serve(listener, plasma::server::router(server), serve).await;
             });
         }
         ServerProcess { runtime: Some(runtime), addr }
@@ -375,4 +376,101 @@ async fn local_reads_use_the_typed_builders_on_confirmed_plus_pending_state() {
     let newest = client.query(&Todo::select().order_by(Todo::updated_at.desc()).limit(1)).expect("query");
     assert_eq!(newest[0].id, done_id);
     assert_eq!(Todo::DEF.name, "todos");
+}
+
+/// A SQLite store that counts the pages it stages.
+struct CountingStore {
+    inner: SqliteStore,
+    staged_pages: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Store for CountingStore {
+    fn load(
+        &self,
+        schema: &'static plasma::Schema,
+        group: &str,
+        version: &str,
+    ) -> plasma::client::BoxFuture<'_, Result<Option<plasma::client::Persisted>, plasma::client::StoreError>> {
+        self.inner.load(schema, group, version)
+    }
+    fn init(
+        &self,
+        group: &str,
+        version: &str,
+        meta: &plasma::client::ClientMeta,
+    ) -> Result<(), plasma::client::StoreError> {
+        self.inner.init(group, version, meta)
+    }
+    fn append_pending(
+        &self,
+        meta: &plasma::client::ClientMeta,
+        record: &plasma::protocol::MutationRecord,
+    ) -> Result<(), plasma::client::StoreError> {
+        self.inner.append_pending(meta, record)
+    }
+    fn replace_pending(&self, record: &plasma::protocol::MutationRecord) -> Result<(), plasma::client::StoreError> {
+        self.inner.replace_pending(record)
+    }
+    fn commit_pull(&self, commit: plasma::client::PullCommit<'_>) -> Result<(), plasma::client::StoreError> {
+        self.inner.commit_pull(commit)
+    }
+    fn begin_stage(&self, schema: &'static plasma::Schema) -> Result<bool, plasma::client::StoreError> {
+        self.inner.begin_stage(schema)
+    }
+    fn stage(
+        &self,
+        schema: &'static plasma::Schema,
+        changes: &[plasma::client::Change],
+    ) -> Result<(), plasma::client::StoreError> {
+        self.staged_pages.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.stage(schema, changes)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_page_initial_sync_streams_into_the_store_and_survives_a_restart() {
+    let server = plasma_tests::harness::TestServer::start(plasma::server::ServerConfig {
+        pull_page_rows: 4,
+        ..Default::default()
+    })
+    .await;
+    let seed: Vec<(&str, u64, &str, serde_json::Value)> = (1..=30)
+        .map(|i| ("seed", i, "createTodo", plasma_tests::harness::create(&format!("t{i:02}"), &format!("todo {i:02}"))))
+        .collect();
+    let (status, _) = server.push("kim", "kim-desktop", &seed).await;
+    assert_eq!(status, 200);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("client.db");
+    let staged_pages = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store =
+        CountingStore { inner: SqliteStore::open(&path).expect("store"), staged_pages: Arc::clone(&staged_pages) };
+    let client = client_with(&server.url("/sync"), "kim", "kim-laptop", store, false).await;
+    until("the initial sync", || client.status() == SyncStatus::InSync && titles(&client).len() == 30).await;
+    assert!(
+        staged_pages.load(std::sync::atomic::Ordering::SeqCst) >= 8,
+        "30 rows in pages of 4 are written to the store page by page as they arrive"
+    );
+    // The store works on after the swap: a local write and its confirmation.
+    assert_eq!(create(&client, "after the sync").await, Ok(()));
+    let expected = titles(&client);
+    drop(client);
+
+    // Everything is durable in the file, and no stage is left behind.
+    let store = SqliteStore::open(&path).expect("reopen");
+    let persisted = store.load(&SCHEMA, "kim-laptop", SCHEMA_VERSION).await.expect("load").expect("state");
+    let mut restored: Vec<String> =
+        persisted.rows.into_iter().map(|(_, row)| Todo::from_row(row).expect("todo").title).collect();
+    restored.sort();
+    assert_eq!(restored, expected);
+    assert_eq!(restored.len(), 31);
+    drop(store);
+    let db = plasma::SqliteExecutor::open(&path).expect("open file");
+    let stages: i64 = db
+        .connection()
+        .query_row("SELECT count(*) FROM sqlite_master WHERE name LIKE '\\_plasma\\_stage\\_%' ESCAPE '\\'", [], |r| {
+            r.get(0)
+        })
+        .expect("count stages");
+    assert_eq!(stages, 0, "the stage was renamed into place");
 }

@@ -235,6 +235,7 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
         patch,
         mutation_errors: Vec::new(),
         more: false,
+        limits: None,
     }
 }
 
@@ -293,6 +294,66 @@ fn a_rebase_notifies_only_the_net_difference() {
     // A mutator failing locally changes nothing and notifies no one.
     assert!(core.mutate::<todo::mark_done>(&ctx(), MarkDone { id: "nope".into(), updated_at: 3 }, 0).is_err());
     assert!(core.take_live_diffs().is_empty());
+}
+
+#[test]
+fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
+    let (id, _) = core
+        .watch(Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.asc()).query().clone())
+        .expect("watch");
+    let base = core.cookie();
+    let start = [todo("a", "a", false, 1), todo("b", "b", false, 2), todo("c", "c", false, 3)];
+    core.apply_pull(&base, &[page(1, None, &start, &[])], &ctx(), || "x".into(), |_| Ok(())).expect("pull");
+    assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "c"]);
+    core.take_live_diffs();
+    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
+    let _pending = core.mutate::<todo::create_todo>(&ctx(), create("p", 9), 0).expect("mutate");
+    let previous = core.live_rows(id).unwrap_or_default();
+    core.take_live_diffs();
+
+    // A reset over two pages: `a` unchanged, `b` edited (then edited again on
+    // the second page: the last one wins), `c` gone, `d` new and deleted
+    // again by the catch-up, `e` new; the pending `p` is replayed on top.
+    let mut first =
+        page(2, None, &[todo("a", "a", false, 1), todo("b", "b1", false, 2), todo("d", "d", false, 4)], &[]);
+    first.patch.insert(0, PatchOp::Clear);
+    first.more = true;
+    let second = page(2, None, &[todo("e", "e", false, 5), todo("b", "b2", false, 2)], &["d"]);
+    let base = core.cookie();
+    core.apply_pull(&base, &[first, second], &ctx(), || "x".into(), |_| Ok(())).expect("reset");
+    let now = core.live_rows(id).unwrap_or_default();
+    assert_eq!(ids(&now), ["a", "b", "e", "p"]);
+    let diff = only(core.take_live_diffs(), id);
+    assert_eq!(
+        shape(&diff),
+        [
+            ("edit", Some(1), Some(1), "b".into()),
+            ("remove", Some(2), None, "c".into()),
+            ("add", None, Some(2), "e".into())
+        ],
+        "the unchanged row and the pending one are no change"
+    );
+    let mut replayed = previous.clone();
+    diff.apply(&mut replayed);
+    assert_eq!(replayed, now, "the diff replays onto the previous rows");
+    let titles: Vec<String> = now.into_iter().map(|r| Todo::from_row(r).expect("todo").title).collect();
+    assert_eq!(titles, ["a", "b2", "e", "p"], "the last put of a row wins");
+
+    // A failed persist leaves everything as it was, through the bulk undo.
+    let mut again = page(3, None, &[todo("z", "z", false, 0)], &[]);
+    again.patch.insert(0, PatchOp::Clear);
+    let base = core.cookie();
+    let failed = core.apply_pull(
+        &base,
+        &[again],
+        &ctx(),
+        || "x".into(),
+        |_| Err(plasma::client::StoreError::Io("disk full".into())),
+    );
+    assert!(failed.is_err());
+    assert!(core.take_live_diffs().is_empty(), "nothing changed, nothing notified");
+    assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "e", "p"]);
 }
 
 /// Push and pull never answer: the client works offline.

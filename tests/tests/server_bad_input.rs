@@ -3,6 +3,8 @@
 //! and error code, leaves the database exactly as it was, and the server keeps
 //! serving good requests afterwards.
 
+use std::time::Duration;
+
 use plasma::server::ServerConfig;
 use plasma_tests::harness::{TestServer, create};
 use serde_json::{Value, json};
@@ -269,6 +271,68 @@ fn cases() -> Vec<Case> {
             400,
             Some("invalid_request"),
         ),
+        // A strict wire: structs are JSON objects only, never serde's positional arrays.
+        case(
+            "push written as an array",
+            PUSH,
+            alice,
+            br#"[1,"todos-v1","g1",[{"clientId":"c1","id":2,"name":"createTodo","args":{"id":"arr","title":"x","updatedAt":1},"timestamp":1}]]"#.to_vec(),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "mutation written as an array",
+            PUSH,
+            alice,
+            push_body("g1", json!([["c1", 2, "createTodo", good_args.clone(), 1]])),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "pull written as an array",
+            PULL,
+            alice,
+            br#"[1,"todos-v1","g1",null]"#.to_vec(),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "cookie written as an array",
+            PULL,
+            alice,
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":[0]}"#.to_vec(),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "resetAfter written as an array",
+            PULL,
+            alice,
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":{"order":0,"resetAfter":["todos","a"]}}"#.to_vec(),
+            400,
+            Some("invalid_request"),
+        ),
+        case(
+            "pull without cookie",
+            PULL,
+            alice,
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1"}"#.to_vec(),
+            400,
+            Some("invalid_request"),
+        ),
+        case("the base path itself", "/sync", alice, b"{}".to_vec(), 404, Some("not_found")),
+        case("the base path with a slash", "/sync/", alice, b"{}".to_vec(), 404, Some("not_found")),
+        case("below an endpoint", "/sync/push/more", alice, b"{}".to_vec(), 404, Some("not_found")),
+        case("post on the poke endpoint", "/sync/poke?clientGroupID=g1", alice, Vec::new(), 405, Some("method_not_allowed")),
+        Case {
+            name: "delete on the poke endpoint",
+            method: "DELETE",
+            path: "/sync/poke?clientGroupID=g1",
+            user: alice,
+            body: Vec::new(),
+            status: 405,
+            code: Some("method_not_allowed"),
+        },
         case("unknown endpoint", "/sync/nope", alice, b"{}".to_vec(), 404, Some("not_found")),
         case(
             "sql in group id reads nothing foreign",
@@ -279,6 +343,47 @@ fn cases() -> Vec<Case> {
             200,
             None,
         ),
+    ]
+}
+
+/// Raw HTTP/1.1 requests: `(name, bytes, status, code)`; `None` means hyper
+/// answers by itself, without a JSON body (see PROTOCOL.md).
+fn raw_cases() -> Vec<(&'static str, Vec<u8>, u16, Option<&'static str>)> {
+    let push = push_body("g1", one("c1", json!(2), "createTodo", create("raw", "raw")));
+    let with_headers = |extra: &str, body: &[u8]| {
+        let mut request = format!(
+            "POST /sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user: alice\r\n{extra}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        request
+    };
+    let mut chunked =
+        b"POST /sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user: alice\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    // One chunk of 4 × LIMIT announced, LIMIT + 1 bytes sent, the rest never:
+    // the answer must come as soon as the limit is passed, not at the body timeout.
+    chunked.extend_from_slice(format!("{:x}\r\n", 4 * LIMIT).as_bytes());
+    chunked.extend(std::iter::repeat_n(b' ', LIMIT + 1));
+    let mut slow =
+        b"POST /sync/push HTTP/1.1\r\nHost: 127.0.0.1\r\nx-user: alice\r\nContent-Length: 1000\r\n\r\n".to_vec();
+    slow.extend_from_slice(&push[..push.len() / 2]);
+    vec![
+        (
+            "headers over max_header_bytes",
+            with_headers(&format!("x-pad: {}\r\n", "p".repeat(20_000)), &push),
+            431,
+            Some("headers_too_large"),
+        ),
+        (
+            "many headers over max_header_bytes",
+            with_headers(&format!("x-pad: {}\r\n", "p".repeat(500)).repeat(40), &push),
+            431,
+            Some("headers_too_large"),
+        ),
+        ("headers over hyper's buffer", with_headers(&format!("x-pad: {}\r\n", "p".repeat(200_000)), &push), 431, None),
+        ("chunked body over the limit", chunked, 413, Some("payload_too_large")),
+        ("body slower than the body read timeout", slow, 408, Some("request_timeout")),
     ]
 }
 
@@ -293,7 +398,12 @@ impl ReplaceSchema for Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_typed_errors_and_change_nothing() {
-    let s = TestServer::start(ServerConfig { max_body_bytes: LIMIT, ..ServerConfig::default() }).await;
+    let config = ServerConfig {
+        max_body_bytes: LIMIT,
+        body_read_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    };
+    let s = TestServer::start(config).await;
     // Accepted state that must survive: alice's group g1 with client c1 at LMID 1.
     let (status, body) = s.push("alice", "g1", &[("c1", 1, "createTodo", create("keep", "accepted"))]).await;
     assert_eq!(status, 200, "{body}");
@@ -309,6 +419,20 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
             assert!(body["retryable"].is_boolean(), "{}", case.name);
         }
         assert_eq!(s.dump(), before, "{} changed the database", case.name);
+    }
+    // Requests reqwest cannot send, written on raw connections.
+    for (name, request, status, code) in raw_cases() {
+        let (got, body) = s.raw_tcp(&request).await;
+        assert_eq!(got, status, "{name}: {body}");
+        match code {
+            Some(code) => {
+                assert_eq!(body["error"].as_str(), Some(code), "{name}: {body}");
+                assert!(body["message"].is_string(), "{name}: every error has a message");
+                assert!(body["retryable"].is_boolean(), "{name}");
+            }
+            None => assert_eq!(body, Value::Null, "{name}: hyper's own answer has no JSON body"),
+        }
+        assert_eq!(s.dump(), before, "{name} changed the database");
     }
     // Still serving: the next good push and pull work.
     let (status, body) = s.push("alice", "g1", &[("c1", 2, "createTodo", create("after", "still up"))]).await;

@@ -110,11 +110,16 @@ async fn a_forgotten_group_resets_without_its_clients_and_read_only_groups_keep_
 async fn forgetting_idle_groups_keeps_active_ones() {
     let s = TestServer::start(ServerConfig::default()).await;
     for group in ["g1", "g2"] {
-        let (status, _) = s.push("alice", group, &[("c-".to_owned() + group, 1, "createTodo", create(group, "x"))]
-            .iter()
-            .map(|(c, i, n, a)| (c.as_str(), *i, *n, a.clone()))
-            .collect::<Vec<_>>())
-        .await;
+        let (status, _) = s
+            .push(
+                "alice",
+                group,
+                &[("c-".to_owned() + group, 1, "createTodo", create(group, "x"))]
+                    .iter()
+                    .map(|(c, i, n, a)| (c.as_str(), *i, *n, a.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .await;
         assert_eq!(status, 200);
     }
     assert_eq!(s.server.forget_idle_groups(Duration::from_secs(3600)).await.expect("forget"), 0, "both are fresh");
@@ -231,4 +236,38 @@ async fn pulls_run_on_their_own_connections_and_never_wait_for_the_writer() {
     let (status, page) = pulled.expect("a pull must not wait for the writer's connection");
     assert_eq!(status, 200);
     assert_eq!(put_ids(&page).len(), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paged_reset_catches_up_with_pushes_made_while_it_ran() {
+    let s = TestServer::start(ServerConfig { pull_page_rows: 3, ..ServerConfig::default() }).await;
+    let mutations: Vec<(&str, u64, &str, Value)> =
+        (1..=7).map(|i| ("c1", i, "createTodo", create(&format!("t{i:03}"), "x"))).collect();
+    let (status, _) = s.push("alice", "g1", &mutations).await;
+    assert_eq!(status, 200);
+    let (_, first) = s.pull("alice", "g1", Value::Null).await;
+    assert_eq!(first["lastMutationIdChanges"], json!({"c1": 7}), "LMIDs come with the snapshot");
+    // While the reset pages, the client's next mutations land: one writes a
+    // row the remaining pages will show, one fails.
+    let (status, _) = s
+        .push(
+            "alice",
+            "g1",
+            &[("c1", 8, "createTodo", create("t008", "late")), ("c1", 9, "createTodo", create("t009", " "))],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let mut pages = vec![first.clone()];
+    pages.extend(pull_all(&s, "alice", "g1", first["cookie"].clone()).await);
+    let last = pages.last().expect("pages");
+    assert!(!starts_with_clear(last), "the catch-up is incremental");
+    // What the whole pull confirms is consistent with the rows it carries:
+    // t008's row arrives together with the LMID that confirms mutation 8,
+    // and mutation 9's error with the LMID that consumed it.
+    let confirmed = pages.iter().filter_map(|p| p["lastMutationIdChanges"]["c1"].as_u64()).max();
+    assert_eq!(confirmed, Some(9), "the pull does not end before confirming what its rows show");
+    let errors: Vec<&Value> = pages.iter().flat_map(|p| p["mutationErrors"].as_array().expect("errors")).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["mutationId"], json!(9));
+    assert!(pages.iter().flat_map(put_ids).any(|id| id == "t008"));
 }

@@ -429,3 +429,92 @@ async fn sockets_that_never_read_do_not_stall_pushes() {
     assert!(next_poke(&mut reader, Duration::from_secs(1)).await.is_some(), "a live socket is still poked");
     drop(stalled);
 }
+
+/// A push body of `(id, abandoned)` mutations of client c1 creating todo `t{id}`.
+fn push_with_abandoned(group: &str, mutations: &[(u64, bool)]) -> Value {
+    let mutations: Vec<Value> = mutations
+        .iter()
+        .map(|(id, abandoned)| {
+            let mut m = json!({
+                "clientId": "c1", "id": id, "name": "createTodo",
+                "args": create(&format!("t{id}"), "would be created"), "timestamp": 1,
+            });
+            if *abandoned {
+                // Valid arguments on purpose: an abandoned mutation must not run even if it could.
+                m["abandoned"] = json!({"reason": "payload_too_large", "bytes": 5000, "limit": 4096});
+            }
+            m
+        })
+        .collect();
+    json!({
+        "protocolVersion": 1,
+        "schemaVersion": todo::SCHEMA_VERSION,
+        "clientGroupId": group,
+        "mutations": mutations,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_mutation_consumes_its_id_and_records_an_error_without_running() {
+    let s = TestServer::start(ServerConfig::default()).await;
+    let (status, body) =
+        s.post("push", "alice", &push_with_abandoned("g1", &[(1, false), (2, true), (3, false)])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lastMutationIds"], json!({"c1": 3}), "the abandoned id is consumed");
+
+    let (_, pull) = s.pull("alice", "g1", Value::Null).await;
+    let ids: Vec<&str> =
+        pull["patch"].as_array().expect("patch").iter().filter_map(|op| op["row"]["id"].as_str()).collect();
+    assert_eq!(ids, vec!["t1", "t3"], "the abandoned mutator did not run; the ones around it did");
+    assert_eq!(
+        pull["mutationErrors"],
+        json!([{
+            "clientId": "c1", "mutationId": 2,
+            "message": "dropped by the client: too large for the server (5000 bytes > 4096 byte limit)",
+        }])
+    );
+    assert_eq!(pull["lastMutationIdChanges"], json!({"c1": 3}));
+
+    // Sent again (its answer was lost): a duplicate, skipped like any other.
+    let before = s.dump();
+    let (status, body) = s.post("push", "alice", &push_with_abandoned("g1", &[(2, true), (3, false)])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lastMutationIds"], json!({"c1": 3}));
+    assert_eq!(s.dump(), before, "a duplicate abandoned mutation changes nothing");
+
+    // The same mutation sent abandoned after its full version ran is also a duplicate.
+    let (status, _) = s.post("push", "alice", &push_with_abandoned("g1", &[(1, true)])).await;
+    assert_eq!(status, 200);
+    assert_eq!(s.dump(), before);
+
+    // An abandoned mutation alone still gets a gap refused.
+    let (status, body) = s.post("push", "alice", &push_with_abandoned("g1", &[(5, true)])).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("out_of_order_mutation")), "{body}");
+    assert_eq!(s.dump(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_pull_advertises_the_server_limits() {
+    let s = TestServer::start(ServerConfig {
+        max_body_bytes: 12_345,
+        max_mutations_per_push: 67,
+        ..ServerConfig::default()
+    })
+    .await;
+    let (status, first) = s.pull("alice", "g1", Value::Null).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["limits"], json!({"maxBodyBytes": 12_345, "maxMutationsPerPush": 67}));
+    s.push("alice", "g1", &[("c1", 1, "createTodo", create("a", "x"))]).await;
+    let (_, next) = s.pull("alice", "g1", first["cookie"].clone()).await;
+    assert_eq!(next["limits"], first["limits"], "incremental pulls too");
+
+    // The client's defaults before its first pull are the server's defaults.
+    let defaults = ServerConfig::default();
+    assert_eq!(
+        plasma::protocol::ServerLimits::default(),
+        plasma::protocol::ServerLimits {
+            max_body_bytes: defaults.max_body_bytes,
+            max_mutations_per_push: defaults.max_mutations_per_push,
+        }
+    );
+}

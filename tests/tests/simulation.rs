@@ -782,15 +782,15 @@ impl World {
             for e in decoded.mutation_errors.into_iter().filter(|e| e.client_id == model.client_id) {
                 errors.insert(e.mutation_id, e.message);
             }
-            for change in decoded.changes {
+            for change in decoded.changes.iter() {
                 match change {
                     Change::Clear => {
                         saw_clear = true;
                         model.confirmed.clear();
                     }
-                    Change::Put(def, row) => model.confirmed.put_row(def, row).expect("put"),
+                    Change::Put(def, row) => model.confirmed.put_row(def, row.clone()).expect("put"),
                     Change::Del(def, id) => {
-                        model.confirmed.delete_row(def, &id).expect("del");
+                        model.confirmed.delete_row(def, id).expect("del");
                     }
                 }
             }

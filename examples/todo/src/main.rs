@@ -29,6 +29,7 @@ async fn main() -> Result<(), Box<dyn Error + Send + Sync>> {
     let server = todo::server::open(&db)?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
     tracing::info!(db = %db.display(), addr = %listener.local_addr()?, "todo sync server listening");
-    axum::serve(listener, plasma::server::router(server)).await?;
+    // Header and idle timeouts, a connection cap and bounded buffers: see `ServeConfig`.
+    plasma::server::serve(listener, plasma::server::router(server), plasma::server::ServeConfig::default()).await;
     Ok(())
 }

@@ -20,7 +20,10 @@ use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
 use crate::live::{LiveId, LiveQueries, RowDiff};
 use crate::mutator::{Mutator, Registry};
-use crate::protocol::{Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse, PushRequest};
+use crate::protocol::{
+    AbandonReason, Abandoned, Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse,
+    PushRequest, ServerLimits,
+};
 use crate::query::tree::SelectQuery;
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
@@ -32,6 +35,36 @@ pub struct Pending {
     /// What goes on the wire.
     pub record: MutationRecord,
     undo: UndoLog,
+    /// `record`'s encoded JSON size, computed once: pushes are sized without
+    /// re-serializing the queue.
+    bytes: usize,
+}
+
+/// Counts the bytes written to it.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The size of `value` encoded as JSON, without building the text.
+fn encoded_len(value: &impl serde::Serialize) -> Result<usize, serde_json::Error> {
+    let mut counter = ByteCounter(0);
+    serde_json::to_writer(&mut counter, value)?;
+    Ok(counter.0)
+}
+
+impl Pending {
+    fn new(record: MutationRecord, undo: UndoLog) -> Result<Self, serde_json::Error> {
+        let bytes = encoded_len(&record)?;
+        Ok(Pending { record, undo, bytes })
+    }
 }
 
 /// How the server answered one of this client's mutations.
@@ -81,6 +114,9 @@ pub struct Rebase {
     pub rows: usize,
 }
 
+/// One page's decoded snapshot changes.
+pub type PageChanges = std::sync::Arc<Vec<Change>>;
+
 /// One pull page with its rows decoded.
 #[derive(Debug, Clone)]
 pub struct DecodedPage {
@@ -90,8 +126,110 @@ pub struct DecodedPage {
     pub last_mutation_id_changes: BTreeMap<String, u64>,
     /// Mutations the server processed with an error.
     pub mutation_errors: Vec<crate::protocol::MutationError>,
-    /// Snapshot changes, in order.
-    pub changes: Vec<Change>,
+    /// Snapshot changes, in order. Shared, so a reset's rows can be written
+    /// to the store while the same rows are applied to the view.
+    pub changes: PageChanges,
+    /// The server's limits, if the page carried them.
+    pub limits: Option<ServerLimits>,
+    /// The store already holds this page's changes in its stage (see
+    /// [`Store::begin_stage`](crate::client::Store::begin_stage)); a pull
+    /// whose pages are all staged commits by swapping the stage in.
+    pub staged: bool,
+}
+
+/// Applies a pull's snapshot changes to the view, logging how to undo them.
+/// From the last `Clear` on, the pull describes whole tables: they are built
+/// in bulk (server pages come in id order, so this is a linear build) and
+/// swapped in, one undo entry per table. Before it, or without one, changes
+/// apply row by row.
+fn apply_snapshot_changes(
+    view: &MemoryExecutor,
+    schema: &'static Schema,
+    pages: Pages<'_>,
+    log: &mut UndoLog,
+) -> Result<(), crate::error::ExecError> {
+    let shared = pages.as_slice();
+    let all = || shared.iter().flat_map(|c| c.iter());
+    let Some(last_clear) = all().enumerate().filter(|(_, c)| matches!(c, Change::Clear)).map(|(i, _)| i).last() else {
+        return apply_row_by_row(view, all(), log);
+    };
+    let mut tables: Vec<Vec<(String, Option<Row>)>> = schema.tables.iter().map(|_| Vec::new()).collect();
+    for change in pages.into_changes().skip(last_clear + 1) {
+        let (def, id, row) = match change {
+            Change::Clear => continue,
+            Change::Put(def, row) => {
+                let id = row.pk(def).ok_or_else(|| {
+                    crate::error::ExecError::Storage(format!("row of `{}` without a text id", def.name))
+                })?;
+                (def, id.to_owned(), Some(row))
+            }
+            Change::Del(def, id) => (def, id, None),
+        };
+        let pos =
+            schema.tables.iter().position(|t| t.name == def.name).ok_or_else(|| {
+                crate::error::ExecError::Storage(format!("table `{}` is not in the schema", def.name))
+            })?;
+        tables[pos].push((id, row));
+    }
+    for (def, entries) in schema.tables.iter().zip(tables) {
+        // A stable sort keeps equal ids in pull order; the last of each wins,
+        // as applying them one by one would, and a del leaves nothing.
+        let mut entries = entries;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut latest: Vec<(String, Option<Row>)> = Vec::with_capacity(entries.len());
+        for (id, row) in entries {
+            match latest.last_mut() {
+                Some(last) if last.0 == id => last.1 = row,
+                _ => latest.push((id, row)),
+            }
+        }
+        let rows: BTreeMap<String, Row> = latest.into_iter().filter_map(|(id, row)| Some((id, row?))).collect();
+        view.replace_table_logged(def, rows, log)?;
+    }
+    Ok(())
+}
+
+/// A pull's changes for the view: its own (moved out where no one else holds
+/// them) or shared with the store's commit (copied).
+enum Pages<'a> {
+    Owned(Vec<PageChanges>),
+    Shared(&'a [PageChanges]),
+}
+
+impl<'a> Pages<'a> {
+    fn as_slice(&self) -> &[PageChanges] {
+        match self {
+            Pages::Owned(pages) => pages,
+            Pages::Shared(pages) => pages,
+        }
+    }
+
+    /// Every change, owned: moved out of pages nobody else holds.
+    fn into_changes(self) -> Box<dyn Iterator<Item = Change> + 'a> {
+        match self {
+            Pages::Owned(pages) => Box::new(
+                pages
+                    .into_iter()
+                    .flat_map(|page| std::sync::Arc::try_unwrap(page).unwrap_or_else(|shared| shared.as_ref().clone())),
+            ),
+            Pages::Shared(pages) => Box::new(pages.iter().flat_map(|page| page.iter().cloned())),
+        }
+    }
+}
+
+fn apply_row_by_row<'a>(
+    view: &MemoryExecutor,
+    changes: impl Iterator<Item = &'a Change>,
+    log: &mut UndoLog,
+) -> Result<(), crate::error::ExecError> {
+    for change in changes {
+        match change {
+            Change::Clear => view.clear_logged(log),
+            Change::Put(def, row) => view.put_row_logged(def, row.clone(), log)?,
+            Change::Del(def, id) => view.delete_row_logged(def, id, log)?,
+        }
+    }
+    Ok(())
 }
 
 /// Below this many changes a pull is persisted on the calling thread: a
@@ -119,15 +257,15 @@ fn beside<A: Send, B>(side: impl FnOnce() -> A + Send, main: impl FnOnce() -> B,
 /// Frees a large pull's decoded rows off the caller's thread: the view holds
 /// its own copies, and a hundred thousand frees need not delay publishing.
 #[cfg(not(target_arch = "wasm32"))]
-fn release(changes: Vec<Change>) {
-    if changes.len() >= PARALLEL_PERSIST_ROWS {
+fn release(changes: Vec<PageChanges>) {
+    if changes.iter().map(|c| c.len()).sum::<usize>() >= PARALLEL_PERSIST_ROWS {
         // If no thread can be started, the rows are simply freed here.
         let _ = std::thread::Builder::new().name("plasma-free".into()).spawn(move || drop(changes));
     }
 }
 
 #[cfg(target_arch = "wasm32")]
-fn release(changes: Vec<Change>) {
+fn release(changes: Vec<PageChanges>) {
     drop(changes);
 }
 
@@ -165,12 +303,26 @@ pub struct ClientCore<R: Registry> {
     live: LiveQueries,
     /// Diffs produced since the owner last took them, oldest first.
     live_out: Vec<(LiveId, RowDiff)>,
+    /// The server's limits as last learned from a pull (until then, the
+    /// configured defaults): pushes are batched under them.
+    limits: ServerLimits,
+    /// Size of a push body carrying no mutation and no acknowledgement.
+    envelope_bytes: usize,
     _registry: PhantomData<fn() -> R>,
 }
 
 impl<R: Registry> ClientCore<R> {
     /// A client with empty local state.
     pub fn new(schema: &'static Schema, client_group_id: String, schema_version: String, client_id: String) -> Self {
+        let envelope = PushRequest {
+            protocol_version: PROTOCOL_VERSION,
+            schema_version: schema_version.clone(),
+            client_group_id: client_group_id.clone(),
+            mutations: Vec::new(),
+            applied_through: BTreeMap::new(),
+        };
+        // Strings and integers always encode; the fallback only keeps this infallible.
+        let envelope_bytes = encoded_len(&envelope).unwrap_or(0);
         ClientCore {
             schema,
             view: MemoryExecutor::new(schema),
@@ -181,6 +333,8 @@ impl<R: Registry> ClientCore<R> {
             waiters: BTreeMap::new(),
             live: LiveQueries::new(),
             live_out: Vec::new(),
+            limits: ServerLimits::default(),
+            envelope_bytes,
             _registry: PhantomData,
         }
     }
@@ -196,8 +350,8 @@ impl<R: Registry> ClientCore<R> {
         core.pending = pending
             .into_iter()
             .filter(|record| record.client_id == meta.client_id && record.id > meta.last_mutation_id)
-            .map(|record| Pending { record, undo: UndoLog::default() })
-            .collect();
+            .map(|record| Pending::new(record, UndoLog::default()))
+            .collect::<Result<_, _>>()?;
         core.meta = meta;
         core.replay(ctx);
         Ok(core)
@@ -238,6 +392,60 @@ impl<R: Registry> ClientCore<R> {
         self.schema
     }
 
+    /// The server's limits pushes are sized under: the last a pull
+    /// advertised, or the configured defaults before that.
+    pub fn limits(&self) -> ServerLimits {
+        self.limits
+    }
+
+    /// Sets the limits to assume until a pull advertises the server's.
+    pub fn set_limits(&mut self, limits: ServerLimits) {
+        self.limits = limits;
+    }
+
+    /// The encoded size of a push carrying only pending mutation `id`, or
+    /// `None` if it is not pending.
+    pub fn push_bytes_of(&self, id: u64) -> Option<usize> {
+        self.pending.iter().find(|p| p.record.id == id).map(|p| self.envelope_len() + p.bytes)
+    }
+
+    /// Gives up on sending pending mutation `id` because even alone it is too
+    /// large for the server: its record becomes *abandoned* (arguments
+    /// `null`, the sizes noted), so the server consumes its id and records an
+    /// error without running it, and the client's handle resolves with that
+    /// rejection through the next pull. Its effect leaves the view at once.
+    /// Returns the new record (to persist), or `None` if `id` is not pending
+    /// or already abandoned. Ids are never renumbered or dropped: the server
+    /// may already hold this one.
+    pub fn abandon_too_large(
+        &mut self,
+        ctx: &R::Context,
+        id: u64,
+    ) -> Result<Option<(MutationRecord, Abandoned)>, ClientError> {
+        let limit = self.limits.max_body_bytes;
+        let envelope = self.envelope_len();
+        let Some(p) = self.pending.iter_mut().find(|p| p.record.id == id && p.record.abandoned.is_none()) else {
+            return Ok(None);
+        };
+        let abandoned = Abandoned {
+            reason: AbandonReason::PayloadTooLarge,
+            bytes: (envelope + p.bytes) as u64,
+            limit: limit as u64,
+        };
+        let mut record = p.record.clone();
+        record.args = serde_json::value::to_raw_value(&())?;
+        record.abandoned = Some(abandoned.clone());
+        p.bytes = encoded_len(&record)?;
+        p.record = record.clone();
+        // Back to the snapshot and replay without it (undo logs nest).
+        for p in self.pending.iter_mut().rev() {
+            self.view.undo(std::mem::take(&mut p.undo));
+        }
+        self.replay(ctx);
+        self.flush_live();
+        Ok(Some((record, abandoned)))
+    }
+
     /// Runs mutator `M` optimistically and queues it. Returns its record (to
     /// persist) and a handle that resolves with the server's answer, or the
     /// mutator's error, in which case nothing is queued.
@@ -249,6 +457,12 @@ impl<R: Registry> ClientCore<R> {
     ) -> Result<(MutationRecord, MutationHandle), ClientError> {
         let id = self.meta.next_mutation_id;
         let record = MutationRecord::new::<M>(self.meta.client_id.clone(), id, &args, timestamp)?;
+        let bytes = encoded_len(&record)?;
+        // Refused before it runs: a mutation no push can carry would block the queue.
+        let body = self.envelope_len() + bytes;
+        if body > self.limits.max_body_bytes {
+            return Err(ClientError::MutationTooLarge { bytes: body, limit: self.limits.max_body_bytes });
+        }
         let ran = run_ready(async {
             let mut tx = self.view.begin().await?;
             M::run(&mut tx, ctx, args).await?;
@@ -259,7 +473,7 @@ impl<R: Registry> ClientCore<R> {
         self.flush_live();
         let undo = ran??;
         self.meta.next_mutation_id += 1;
-        self.pending.push_back(Pending { record: record.clone(), undo });
+        self.pending.push_back(Pending { record: record.clone(), undo, bytes });
         let (resolver, handle) = MutationHandle::pair(self.meta.client_id.clone(), id);
         self.waiters.insert(id, resolver);
         Ok((record, handle))
@@ -329,10 +543,24 @@ impl<R: Registry> ClientCore<R> {
         self.push_request_after(0, max)
     }
 
-    /// The next push of mutations with id above `after`, or `None`.
+    /// The next push of mutations with id above `after`, or `None`: at most
+    /// `max` and the server's `max_mutations_per_push` mutations, in order,
+    /// whose encoded body stays within the server's `max_body_bytes`. The
+    /// first mutation always goes, even alone over the limit (a 413 for it
+    /// leads to [`abandon_too_large`](Self::abandon_too_large)).
     pub fn push_request_after(&self, after: u64, max: usize) -> Option<PushRequest> {
-        let mutations: Vec<MutationRecord> =
-            self.pending.iter().filter(|p| p.record.id > after).take(max.max(1)).map(|p| p.record.clone()).collect();
+        let count = max.max(1).min(self.limits.max_mutations_per_push.max(1));
+        let mut size = self.envelope_len();
+        let mut mutations: Vec<MutationRecord> = Vec::new();
+        for p in self.pending.iter().filter(|p| p.record.id > after) {
+            // A comma separates it from the previous one.
+            let grown = size + p.bytes + usize::from(!mutations.is_empty());
+            if mutations.len() == count || (!mutations.is_empty() && grown > self.limits.max_body_bytes) {
+                break;
+            }
+            size = grown;
+            mutations.push(p.record.clone());
+        }
         if mutations.is_empty() {
             return None;
         }
@@ -341,13 +569,28 @@ impl<R: Registry> ClientCore<R> {
             schema_version: self.schema_version.clone(),
             client_group_id: self.client_group_id.clone(),
             mutations,
-            // Outcomes up to the confirmed LMID are durable here: the server
-            // may drop their recorded errors.
-            applied_through: (self.meta.last_mutation_id > 0)
-                .then(|| (self.meta.client_id.clone(), self.meta.last_mutation_id))
-                .into_iter()
-                .collect(),
+            applied_through: self.applied_through(),
         })
+    }
+
+    /// What a push acknowledges: outcomes up to the confirmed LMID are
+    /// durable here, so the server may drop their recorded errors.
+    fn applied_through(&self) -> BTreeMap<String, u64> {
+        (self.meta.last_mutation_id > 0)
+            .then(|| (self.meta.client_id.clone(), self.meta.last_mutation_id))
+            .into_iter()
+            .collect()
+    }
+
+    /// Size of a push body carrying no mutation: the envelope plus, once
+    /// something was confirmed, `,"appliedThrough":{..}`.
+    fn envelope_len(&self) -> usize {
+        let ack = self.applied_through();
+        if ack.is_empty() {
+            return self.envelope_bytes;
+        }
+        // A map of a string to an integer always encodes.
+        self.envelope_bytes + ",\"appliedThrough\":".len() + encoded_len(&ack).unwrap_or(0)
     }
 
     /// The next pull request, from `cookie` (the last applied one unless a paged pull is under way).
@@ -403,7 +646,9 @@ impl<R: Registry> ClientCore<R> {
             cookie: page.cookie.clone(),
             last_mutation_id_changes: page.last_mutation_id_changes.clone(),
             mutation_errors: page.mutation_errors.clone(),
-            changes,
+            changes: std::sync::Arc::new(changes),
+            limits: page.limits,
+            staged: false,
         })
     }
 
@@ -445,6 +690,10 @@ impl<R: Registry> ClientCore<R> {
         new_client_id: impl FnOnce() -> String,
         persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError> + MaybeSend,
     ) -> Result<Rebase, ClientError> {
+        // The server's limits are facts about the server, whatever the cookie.
+        if let Some(limits) = pages.iter().rev().find_map(|p| p.limits) {
+            self.limits = limits;
+        }
         let result = self.rebase_onto(base, pages, ctx, new_client_id, persist);
         self.flush_live();
         result
@@ -465,7 +714,8 @@ impl<R: Registry> ClientCore<R> {
         let cookie = Some(last.cookie.clone());
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
         let mut lmid = None;
-        let mut changes = Vec::with_capacity(pages.iter().map(|p| p.changes.len()).sum());
+        let staged = pages.iter().all(|p| p.staged);
+        let mut changes = Vec::with_capacity(pages.len());
         for page in pages {
             // A reset that restarted midway (its group was forgotten, its
             // cookie fell below the horizon) starts again with a clear: what
@@ -480,9 +730,10 @@ impl<R: Registry> ClientCore<R> {
             for e in page.mutation_errors.into_iter().filter(|e| e.client_id == self.meta.client_id) {
                 errors.insert(e.mutation_id, e.message);
             }
-            changes.extend(page.changes);
+            changes.push(page.changes);
         }
-        let saw_clear = changes.iter().any(|c| matches!(c, Change::Clear));
+        let count: usize = changes.iter().map(|c| c.len()).sum();
+        let saw_clear = changes.iter().flat_map(|c| c.iter()).any(|c| matches!(c, Change::Clear));
         // The server has forgotten this client: start over as a new one,
         // keeping nothing that was built on the old identity.
         let forgotten = saw_clear && lmid.is_none() && self.meta.last_mutation_id > 0;
@@ -495,8 +746,12 @@ impl<R: Registry> ClientCore<R> {
                 ..self.meta.clone()
             }
         };
-        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes };
+        // A staged pull's store already has its rows, so the view may take
+        // them instead of copying them.
+        let owned = if staged { std::mem::take(&mut changes) } else { Vec::new() };
+        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes, staged };
         let view = &self.view;
+        let schema = self.schema;
         let pending = &mut self.pending;
         let (persisted, applied) = beside(
             move || persist(commit),
@@ -506,23 +761,14 @@ impl<R: Registry> ClientCore<R> {
                     view.undo(std::mem::take(&mut p.undo));
                 }
                 let mut log = UndoLog::default();
-                for change in &changes {
-                    let applied = match change {
-                        Change::Clear => {
-                            view.clear_logged(&mut log);
-                            Ok(())
-                        }
-                        Change::Put(def, row) => view.put_row_logged(def, row.clone(), &mut log),
-                        Change::Del(def, id) => view.delete_row_logged(def, id, &mut log),
-                    };
-                    if let Err(e) = applied {
-                        view.undo(log);
-                        return Err(e.into());
-                    }
+                let source = if staged { Pages::Owned(owned) } else { Pages::Shared(&changes) };
+                if let Err(e) = apply_snapshot_changes(view, schema, source, &mut log) {
+                    view.undo(log);
+                    return Err(e.into());
                 }
                 Ok(log)
             },
-            changes.len() >= PARALLEL_PERSIST_ROWS,
+            count >= PARALLEL_PERSIST_ROWS,
         );
         let failed = match (persisted, applied) {
             (Ok(()), Ok(_)) => None,
@@ -537,7 +783,7 @@ impl<R: Registry> ClientCore<R> {
             self.replay(ctx);
             return Err(error);
         }
-        let mut rebase = Rebase { rows: changes.len(), ..Rebase::default() };
+        let mut rebase = Rebase { rows: count, ..Rebase::default() };
         release(changes);
         self.meta = meta;
         if forgotten {
@@ -570,6 +816,11 @@ impl<R: Registry> ClientCore<R> {
     fn replay(&mut self, ctx: &R::Context) -> Vec<u64> {
         let mut failed = Vec::new();
         for p in self.pending.iter_mut() {
+            if p.record.abandoned.is_some() {
+                // Given up on: it has no effect anywhere.
+                p.undo = UndoLog::default();
+                continue;
+            }
             let view = &self.view;
             let result = run_ready(async {
                 let mut tx = view.begin().await?;

@@ -10,6 +10,15 @@ pub enum ClientError {
     /// The mutator refused when run locally; nothing was queued.
     #[error(transparent)]
     Mutator(#[from] MutatorError),
+    /// The mutation is too large for the server: even alone, its push body
+    /// exceeds the server's limit. Nothing was queued or changed.
+    #[error("the mutation is too large for the server: a push carrying it is {bytes} bytes, the limit is {limit}")]
+    MutationTooLarge {
+        /// Size of the smallest push that could carry it.
+        bytes: usize,
+        /// The server's body limit as the client knows it.
+        limit: usize,
+    },
     /// The local store failed.
     #[error(transparent)]
     Exec(#[from] ExecError),

@@ -45,6 +45,19 @@ pub enum ClientEvent {
         /// The new client id.
         client_id: String,
     },
+    /// A queued mutation turned out too large for the server even alone in
+    /// a push (its limit shrank, or the client assumed a larger one): the
+    /// client gave up on it. The server consumes its id without running it
+    /// and its handle resolves with that rejection; the mutations behind it
+    /// go out.
+    MutationTooLarge {
+        /// The mutation's id.
+        mutation_id: u64,
+        /// Size of the smallest push that carried it.
+        bytes: u64,
+        /// The server's body limit as the client learned it.
+        limit: u64,
+    },
     /// The durable store failed to record a pull (it is re-pulled after a restart).
     StoreFailed(String),
 }

@@ -18,13 +18,14 @@ pub mod live;
 #[cfg(feature = "native-client")]
 pub mod native;
 pub mod platform;
+mod pull_stream;
 #[cfg(feature = "sqlite")]
 pub mod sqlite_store;
 pub mod store;
 pub mod sync;
 mod sync_loop;
 
-pub use self::core::{Change, ClientCore, ClientMeta, Outcome, Pending, Rebase};
+pub use self::core::{Change, ClientCore, ClientMeta, DecodedPage, Outcome, PageChanges, Pending, Rebase};
 pub use backoff::BackoffConfig;
 pub use error::ClientError;
 pub use events::{ClientEvent, SyncStatus};

@@ -13,7 +13,7 @@ use crate::client::store::{Persisted, PullCommit, Store, StoreError};
 use crate::exec::sqlite::value_from_ref;
 use crate::protocol::MutationRecord;
 use crate::schema::{Schema, TableDef};
-use crate::sql::ddl::create_table;
+use crate::sql::ddl::{create_table, create_table_named};
 use crate::sql::render::ident;
 use crate::table::Row;
 
@@ -133,7 +133,7 @@ fn wipe(conn: &mut Connection, schema: &Schema) -> Result<(), StoreError> {
     let tx = conn.transaction().map_err(io)?;
     let tables: Vec<String> = {
         let mut stmt = tx
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_plasma%' ESCAPE '\\'")
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND (name NOT LIKE '\\_plasma%' ESCAPE '\\' OR name LIKE '\\_plasma\\_stage\\_%' ESCAPE '\\')")
             .map_err(io)?;
         let names = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(io)?;
         names.collect::<Result<_, _>>().map_err(io)?
@@ -156,14 +156,59 @@ fn put_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-fn upsert_sql(table: &TableDef) -> String {
+fn upsert_sql(table: &TableDef, name: &str) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
     let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    format!("INSERT OR REPLACE INTO {} ({}) VALUES ({})", ident(table.name), columns.join(", "), marks.join(", "))
+    format!("INSERT OR REPLACE INTO {} ({}) VALUES ({})", ident(name), columns.join(", "), marks.join(", "))
 }
 
-fn delete_sql(table: &TableDef) -> String {
-    format!("DELETE FROM {} WHERE {} = ?1", ident(table.name), ident(table.pk().name))
+fn delete_sql(table: &TableDef, name: &str) -> String {
+    format!("DELETE FROM {} WHERE {} = ?1", ident(name), ident(table.pk().name))
+}
+
+/// Where a reset of `table` is staged until its commit renames it into place.
+fn stage_name(table: &TableDef) -> String {
+    format!("_plasma_stage_{}", table.name)
+}
+
+/// Writes `changes` in order into the tables `name` gives for each table of
+/// `schema` (the snapshot's own, or the stage's).
+fn write_changes<'a>(
+    tx: &Connection,
+    schema: &Schema,
+    changes: impl Iterator<Item = &'a Change>,
+    name: impl Fn(&TableDef) -> String,
+) -> Result<(), StoreError> {
+    // One prepared statement per table and kind for the whole batch.
+    let mut upserts = Vec::with_capacity(schema.tables.len());
+    let mut deletes = Vec::with_capacity(schema.tables.len());
+    for table in schema.tables {
+        upserts.push(tx.prepare_cached(&upsert_sql(table, &name(table))).map_err(io)?);
+        deletes.push(tx.prepare_cached(&delete_sql(table, &name(table))).map_err(io)?);
+    }
+    let position = |table: &TableDef| {
+        schema
+            .tables
+            .iter()
+            .position(|t| t.name == table.name)
+            .ok_or_else(|| StoreError::Io(format!("table `{}` is not in the schema", table.name)))
+    };
+    for change in changes {
+        match change {
+            Change::Clear => {
+                for table in schema.tables {
+                    tx.execute(&format!("DELETE FROM {}", ident(&name(table))), []).map_err(io)?;
+                }
+            }
+            Change::Put(table, row) => {
+                upserts[position(table)?].execute(rusqlite::params_from_iter(row.0.iter())).map_err(io)?;
+            }
+            Change::Del(table, id) => {
+                deletes[position(table)?].execute([id]).map_err(io)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -197,40 +242,45 @@ impl Store for SqliteStore {
         tx.commit().map_err(io)
     }
 
+    fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError> {
+        let json = serde_json::to_string(record).map_err(corrupt)?;
+        let conn = self.conn()?;
+        conn.prepare_cached(&format!("UPDATE {PENDING} SET record = ?3 WHERE client_id = ?1 AND id = ?2"))
+            .and_then(|mut s| s.execute(params![record.client_id, record.id as i64, json]))
+            .map_err(io)?;
+        Ok(())
+    }
+
+    fn begin_stage(&self, schema: &'static Schema) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(io)?;
+        for table in schema.tables {
+            tx.execute(&format!("DROP TABLE IF EXISTS {}", ident(&stage_name(table))), []).map_err(io)?;
+            tx.execute(&create_table_named(table, &stage_name(table)), []).map_err(io)?;
+        }
+        tx.commit().map_err(io)?;
+        Ok(true)
+    }
+
+    fn stage(&self, schema: &'static Schema, changes: &[Change]) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(io)?;
+        write_changes(&tx, schema, changes.iter(), stage_name)?;
+        tx.commit().map_err(io)
+    }
+
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(io)?;
-        {
-            // One prepared statement per table and kind for the whole pull.
-            let mut upserts = Vec::with_capacity(commit.schema.tables.len());
-            let mut deletes = Vec::with_capacity(commit.schema.tables.len());
+        if commit.staged {
+            // The staged tables hold the whole new snapshot: swap them in.
             for table in commit.schema.tables {
-                upserts.push(tx.prepare(&upsert_sql(table)).map_err(io)?);
-                deletes.push(tx.prepare(&delete_sql(table)).map_err(io)?);
+                tx.execute(&format!("DROP TABLE IF EXISTS {}", ident(table.name)), []).map_err(io)?;
+                tx.execute(&format!("ALTER TABLE {} RENAME TO {}", ident(&stage_name(table)), ident(table.name)), [])
+                    .map_err(io)?;
             }
-            let position = |table: &TableDef| {
-                commit
-                    .schema
-                    .tables
-                    .iter()
-                    .position(|t| t.name == table.name)
-                    .ok_or_else(|| StoreError::Io(format!("table `{}` is not in the schema", table.name)))
-            };
-            for change in commit.changes {
-                match change {
-                    Change::Clear => {
-                        for table in commit.schema.tables {
-                            tx.execute(&format!("DELETE FROM {}", ident(table.name)), []).map_err(io)?;
-                        }
-                    }
-                    Change::Put(table, row) => {
-                        upserts[position(table)?].execute(rusqlite::params_from_iter(row.0.iter())).map_err(io)?;
-                    }
-                    Change::Del(table, id) => {
-                        deletes[position(table)?].execute([id]).map_err(io)?;
-                    }
-                }
-            }
+        } else {
+            write_changes(&tx, commit.schema, commit.changes.iter().flat_map(|c| c.iter()), |t| t.name.to_owned())?;
         }
         let meta = commit.meta;
         tx.prepare_cached(&format!("DELETE FROM {PENDING} WHERE client_id != ?1 OR id <= ?2"))

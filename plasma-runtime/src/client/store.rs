@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::client::core::{Change, ClientMeta};
+use crate::client::core::{Change, ClientMeta, PageChanges};
 use crate::client::platform::{BoxFuture, MaybeSend};
 use crate::protocol::MutationRecord;
 use crate::schema::{Schema, TableDef};
@@ -38,9 +38,15 @@ pub struct PullCommit<'a> {
     pub schema: &'static Schema,
     /// New meta (cookie, last mutation id, possibly a new client id after a reset).
     pub meta: &'a ClientMeta,
-    /// Snapshot changes, in order. Pending mutations of another client id than
-    /// `meta.client_id` (a reset) or with id up to `meta.last_mutation_id` are gone.
-    pub changes: &'a [Change],
+    /// Snapshot changes, page by page, in order. Pending mutations of another
+    /// client id than `meta.client_id` (a reset) or with id up to
+    /// `meta.last_mutation_id` are gone.
+    pub changes: &'a [PageChanges],
+    /// The pull is a reset whose changes (everything from its first `Clear`)
+    /// were all given to [`Store::stage`] after [`Store::begin_stage`]
+    /// returned `true`: the commit puts the staged tables in place of the
+    /// snapshot instead of writing `changes`.
+    pub staged: bool,
 }
 
 /// A local store failed.
@@ -85,8 +91,29 @@ pub trait Store: MaybeSend + 'static {
     /// Appends a pending mutation and the meta that counts it.
     fn append_pending(&self, meta: &ClientMeta, record: &MutationRecord) -> Result<(), StoreError>;
 
+    /// Replaces a pending mutation's record (same client and id), as when
+    /// the client abandons it; does nothing if it is no longer pending.
+    fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError>;
+
     /// Applies a pull atomically.
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError>;
+
+    /// Starts staging a reset beside the snapshot, discarding any earlier
+    /// stage, so its rows can be written while later pages still arrive.
+    /// Staged rows are invisible (to [`load`](Store::load) too) until a
+    /// [`commit_pull`](Store::commit_pull) with `staged` puts them in place.
+    /// Returns `false` if this store does not stage (the default): the pull
+    /// is then written whole by `commit_pull`.
+    fn begin_stage(&self, _schema: &'static Schema) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    /// Writes changes of the reset being staged, in order (a `Clear` empties
+    /// the stage). Each call is its own short write, so mutations queued
+    /// meanwhile are never held up for the whole pull.
+    fn stage(&self, _schema: &'static Schema, _changes: &[Change]) -> Result<(), StoreError> {
+        Err(StoreError::Io("this store does not stage pulls".to_owned()))
+    }
 
     /// Completes when every write issued so far is durable.
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
@@ -183,10 +210,20 @@ impl Store for MemoryStore {
         })?
     }
 
+    fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError> {
+        self.with(|state| {
+            let p = state.as_mut().ok_or_else(not_initialised)?;
+            if let Some(old) = p.pending.iter_mut().find(|m| m.client_id == record.client_id && m.id == record.id) {
+                *old = record.clone();
+            }
+            Ok(())
+        })?
+    }
+
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError> {
         self.with(|state| {
             let p = state.as_mut().ok_or_else(not_initialised)?;
-            for change in commit.changes {
+            for change in commit.changes.iter().flat_map(|c| c.iter()) {
                 match change {
                     Change::Clear => p.rows.clear(),
                     Change::Put(table, row) => {

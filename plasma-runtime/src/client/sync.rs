@@ -22,6 +22,7 @@ use crate::exec::memory::MemoryExecutor;
 use crate::exec::{Executor, run_ready};
 use crate::live::LiveId;
 use crate::mutator::{Mutator, Registry};
+use crate::protocol::ServerLimits;
 use crate::query::typed::Select;
 use crate::schema::Schema;
 use crate::table::{Row, Table};
@@ -45,6 +46,9 @@ pub struct ClientConfig {
     pub push_batch: usize,
     /// Retry timing for network errors and 5xx.
     pub backoff: BackoffConfig,
+    /// The server limits to assume until the first pull advertises the real
+    /// ones (default: the server's defaults, 4 MiB and 5,000 mutations).
+    pub limits: ServerLimits,
 }
 
 /// Builds a [`Client`].
@@ -71,6 +75,20 @@ impl<R: Registry> ClientBuilder<R> {
     /// Sets the most mutations per push request.
     pub fn push_batch(mut self, max: usize) -> Self {
         self.config.push_batch = max.max(1);
+        self
+    }
+
+    /// Sets the largest push body to assume until the first pull advertises
+    /// the server's limit (default 4 MiB, the server's default).
+    pub fn max_push_bytes(mut self, bytes: usize) -> Self {
+        self.config.limits.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets the most mutations per push to assume until the first pull
+    /// advertises the server's limit (default 5,000, the server's default).
+    pub fn max_mutations_per_push(mut self, max: usize) -> Self {
+        self.config.limits.max_mutations_per_push = max.max(1);
         self
     }
 
@@ -101,7 +119,7 @@ impl<R: Registry> ClientBuilder<R> {
         let ids = IdGenerator::new();
         let config = self.config;
         let persisted = store.load(self.schema, &config.client_group_id, &config.schema_version).await?;
-        let core = match persisted {
+        let mut core = match persisted {
             Some(persisted) => ClientCore::restore(self.schema, persisted, &context())?,
             None => {
                 let client_id = new_id(&ids, platform.as_ref());
@@ -115,6 +133,7 @@ impl<R: Registry> ClientBuilder<R> {
                 core
             }
         };
+        core.set_limits(config.limits);
         let (wake, wake_rx) = unbounded();
         let (shutdown, shutdown_rx) = oneshot::channel();
         Ok(Client {
@@ -281,6 +300,7 @@ where
                 pokes: false,
                 push_batch: 100,
                 backoff: BackoffConfig::default(),
+                limits: ServerLimits::default(),
             },
             context: None,
             store: None,
@@ -314,8 +334,10 @@ where
 
     /// Runs mutator `M` against local state at once, queues it durably, and
     /// returns a handle that resolves with the server's answer. If the mutator
-    /// fails locally, or the store cannot record it, nothing is queued and
-    /// local state is unchanged.
+    /// fails locally, the store cannot record it, or it is too large for the
+    /// server ([`ClientError::MutationTooLarge`]: even alone, its push body
+    /// would exceed [`server_limits`](Self::server_limits)), nothing is queued
+    /// and local state is unchanged.
     pub fn mutate<M: Mutator<Context = R::Context>>(&self, args: M::Args) -> Result<MutationHandle, ClientError> {
         let ctx = (self.shared.context)();
         let now = self.shared.platform.now_ms();
@@ -399,6 +421,12 @@ where
     /// A handle on a pending mutation restored from the store after a restart.
     pub fn handle(&self, mutation_id: u64) -> Option<MutationHandle> {
         self.shared.lock_core().ok()?.handle(mutation_id)
+    }
+
+    /// The server limits pushes are sized under: the last a pull advertised,
+    /// or the builder's (`max_push_bytes`, `max_mutations_per_push`) before that.
+    pub fn server_limits(&self) -> ServerLimits {
+        self.shared.lock_core().map(|c| c.limits()).unwrap_or(self.shared.config.limits)
     }
 
     /// Mutation ids still pending, oldest first.

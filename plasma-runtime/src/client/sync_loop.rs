@@ -13,10 +13,10 @@ use futures_util::StreamExt;
 use futures_util::future::{Either, select};
 
 use crate::client::backoff::{Backoff, BackoffConfig};
-use crate::client::core::ClientCore;
 use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, SyncStatus};
 use crate::client::platform::{Platform, Transport, TransportError};
+use crate::client::pull_stream::PullPages;
 use crate::client::sync::{Shared, Wake};
 use crate::mutator::Registry;
 use crate::protocol::ErrorCode;
@@ -128,10 +128,14 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
         // The server must never hold a mutation this client could still forget.
         shared.store.flush().await.map_err(|e| failure(e.into()))?;
         let through = request.mutations.last().map(|m| (m.client_id.clone(), m.id));
+        let sent = request.mutations.len();
         match shared.transport.push(request).await {
             Ok(_) => {
                 state.pushed = through;
                 state.pull_due = true;
+            }
+            Err(TransportError::Server { body, .. }) if body.error == ErrorCode::PayloadTooLarge => {
+                too_large(shared, state, sent, through).await?;
             }
             Err(e) => return Err(classify(e, state)),
         }
@@ -146,39 +150,80 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
     Ok(())
 }
 
+/// A push of `sent` mutations, the last `through`, got 413. Pulls first, to
+/// learn the server's current limits (and whether it already holds them),
+/// then pushes a larger batch again in halves; a single mutation is
+/// abandoned (see [`ClientCore::abandon_too_large`]) so it cannot block the
+/// queue. Never loops: each step shrinks the batch or abandons a mutation.
+async fn too_large<R: Registry>(
+    shared: &Shared<R>,
+    state: &mut LoopState,
+    sent: usize,
+    through: Option<(String, u64)>,
+) -> Result<(), Failure> {
+    pull(shared, state).await?;
+    state.pull_due = false;
+    state.pushed = None;
+    if sent > 1 {
+        state.batch = (sent / 2).max(1);
+        return Ok(());
+    }
+    let Some((client_id, id)) = through else { return Ok(()) };
+    let abandoned = {
+        let ctx = (shared.context)();
+        let mut core = shared.lock_core().map_err(failure)?;
+        if core.client_id() != client_id || core.push_bytes_of(id).is_none() {
+            // The server already had it (an earlier answer was lost), or the client reset.
+            return Ok(());
+        }
+        let Some((record, abandoned)) = core.abandon_too_large(&ctx, id).map_err(failure)? else {
+            // Even abandoned it is refused: the server's limit cannot carry an
+            // empty mutation. Back off rather than spin.
+            return Err(Failure::Retry);
+        };
+        // Durable, so a restart does not send the large body again. If the
+        // store fails, a restart sends it once more and abandons it again.
+        if let Err(e) = shared.store.replace_pending(&record) {
+            shared.emit(ClientEvent::StoreFailed(e.to_string()));
+        }
+        shared.publish(core);
+        abandoned
+    };
+    state.batch = shared.config.push_batch;
+    shared.emit(ClientEvent::MutationTooLarge { mutation_id: id, bytes: abandoned.bytes, limit: abandoned.limit });
+    shared.emit(ClientEvent::Changed);
+    Ok(())
+}
+
 async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<(), Failure> {
     let (base, mut request) = {
         let core = shared.lock_core().map_err(failure)?;
         let cookie = core.cookie();
         (cookie.clone(), core.pull_request(cookie))
     };
-    let mut pages = Vec::new();
-    let mut rows = 0;
+    let mut pages = PullPages::<R>::new(shared.schema, Arc::clone(&shared.store));
+    let (mut count, mut rows) = (0, 0);
     loop {
         let page = shared.transport.pull(request.clone()).await.map_err(|e| classify(e, state))?;
         rows += page.patch.len();
+        count += 1;
         let more = page.more;
         request.cookie = Some(page.cookie.clone());
-        pages.push(page);
-        shared.emit(ClientEvent::PullProgress { pages: pages.len(), rows, done: !more });
+        // Decoded (and for a reset, written to the store's stage) outside the
+        // lock: readers and mutations go on meanwhile.
+        pages.push(page).map_err(|e| store_failure(shared, e))?;
+        shared.emit(ClientEvent::PullProgress { pages: count, rows, done: !more });
         if !more {
             break;
         }
     }
-    // Decoded outside the lock: readers and mutations go on meanwhile.
-    let pages = ClientCore::<R>::decode_pages(shared.schema, pages).map_err(failure)?;
+    let (pages, persist) = pages.finish().map_err(|e| store_failure(shared, e))?;
     let (rebase, client_id) = {
         let ctx = (shared.context)();
         let mut core = shared.lock_core().map_err(failure)?;
-        let store = &shared.store;
         let rebase = core
-            .apply_decoded(&base, pages, &ctx, || shared.new_id(), |commit| store.commit_pull(commit))
-            .map_err(|e| {
-                if let ClientError::Store(e) = &e {
-                    shared.emit(ClientEvent::StoreFailed(e.to_string()));
-                }
-                failure(e)
-            })?;
+            .apply_decoded(&base, pages, &ctx, || shared.new_id(), |commit| persist.commit(commit))
+            .map_err(|e| store_failure(shared, e))?;
         let client_id = core.client_id().to_owned();
         shared.publish(core);
         (rebase, client_id)
@@ -190,6 +235,14 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
         shared.emit(ClientEvent::Changed);
     }
     Ok(())
+}
+
+/// Reports a store failure to the app, then classifies it.
+fn store_failure<R: Registry>(shared: &Shared<R>, e: ClientError) -> Failure {
+    if let ClientError::Store(e) = &e {
+        shared.emit(ClientEvent::StoreFailed(e.to_string()));
+    }
+    failure(e)
 }
 
 fn failure(e: ClientError) -> Failure {

@@ -134,9 +134,23 @@ impl MemoryExecutor {
 /// How to undo one change.
 #[derive(Debug, Clone)]
 enum Undo {
-    Inserted { table: usize, pk: String },
-    Overwrote { table: usize, old: Row },
-    Deleted { table: usize, old: Row },
+    /// A whole table was replaced (a reset): the old rows come back at once.
+    Replaced {
+        table: usize,
+        old: BTreeMap<String, Row>,
+    },
+    Inserted {
+        table: usize,
+        pk: String,
+    },
+    Overwrote {
+        table: usize,
+        old: Row,
+    },
+    Deleted {
+        table: usize,
+        old: Row,
+    },
 }
 
 /// A transaction on a [`MemoryExecutor`]: writes apply in place and are
@@ -303,6 +317,10 @@ impl MemoryExecutor {
         let mut tables = self.tables.borrow_mut();
         for entry in entries.into_iter().rev() {
             match entry {
+                Undo::Replaced { table, old } => {
+                    let current = std::mem::replace(&mut tables[table], old);
+                    self.note_replaced(table, &current, &tables[table]);
+                }
                 Undo::Inserted { table, pk } => {
                     if let Some(old) = tables[table].remove(&pk) {
                         self.note(table, &pk, Some(&old));
@@ -383,6 +401,38 @@ impl MemoryExecutor {
                 self.note(pos, &id, Some(&old));
                 log.0.push(Undo::Deleted { table: pos, old });
             }
+        }
+    }
+
+    /// Replaces every row of `table` with `rows` (keyed by id), recording
+    /// how to undo it in `log` as one entry. A reset built in bulk costs one
+    /// map construction instead of one logged insert per row; captured
+    /// tables still note every row that changed, for live queries.
+    pub fn replace_table_logged(
+        &self,
+        table: &TableDef,
+        rows: BTreeMap<String, Row>,
+        log: &mut UndoLog,
+    ) -> Result<(), ExecError> {
+        let pos = self.position(table)?;
+        let mut tables = self.tables.borrow_mut();
+        let old = std::mem::replace(&mut tables[pos], rows);
+        self.note_replaced(pos, &old, &tables[pos]);
+        log.0.push(Undo::Replaced { table: pos, old });
+        Ok(())
+    }
+
+    /// Notes the rows a table replacement touched: every old row (it may be
+    /// gone or changed) and every new id.
+    fn note_replaced(&self, pos: usize, old: &BTreeMap<String, Row>, new: &BTreeMap<String, Row>) {
+        if !self.capturing.get() || !matches!(self.captured.borrow().get(pos), Some(Some(_))) {
+            return;
+        }
+        for (id, row) in old {
+            self.note(pos, id, Some(row));
+        }
+        for id in new.keys().filter(|id| !old.contains_key(*id)) {
+            self.note(pos, id, None);
         }
     }
 

@@ -54,7 +54,8 @@ fn delete_group(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerError> {
     ))?
     .execute([group])?;
     conn.prepare_cached(&format!("DELETE FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?"))?.execute([group])?;
-    let groups = conn.prepare_cached(&format!("DELETE FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?.execute([group])?;
+    let groups =
+        conn.prepare_cached(&format!("DELETE FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?.execute([group])?;
     Ok(groups > 0)
 }
 

@@ -3,7 +3,8 @@
 //!
 //! [`SyncServer::handle`] is framework-agnostic (`http::Request<Bytes>` in,
 //! `http::Response<Bytes>` out); [`router`] mounts it on axum together with
-//! the WebSocket poke endpoint.
+//! the WebSocket poke endpoint, and [`serve()`] runs that router on a listener
+//! with bounded connection resources ([`ServeConfig`]).
 
 mod axum_adapter;
 pub mod compact;
@@ -13,6 +14,7 @@ mod http_handler;
 pub mod pokes;
 pub mod pull;
 pub mod push;
+pub mod serve;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,15 +23,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use axum_adapter::router;
 pub use error::ServerError;
-pub use pokes::{PokeHub, PokeSubscription, PokeTarget};
+pub use pokes::{PokeHub, PokeSubscription, PokeTarget, SubscribeError};
+pub use serve::{ServeConfig, serve, serve_with_shutdown};
 
 use crate::error::ExecError;
 use crate::exec::sqlite::SqliteExecutor;
 use crate::mutator::Registry;
 use crate::protocol::{
-    ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, VersionProbe,
+    ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, ServerLimits, VersionProbe,
 };
 use crate::schema::Schema;
+use crate::strict::Strict;
 
 /// Longest id (client group, client) accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -55,6 +59,17 @@ pub struct ServerConfig {
     pub pull_connections: usize,
     /// How long a socket gathers pokes before sending one.
     pub poke_coalesce: Duration,
+    /// Largest total size of a request's headers (names and values), answered
+    /// with a JSON 431 above it. Keep it below [`ServeConfig::max_buf_size`],
+    /// above which hyper itself answers a bare 431.
+    pub max_header_bytes: usize,
+    /// How long a request body may take to arrive once the headers are in
+    /// (JSON 408 `request_timeout` after it, and the connection is closed).
+    pub body_read_timeout: Duration,
+    /// Most poke sockets open at once, over all users (JSON 503 `overloaded` above it).
+    pub max_poke_sockets: usize,
+    /// Most poke sockets one user may hold open (JSON 429 `too_many_sockets` above it).
+    pub max_poke_sockets_per_user: usize,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +83,10 @@ impl Default for ServerConfig {
             pull_page_bytes: 4 << 20,
             pull_connections: 4,
             poke_coalesce: Duration::from_millis(10),
+            max_header_bytes: 16 << 10,
+            body_read_timeout: Duration::from_secs(30),
+            max_poke_sockets: 10_000,
+            max_poke_sockets_per_user: 32,
         }
     }
 }
@@ -193,8 +212,9 @@ where
             }
         }
         self.db.ensure_schema(self.schema)?;
-        let readers =
-            self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
+        let readers = self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
+        let (max_poke_sockets, max_poke_sockets_per_user) =
+            (self.config.max_poke_sockets, self.config.max_poke_sockets_per_user);
         Ok(SyncServer {
             inner: Arc::new(Inner {
                 db: Mutex::new(self.db),
@@ -202,7 +222,7 @@ where
                 schema: self.schema,
                 config: self.config,
                 auth,
-                pokes: PokeHub::new(1024),
+                pokes: PokeHub::with_limits(1024, max_poke_sockets, max_poke_sockets_per_user),
             }),
         })
     }
@@ -274,7 +294,8 @@ where
         f: impl FnOnce(&SqliteExecutor, &'static Schema) -> Result<T, ServerError> + Send + 'static,
     ) -> Result<T, ServerError> {
         let Some(pool) = &self.inner.readers else { return self.with_db(f).await };
-        let permit = pool.permits.acquire().await.map_err(|_| ServerError::new(ErrorCode::Internal, "reader pool closed"))?;
+        let permit =
+            pool.permits.acquire().await.map_err(|_| ServerError::new(ErrorCode::Internal, "reader pool closed"))?;
         let inner = Arc::clone(&self.inner);
         let result = tokio::task::spawn_blocking(move || {
             let pool = inner.readers.as_ref().ok_or_else(|| ServerError::new(ErrorCode::Internal, "no reader pool"))?;
@@ -325,7 +346,9 @@ where
         }
         let group = request.client_group_id.clone();
         let Authorized { user_id, ctx, .. } = who;
+        let pusher = user_id.clone();
         let result = self.with_db(move |db, _| push::process::<R>(db, &user_id, &ctx, &request, now_ms())).await;
+        self.after_push(&result, &group, &pusher).await;
         match &result {
             Ok(outcome) if outcome.data_changed => self.inner.pokes.poke(PokeTarget::All),
             Ok(outcome) if outcome.anything_committed => self.inner.pokes.poke(PokeTarget::Group(group)),
@@ -337,17 +360,55 @@ where
         result.map(|o| o.response)
     }
 
+    /// A push that succeeded proves `pusher` owns `group` (it may have just
+    /// claimed it): poke sockets of that group held by other users end. A
+    /// busy push may have committed a claim too, so the owner is looked up.
+    async fn after_push(&self, result: &Result<push::PushOutcome, ServerError>, group: &str, pusher: &str) {
+        match result {
+            Ok(_) => self.inner.pokes.claimed(group, pusher),
+            Err(e) if e.code == ErrorCode::Busy => {
+                if let Ok(Some(owner)) = self.group_owner(group.to_owned()).await {
+                    self.inner.pokes.claimed(group, &owner);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The user owning `group`, if it exists.
+    async fn group_owner(&self, group: String) -> Result<Option<String>, ServerError> {
+        self.with_db(move |db, _| {
+            use rusqlite::OptionalExtension;
+            Ok(db
+                .connection()
+                .prepare_cached(&format!(
+                    "SELECT \"user_id\" FROM \"{}\" WHERE \"id\" = ?",
+                    crate::sql::ddl::CLIENT_GROUPS_TABLE
+                ))?
+                .query_row([&group], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
     /// Handles a pull body for an authorized caller.
     pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
         check_version(body)?;
         let request: PullRequest = parse(body)?;
         self.check_common(&request.schema_version, &request.client_group_id, &who)?;
-        let limit = pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
+        let limit =
+            pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
         let user_id = who.user_id;
+        let limits = ServerLimits {
+            max_body_bytes: self.inner.config.max_body_bytes,
+            max_mutations_per_push: self.inner.config.max_mutations_per_push,
+        };
         self.with_reader(move |db, schema| {
             pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit)
         })
         .await
+        // Every response advertises the limits, so clients size pushes under them.
+        .map(|response| PullResponse { limits: Some(limits), ..response })
     }
 
     /// Checks that `group` may be used by `user_id` (for the poke socket).
@@ -450,7 +511,7 @@ fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
 }
 
 fn check_version(body: &[u8]) -> Result<(), ServerError> {
-    if let Ok(VersionProbe { protocol_version: Some(v) }) = serde_json::from_slice::<VersionProbe>(body)
+    if let Ok(Strict(VersionProbe { protocol_version: Some(v) })) = serde_json::from_slice::<Strict<VersionProbe>>(body)
         && v.as_u64() != Some(u64::from(PROTOCOL_VERSION))
     {
         return Err(ServerError::new(
@@ -462,10 +523,12 @@ fn check_version(body: &[u8]) -> Result<(), ServerError> {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServerError> {
-    serde_json::from_slice(body).map_err(|e| ServerError::new(ErrorCode::InvalidRequest, format!("invalid body: {e}")))
+    serde_json::from_slice::<Strict<T>>(body)
+        .map(Strict::into_inner)
+        .map_err(|e| ServerError::new(ErrorCode::InvalidRequest, format!("invalid body: {e}")))
 }
 
-fn check_id(what: &str, id: &str) -> Result<(), ServerError> {
+pub(crate) fn check_id(what: &str, id: &str) -> Result<(), ServerError> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {
         return Err(ServerError::new(ErrorCode::BadRequest, format!("{what} must be 1 to {MAX_ID_BYTES} bytes")));
     }

@@ -76,14 +76,14 @@ pub fn process(
     };
     let mut response = match cookie {
         Some(Cookie { order, reset_after: Some(after), .. }) if order <= head && order >= horizon => {
-            reset_page(&tx, schema, group, order, Some(after), limit)?
+            reset_page(&tx, schema, group, (order, head), Some(after), limit)?
         }
         Some(Cookie { order, reset_after: None, .. }) if order <= head && order >= horizon => {
             incremental(&tx, schema, group, order, head, limit)?
         }
         // No cookie, a cookie from the future (another database) or one older than
         // the compacted log: start over with everything.
-        _ => reset_page(&tx, schema, group, head, None, limit)?,
+        _ => reset_page(&tx, schema, group, (head, head), None, limit)?,
     };
     drop(tx); // read-only: nothing to commit
     response.cookie.database = Some(database);
@@ -134,9 +134,9 @@ pub fn meta_i64(tx: &SqliteTx<'_>, key: &str) -> Result<i64, ServerError> {
         .optional()?;
     match value {
         None => Ok(0),
-        Some(v) => v.parse().map_err(|_| {
-            ServerError::new(ErrorCode::Internal, format!("meta value `{key}` is not an integer: {v:?}"))
-        }),
+        Some(v) => v
+            .parse()
+            .map_err(|_| ServerError::new(ErrorCode::Internal, format!("meta value `{key}` is not an integer: {v:?}"))),
     }
 }
 
@@ -181,11 +181,18 @@ fn errors_between(tx: &SqliteTx<'_>, group: &str, after: i64, through: i64) -> R
 }
 
 /// One page of a reset: `Clear` first, then every row in (table, id) order.
+///
+/// Pages after the first are read later than the reset's `snapshot`, so they
+/// may hold rows written after it while the LMIDs (sent with the first page)
+/// do not yet confirm the mutations that wrote them. A reset that ends with
+/// the log past its snapshot therefore says `more`, and the same pull goes
+/// on incrementally from the snapshot until it catches up: the client
+/// applies rows and confirmations of one consistent moment.
 fn reset_page(
     tx: &SqliteTx<'_>,
     schema: &Schema,
     group: &str,
-    snapshot: i64,
+    (snapshot, head): (i64, i64),
     after: Option<RowKey>,
     limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
@@ -213,16 +220,16 @@ fn reset_page(
         }
     }
     let cookie = Cookie { order: snapshot, reset_after: if more { last } else { None }, database: None };
+    let more = more || head > snapshot;
     // LMIDs and errors come with the first page, read in the same transaction
-    // as the snapshot position: a later page is read after later pushes, and
-    // its LMIDs would confirm mutations whose errors and rows lie after the
-    // snapshot (the next incremental pull brings those).
+    // as the snapshot position: a later page's LMIDs could confirm mutations
+    // whose errors lie after the snapshot (the catch-up brings those).
     let (last_mutation_id_changes, mutation_errors) = if after.is_none() {
         (all_lmids(tx, group)?, errors_between(tx, group, 0, snapshot)?)
     } else {
         (BTreeMap::new(), Vec::new())
     };
-    Ok(PullResponse { cookie, last_mutation_id_changes, patch, mutation_errors, more })
+    Ok(PullResponse { cookie, last_mutation_id_changes, patch, mutation_errors, more, limits: None })
 }
 
 /// What one response may still take. The first row always fits, so a row
@@ -240,7 +247,8 @@ impl PageBudget {
 
     /// Takes a row of `len` bytes if it fits; `false` means the page is full.
     fn admit(&mut self, len: usize) -> bool {
-        let fits = self.rows == 0 || (self.rows < self.limit.rows && self.bytes.saturating_add(len) <= self.limit.bytes);
+        let fits =
+            self.rows == 0 || (self.rows < self.limit.rows && self.bytes.saturating_add(len) <= self.limit.bytes);
         if fits {
             self.rows += 1;
             self.bytes = self.bytes.saturating_add(len);
@@ -262,11 +270,8 @@ fn rows_after(
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
     let pk = ident(table.pk().name);
     let pk_index = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
-    let sql = format!(
-        "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk}",
-        columns.join(", "),
-        ident(table.name)
-    );
+    let sql =
+        format!("SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk}", columns.join(", "), ident(table.name));
     let mut stmt = tx.connection().prepare_cached(&sql)?;
     let mut rows = stmt.query(rusqlite::params![after_id])?;
     while let Some(row) = rows.next()? {
@@ -317,9 +322,9 @@ fn incremental(
     let mut through = head;
     let mut more = false;
     for (i, (tbl, pk, _)) in keys.iter().enumerate() {
-        let op = if i == limit.rows {
-            None // the one key past the page: it only tells that more follow
-        } else if tbl == CLIENTS_TABLE {
+        // The one key past the page only tells that more follow; LMID entries
+        // carry no row.
+        let op = if i == limit.rows || tbl == CLIENTS_TABLE {
             None
         } else if let Some(table) = schema.table(tbl) {
             Some(match row_by_id(tx, table, pk)? {
@@ -353,6 +358,7 @@ fn incremental(
         patch,
         mutation_errors: errors_between(tx, group, since, through)?,
         more,
+        limits: None,
     })
 }
 

@@ -11,7 +11,7 @@ use rusqlite::OptionalExtension;
 
 use crate::exec::run_ready;
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
-use crate::mutator::{DispatchError, Registry};
+use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PushRequest, PushResponse};
 use crate::server::error::ServerError;
 use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
@@ -103,6 +103,13 @@ fn attempt<R: Registry>(
     let mut processed: BTreeMap<&str, u64> = BTreeMap::new();
     let mut transient = None;
     for m in to_run {
+        if let Some(abandoned) = &m.abandoned {
+            // The client gave up on it: consume its id and tell the client
+            // why, like a mutator that failed, without running anything.
+            record_error(&tx, &m.client_id, m.id, &abandoned.message())?;
+            processed.insert(&m.client_id, m.id);
+            continue;
+        }
         if careful {
             savepoint(&tx, "SAVEPOINT plasma_mutation")?;
         }
@@ -125,7 +132,7 @@ fn attempt<R: Registry>(
                     transient = Some(e);
                     break;
                 }
-                record_error(&tx, &m.client_id, m.id, &e)?;
+                record_error(&tx, &m.client_id, m.id, &e.to_string())?;
             }
         }
         processed.insert(&m.client_id, m.id);
@@ -250,7 +257,7 @@ fn drop_applied_errors(tx: &SqliteTx<'_>, group: &str, applied: &BTreeMap<String
     Ok(())
 }
 
-fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, error: &DispatchError) -> Result<(), ServerError> {
+fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, message: &str) -> Result<(), ServerError> {
     let conn = tx.connection();
     conn.prepare_cached(&format!(
         "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{MUTATION_ERRORS_TABLE}', ?, 'err')"
@@ -260,6 +267,6 @@ fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, error: &DispatchError)
     conn.prepare_cached(&format!(
         "INSERT OR REPLACE INTO \"{MUTATION_ERRORS_TABLE}\" (\"client_id\", \"mutation_id\", \"message\", \"seq\") VALUES (?, ?, ?, ?)"
     ))?
-    .execute(rusqlite::params![client, to_i64(id)?, error.to_string(), seq])?;
+    .execute(rusqlite::params![client, to_i64(id)?, message, seq])?;
     Ok(())
 }

@@ -88,8 +88,14 @@ pub fn column_sql(table: &TableDef, column: &ColumnDef) -> String {
 
 /// `CREATE TABLE` for a user table (STRICT, so SQLite enforces column types).
 pub fn create_table(table: &TableDef) -> String {
+    create_table_named(table, table.name)
+}
+
+/// `CREATE TABLE` with the columns of `table` under another name (a client
+/// store stages a reset in such a table, then renames it into place).
+pub fn create_table_named(table: &TableDef, name: &str) -> String {
     let columns: Vec<String> = table.columns.iter().map(|c| column_sql(table, c)).collect();
-    format!("CREATE TABLE IF NOT EXISTS {} ({}) STRICT", ident(table.name), columns.join(", "))
+    format!("CREATE TABLE IF NOT EXISTS {} ({}) STRICT", ident(name), columns.join(", "))
 }
 
 /// `CREATE INDEX` for every `#[plasma(index)]` column.

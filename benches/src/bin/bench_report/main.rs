@@ -1,6 +1,7 @@
 //! Prints every benchmark figure the issues ask for, measuring plasma and the
 //! hand-written baseline in the same run: `cargo run --release -p plasma-benches --bin bench-report`.
 
+mod bounds;
 mod client;
 mod live;
 
@@ -177,7 +178,7 @@ async fn load_figures(dir: &tempfile::TempDir) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = plasma::server::router(s);
-    let serve = tokio::spawn(async move { axum::serve(listener, app).await });
+    let serve = tokio::spawn(plasma::server::serve(listener, app, plasma::server::ServeConfig::default()));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -224,7 +225,7 @@ async fn load_figures(dir: &tempfile::TempDir) {
     );
 }
 
-/// `bench-report [sqlite|server|client|live]...`: the named sections, or all of them.
+/// `bench-report [sqlite|server|client|live|bounds]...`: the named sections, or all of them.
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
@@ -242,5 +243,9 @@ fn main() {
     }
     if wants("live") {
         live::figures();
+    }
+    if wants("bounds") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        runtime.block_on(bounds::figures(&dir));
     }
 }
