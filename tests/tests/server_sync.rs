@@ -145,9 +145,7 @@ async fn a_failing_mutator_is_rolled_back_but_consumes_its_id_and_reports_its_er
 async fn a_mutator_that_writes_then_fails_leaves_nothing_and_later_mutations_still_apply() {
     let s = TestServer::start(ServerConfig::default()).await;
     let (_, base) = s.pull("alice", "g1", Value::Null).await;
-    let import = |entries: &[(&str, &str)]| {
-        json!({"todos": entries.iter().map(|(id, title)| create(id, title)).collect::<Vec<_>>()})
-    };
+    let import = |entries: &[(&str, &str)]| json!({"todos": entries.iter().map(|(id, title)| create(id, title)).collect::<Vec<_>>()});
     let (status, body) = s
         .push(
             "alice",

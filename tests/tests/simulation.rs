@@ -34,12 +34,13 @@
 //! scenario above (multi-page resets, compaction resets, forgotten groups,
 //! out-of-order pushes, server-side rollbacks, failed replays) must occur.
 //!
-//! `SIM_SEEDS=N` runs N seeds (default 200); `SIM_SEED=S` replays one seed.
+//! `SIM_SEEDS=N` runs N seeds (default 200); `SIM_SEED=S` replays one seed;
+//! `SIM_TRACE=1` prints every push, applied pull and forgetting as it happens.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, Rebase, Store};
 use plasma::client::core::Change;
+use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, Rebase, Store};
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, ErrorCode, MutationRecord, PullResponse, PushRequest};
 use plasma::query::tree::SelectQuery;
@@ -122,7 +123,9 @@ async fn add_to(tx: &mut impl Transaction, id: String, n: i64) -> Result<i64, Mu
 
 async fn append_to(tx: &mut impl Transaction, id: String, token: &str) -> Result<(), MutatorError> {
     match Note::select().filter(Note::id.eq(id.as_str())).first(tx).await? {
-        Some(note) => Note::update().set(Note::text, format!("{}{token}", note.text)).filter(Note::id.eq(id)).run(tx).await?,
+        Some(note) => {
+            Note::update().set(Note::text, format!("{}{token}", note.text)).filter(Note::id.eq(id)).run(tx).await?
+        }
         None => Note::insert().value(Note::id, id).value(Note::text, token).run(tx).await?,
     };
     Ok(())
@@ -565,7 +568,10 @@ impl World {
         match result {
             Ok((record, handle)) => {
                 client.store.append_pending(client.core.meta(), &record).expect("store append");
-                assert_eq!(record.client_id, client.model.client_id, "client {c} mutates under an unexpected client id");
+                assert_eq!(
+                    record.client_id, client.model.client_id,
+                    "client {c} mutates under an unexpected client id"
+                );
                 let key = (record.client_id.clone(), record.id);
                 client.model.pending.push(record);
                 client.issued.insert(key.clone(), effects);
@@ -634,8 +640,11 @@ impl World {
         let max = 1 + self.rng.below(5) as usize;
         let pipelined = self.clients[c].pushed_through > 0 && self.rng.chance(40);
         let client = &mut self.clients[c];
-        let request =
-            if pipelined { client.core.push_request_after(client.pushed_through, max) } else { client.core.push_request(max) };
+        let request = if pipelined {
+            client.core.push_request_after(client.pushed_through, max)
+        } else {
+            client.core.push_request(max)
+        };
         if let Some(request) = request {
             client.pushed_through = request.mutations.last().map_or(0, |m| m.id);
             self.send(Message::Push { client: c, request });
@@ -654,8 +663,13 @@ impl World {
                 let ctx = Ctx { user: self.clients[client].user.clone(), on_server: true };
                 let result = push::process::<Sim>(db, &ctx.user, &ctx, &request, 0);
                 if std::env::var("SIM_TRACE").is_ok() {
-                    let ids: Vec<_> = request.mutations.iter().map(|m| (m.client_id.as_str(), m.id, m.name.as_str())).collect();
-                    eprintln!("t{} push {ids:?} -> {:?}", self.now, result.as_ref().map(|o| &o.response).map_err(|e| e.code));
+                    let ids: Vec<_> =
+                        request.mutations.iter().map(|m| (m.client_id.as_str(), m.id, m.name.as_str())).collect();
+                    eprintln!(
+                        "t{} push {ids:?} -> {:?}",
+                        self.now,
+                        result.as_ref().map(|o| &o.response).map_err(|e| e.code)
+                    );
                 }
                 match result {
                     Ok(_) => self.send(Message::PushDone { client, out_of_order: false }),
@@ -731,7 +745,11 @@ impl World {
             }
             let effects = sim.issued.get(&key).cloned().unwrap_or_default();
             if effects.always_refused {
-                assert!(*outcome != Outcome::Ok, "t{} mutation {key:?} always fails on the server but resolved ok", self.now);
+                assert!(
+                    *outcome != Outcome::Ok,
+                    "t{} mutation {key:?} always fails on the server but resolved ok",
+                    self.now
+                );
                 if matches!(outcome, Outcome::Rejected(_)) && !effects.adds.is_empty() {
                     self.stats.rejected_after_writing += 1;
                 }
@@ -760,7 +778,10 @@ impl World {
             model.cookie
         );
         if stale {
-            assert!(rebase.resolved.is_empty() && !rebase.reset_client, "t{now} client {c}: a stale pull changed something");
+            assert!(
+                rebase.resolved.is_empty() && !rebase.reset_client,
+                "t{now} client {c}: a stale pull changed something"
+            );
             return;
         }
         let mut lmid = None;
@@ -1006,7 +1027,11 @@ fn run_seed(seed: u64) -> Result<Stats, String> {
         }
         let view = dump_memory(client.core.view());
         if view != server {
-            return Err(describe_difference(&format!("client {i} did not converge (client left, server right)"), &view, &server));
+            return Err(describe_difference(
+                &format!("client {i} did not converge (client left, server right)"),
+                &view,
+                &server,
+            ));
         }
         let unanswered: BTreeSet<_> = client.issued.keys().filter(|k| !client.resolved.contains_key(*k)).collect();
         if !unanswered.is_empty() {
@@ -1052,7 +1077,8 @@ fn run_seed(seed: u64) -> Result<Stats, String> {
             }
         }
         found.sort_unstable();
-        let mut expected: Vec<&str> = appended.get(note).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default();
+        let mut expected: Vec<&str> =
+            appended.get(note).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default();
         expected.sort_unstable();
         if found != expected {
             return Err(format!(
@@ -1098,11 +1124,17 @@ fn clients_converge_under_a_lossy_network_and_server_restarts() {
 }
 
 /// Follows a pull from `cookie` to its last page.
-fn pull_all(db: &SqliteExecutor, group: &str, user: &str, mut cookie: Option<Cookie>, rows: usize) -> Vec<PullResponse> {
+fn pull_all(
+    db: &SqliteExecutor,
+    group: &str,
+    user: &str,
+    mut cookie: Option<Cookie>,
+    rows: usize,
+) -> Vec<PullResponse> {
     let mut pages = Vec::new();
     loop {
-        let page = pull::process(db, &SCHEMA, user, group, cookie, pull::PageLimit { rows, bytes: usize::MAX })
-            .expect("pull");
+        let page =
+            pull::process(db, &SCHEMA, user, group, cookie, pull::PageLimit { rows, bytes: usize::MAX }).expect("pull");
         cookie = Some(page.cookie.clone());
         let more = page.more;
         pages.push(page);
