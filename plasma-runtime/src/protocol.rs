@@ -323,6 +323,9 @@ pub enum ErrorCode {
     UnknownMutator,
     /// A mutation id skips ahead of the last processed id + 1 (409). Retry from the queue.
     OutOfOrderMutation,
+    /// The client was forgotten by the server (409): its mutations may have
+    /// been applied or not. Start over under a new client id; do not resend.
+    ClientForgotten,
     /// The auth hook rejected the request (401).
     Unauthorized,
     /// The client group or client belongs to another user or group (403).
@@ -360,7 +363,7 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => 408,
             ErrorCode::TooManySockets => 429,
             ErrorCode::HeadersTooLarge => 431,
-            ErrorCode::SchemaVersionMismatch | ErrorCode::OutOfOrderMutation => 409,
+            ErrorCode::SchemaVersionMismatch | ErrorCode::OutOfOrderMutation | ErrorCode::ClientForgotten => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::Internal => 500,
             ErrorCode::Busy | ErrorCode::Overloaded => 503,

@@ -30,11 +30,6 @@ pub const COMPACTED_THROUGH: &str = "compacted_through";
 /// forgotten since, so it gets a reset.
 pub const FORGOTTEN_THROUGH: &str = "groups_forgotten_through";
 
-/// Meta key of the change-log position at which `group` was last forgotten.
-pub fn forgotten_key(group: &str) -> String {
-    format!("group_forgotten_at:{group}")
-}
-
 /// How much one pull response may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageLimit {
@@ -71,7 +66,7 @@ pub fn process(
         // Forgotten, then created again by another of its clients: a cookie
         // from before the forgetting must still reset, or a client that has
         // not pulled since never learns it was forgotten.
-        Some(c) if known && c.order < meta_i64(&tx, &forgotten_key(group))? => None,
+        Some(c) if known && c.order < crate::server::forget::group_forgotten_at(&tx, group)? => None,
         other => other,
     };
     let mut response = match cookie {

@@ -230,6 +230,10 @@ fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Re
             Err(ServerError::new(ErrorCode::Forbidden, format!("client `{client}` belongs to another client group")))
         }
         Some((_, lmid)) => Ok(u64::try_from(lmid).unwrap_or(0)),
+        None if crate::server::forget::client_forgotten(tx, client)? => Err(ServerError::new(
+            ErrorCode::ClientForgotten,
+            format!("client `{client}` was forgotten: start over under a new client id"),
+        )),
         None => {
             conn.prepare_cached(&format!(
                 "INSERT INTO \"{CLIENTS_TABLE}\" (\"id\", \"client_group_id\", \"last_mutation_id\", \"last_seen\") VALUES (?, ?, 0, ?)"

@@ -17,6 +17,10 @@ pub const CLIENTS_TABLE: &str = "_plasma_clients";
 pub const MUTATION_ERRORS_TABLE: &str = "_plasma_mutation_errors";
 /// Key/value metadata (internal schema version, compaction horizon).
 pub const META_TABLE: &str = "_plasma_meta";
+/// Tombstones of forgotten client groups and clients, with the change-log
+/// position of the forgetting: an old cookie of a group created again must
+/// still reset, and a forgotten client's late push must not run again.
+pub const FORGOTTEN_TABLE: &str = "_plasma_forgotten";
 /// Meta key of the database's random identity, which every pull cookie
 /// carries, so a cookie of a replaced database is never taken for current.
 pub const DATABASE_ID: &str = "database_id";
@@ -63,6 +67,11 @@ pub fn internal_tables() -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS \"{CHANGES_TABLE}\" (\
              \"seq\" INTEGER PRIMARY KEY AUTOINCREMENT, \"tbl\" TEXT NOT NULL, \
              \"pk\" TEXT NOT NULL, \"op\" TEXT NOT NULL)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{FORGOTTEN_TABLE}\" (\
+             \"kind\" TEXT NOT NULL, \"id\" TEXT NOT NULL, \"at\" INTEGER NOT NULL, \
+             PRIMARY KEY (\"kind\", \"id\")) STRICT"
         ),
         format!(
             "INSERT OR IGNORE INTO \"{META_TABLE}\" (\"key\", \"value\") \
