@@ -6,6 +6,7 @@
 //! `syn::Error::combine`), expand (emits code from the checked model).
 
 mod mutator;
+mod registry;
 mod table;
 
 use proc_macro::TokenStream;
@@ -26,4 +27,17 @@ pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn mutator(args: TokenStream, item: TokenStream) -> TokenStream {
     mutator::mutator(args.into(), item.into()).into()
+}
+
+/// Collects mutators into a registry: `plasma::mutators! { pub struct AppMutators { a, b } }`.
+/// See the `plasma` crate documentation.
+#[proc_macro]
+pub fn mutators(input: TokenStream) -> TokenStream {
+    registry::mutators(input.into()).into()
+}
+
+/// Collects tables into a schema: `plasma::schema![Todo, Tag]`. See the `plasma` crate documentation.
+#[proc_macro]
+pub fn schema(input: TokenStream) -> TokenStream {
+    registry::schema(input.into()).into()
 }

@@ -57,7 +57,58 @@ pub mod wire;
 pub use column_type::{ColumnType, IntoColumnValue, Json};
 pub use error::{DecodeError, ExecError, QueryError, SchemaError, ValueError};
 pub use exec::{Executor, Transaction};
-pub use mutator::{DispatchError, Mutator, MutatorError, Registry};
+pub use mutator::{DispatchError, InRegistry, Mutator, MutatorError, Registry};
+/// Collects mutators into a [`Registry`]: `plasma::mutators! { pub struct AppMutators { a, b } }`.
+///
+/// Every entry must be a `#[plasma::mutator]` taking the first one's context type, listed
+/// once, with a wire name no other entry has; each of these mistakes is a compile error
+/// spanned on the entry. The registry also implements [`InRegistry`] for each mutator, which
+/// `Client<R>::mutate::<M>` requires.
+///
+/// ```
+/// # use plasma::{MutatorError, Transaction};
+/// # #[plasma::table] pub struct Note { #[plasma(id)] pub id: String, pub body: String }
+/// /// Who is asking.
+/// pub struct Ctx { pub user: String }
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// pub struct AddNote { pub id: String, pub body: String }
+///
+/// #[plasma::mutator]
+/// pub async fn add_note(tx: &mut impl Transaction, _ctx: &Ctx, args: AddNote) -> Result<(), MutatorError> {
+///     Note::insert().value(Note::id, args.id).value(Note::body, args.body).run(tx).await?;
+///     Ok(())
+/// }
+///
+/// plasma::mutators! {
+///     /// The app's mutators.
+///     pub struct AppMutators { add_note }
+/// }
+///
+/// fn main() {
+///     use plasma::Registry;
+///     assert_eq!(AppMutators::NAMES, &["add_note"]);
+/// }
+/// ```
+///
+/// Invoke it at module level (not inside a function body): it resolves each entry from a
+/// generated child module, which is what lets it say "`foo` is not a plasma mutator" for a
+/// plain function instead of rustc's "expected type, found function".
+pub use plasma_macros::mutators;
+/// Collects table types into a [`Schema`]. Listing a type twice, or two tables with the
+/// same name, is a compile error at the duplicate:
+///
+/// ```
+/// #[plasma::table(name = "todos")]
+/// pub struct Todo {
+///     #[plasma(id)]
+///     pub id: String,
+///     pub title: String,
+/// }
+/// pub static SCHEMA: plasma::Schema = plasma::schema![Todo];
+/// assert_eq!(SCHEMA.tables[0].name, "todos");
+/// ```
+pub use plasma_macros::schema;
 pub use plasma_macros::{mutator, table};
 pub use query::typed::{Column, Delete, Filter, Insert, Order, Select, Update, not};
 pub use schema::{ColumnDef, ColumnKind, Schema, TableDef};
@@ -71,7 +122,7 @@ pub use exec::sqlite::SqliteExecutor;
 /// Items generated code refers to. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::mutator::{dispatch_one, same_context};
+    pub use crate::mutator::{SameContext, dispatch_one, str_eq, str_eq_ignore_ascii_case};
     pub use crate::table::decode_cell;
     pub use serde_json;
 }
