@@ -7,6 +7,7 @@ mod types;
 
 pub use parse::Errors;
 use proc_macro2::TokenStream;
+pub use types::generic_args;
 
 /// The whole macro on token streams, so tests and snapshots can call it.
 pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {

@@ -49,6 +49,25 @@ pub fn generic_arg<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
     }
 }
 
+/// The generic type arguments of `Name<A, B, ..>` if the last path segment is `name`.
+pub fn generic_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if path.qself.is_some() || last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 fn plain_ident(ty: &Type) -> Option<String> {
     let Type::Path(path) = ty else { return None };
     if path.qself.is_some() {
