@@ -23,8 +23,8 @@
 //! let store = MemoryExecutor::new(&SCHEMA);
 //! run_ready(async {
 //!     let mut tx = store.begin().await?;
-//!     Todo::insert().value(Todo::id, "a").value(Todo::title, "Try plasma").run(&mut tx).await?;
-//!     let open = Todo::select().filter(Todo::done.eq(false)).fetch(&mut tx).await?;
+//!     Todo::insert().value(Todo::ID, "a").value(Todo::TITLE, "Try plasma").run(&mut tx).await?;
+//!     let open = Todo::select().filter(Todo::DONE.eq(false)).fetch(&mut tx).await?;
 //!     assert_eq!(open[0].title, "Try plasma");
 //!     MemoryExecutor::commit(tx).await
 //! })??;
@@ -54,7 +54,7 @@ pub mod table;
 pub mod value;
 pub mod wire;
 
-pub use column_type::{ColumnType, IntoColumnValue, Json};
+pub use column_type::{ColumnType, IntoColumnValue, Json, JsonValue};
 pub use error::{DecodeError, ExecError, QueryError, SchemaError, ValueError};
 pub use exec::{Executor, Transaction};
 pub use mutator::{DispatchError, InRegistry, Mutator, MutatorError, Registry};
@@ -76,7 +76,7 @@ pub use mutator::{DispatchError, InRegistry, Mutator, MutatorError, Registry};
 ///
 /// #[plasma::mutator]
 /// pub async fn add_note(tx: &mut impl Transaction, _ctx: &Ctx, args: AddNote) -> Result<(), MutatorError> {
-///     Note::insert().value(Note::id, args.id).value(Note::body, args.body).run(tx).await?;
+///     Note::insert().value(Note::ID, args.id).value(Note::BODY, args.body).run(tx).await?;
 ///     Ok(())
 /// }
 ///
@@ -123,6 +123,6 @@ pub use exec::sqlite::SqliteExecutor;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::mutator::{SameContext, dispatch_one, str_eq, str_eq_ignore_ascii_case};
-    pub use crate::table::decode_cell;
+    pub use crate::table::{DefaultLiteral, PrimaryKey, decode_cell, default_for, primary_key};
     pub use serde_json;
 }

@@ -9,7 +9,7 @@ fn expands_a_mutator() {
         quote! {
             /// Creates a todo.
             pub async fn create_todo(tx: &mut impl ::plasma::Transaction, ctx: &Ctx, args: CreateTodo) -> Result<(), ::plasma::MutatorError> {
-                Todo::insert().value(Todo::id, args.id).run(tx).await?;
+                Todo::insert().value(Todo::ID, args.id).run(tx).await?;
                 Ok(())
             }
         },
