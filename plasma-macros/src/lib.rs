@@ -1,5 +1,6 @@
 //! Procedural macros for plasma. Use them through the `plasma` crate
-//! (`#[plasma::table]`); generated code refers to `::plasma::...` only.
+//! (`#[plasma::table]`, `#[plasma::mutator]`, `plasma::mutators!`,
+//! `plasma::schema!`); generated code refers to `::plasma::...` only.
 //!
 //! Each macro is a thin entry point over three steps: parse (darling reads the
 //! attributes), model (checks everything and collects every error with
@@ -11,9 +12,9 @@ mod table;
 
 use proc_macro::TokenStream;
 
-/// Declares a table. See the `plasma` crate documentation for the attributes:
-/// `#[plasma::table(name = "...")]` on a struct with named fields, and
-/// `#[plasma(id)]`, `#[plasma(default = ...)]`, `#[plasma(index)]`,
+/// Declares a table. The full attribute reference is on `plasma::table` (the
+/// re-export): `#[plasma::table(name = "...")]` on a struct with named fields,
+/// and `#[plasma(id)]`, `#[plasma(default = ...)]`, `#[plasma(index)]`,
 /// `#[plasma(rename = "...")]`, `#[plasma(json)]` on its fields.
 #[proc_macro_attribute]
 pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
@@ -21,7 +22,7 @@ pub fn table(args: TokenStream, item: TokenStream) -> TokenStream {
 }
 
 /// Declares a mutator: a named, typed `async fn` run optimistically on clients
-/// and canonically on the server. Shape:
+/// and canonically on the server. The full reference is on `plasma::mutator`. Shape:
 /// `async fn name(tx: &mut impl plasma::Transaction, ctx: &Ctx, args: Args) -> Result<(), plasma::MutatorError>`.
 /// `#[plasma::mutator(name = "...")]` sets the wire name (default: the function name).
 #[proc_macro_attribute]
