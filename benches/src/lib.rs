@@ -55,7 +55,7 @@ pub fn raw_insert(conn: &Connection, rows: &[Todo]) -> rusqlite::Result<()> {
 pub fn typed_select(db: &SqliteExecutor, value: i64) -> Result<Vec<Todo>, ExecError> {
     run_ready(async {
         let mut tx = db.begin().await?;
-        let rows = Todo::select().filter(Todo::updated_at.eq(value)).fetch(&mut tx).await?;
+        let rows = Todo::select().filter(Todo::UPDATED_AT.eq(value)).fetch(&mut tx).await?;
         SqliteExecutor::commit(tx).await?;
         Ok(rows)
     })?

@@ -58,7 +58,7 @@ pub fn open_window() -> Select<Todo> {
 
 /// Every open todo, most recently updated first (about 66,667 of 100k rows).
 pub fn open_all() -> Select<Todo> {
-    Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.desc())
+    Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.desc())
 }
 
 /// Runs `query` from scratch in a memory transaction over every row: the
@@ -256,8 +256,8 @@ impl Engine {
         let changed = run_ready(async {
             let mut tx = self.view.begin().await?;
             let changed = Todo::update()
-                .set(Todo::updated_at, FRESH + n as i64)
-                .filter(Todo::id.eq(id.as_str()))
+                .set(Todo::UPDATED_AT, FRESH + n as i64)
+                .filter(Todo::ID.eq(id.as_str()))
                 .run(&mut tx)
                 .await?;
             MemoryExecutor::commit(tx).await?;
@@ -333,10 +333,10 @@ fn affected_queries() -> Vec<Select<Todo>> {
     vec![
         open_window(),
         open_all().limit(10),
-        Todo::select().order_by(Todo::updated_at.desc()).limit(WINDOW),
-        Todo::select().filter(Todo::title.starts_with("new ")).order_by(Todo::updated_at.desc()).limit(20),
+        Todo::select().order_by(Todo::UPDATED_AT.desc()).limit(WINDOW),
+        Todo::select().filter(Todo::TITLE.starts_with("new ")).order_by(Todo::UPDATED_AT.desc()).limit(20),
         // Another order, so a second shared index is maintained too.
-        Todo::select().filter(Todo::done.eq(false)).order_by(Todo::id.desc()).limit(WINDOW),
+        Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::ID.desc()).limit(WINDOW),
     ]
 }
 
@@ -344,11 +344,11 @@ fn affected_queries() -> Vec<Select<Todo>> {
 fn unaffected_queries() -> Vec<Select<Todo>> {
     (0..(LIVE_QUERIES - AFFECTED) as u64)
         .map(|k| {
-            let base = Todo::select().order_by(Todo::updated_at.desc()).limit(WINDOW);
+            let base = Todo::select().order_by(Todo::UPDATED_AT.desc()).limit(WINDOW);
             match k % 3 {
-                0 => base.filter(Todo::title.eq(format!("other-{k}"))),
-                1 => base.filter(Todo::done.eq(true)),
-                _ => base.filter(Todo::updated_at.lt(k as i64 * 10_000)),
+                0 => base.filter(Todo::TITLE.eq(format!("other-{k}"))),
+                1 => base.filter(Todo::DONE.eq(true)),
+                _ => base.filter(Todo::UPDATED_AT.lt(k as i64 * 10_000)),
             }
         })
         .collect()

@@ -1,7 +1,7 @@
 //! Rust types that can live in a column, and which Rust values a column accepts.
 //!
 //! [`ColumnType`] is the codec between a field and a [`Value`]; [`IntoColumnValue`]
-//! is what makes `Todo::done.eq("yes")` a compile error instead of a runtime one.
+//! is what makes `Todo::DONE.eq("yes")` a compile error instead of a runtime one.
 
 use std::marker::PhantomData;
 
@@ -133,6 +133,44 @@ macro_rules! real_column {
     )*};
 }
 real_column!(f32, f64);
+
+/// A type a `#[plasma(json)]` column can hold: serde both ways. Implemented for
+/// every such type; the macro requires it of the field, so a type without serde
+/// gets this one message instead of serde's two.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored as JSON: it needs serde's `Serialize` and `Deserialize`",
+    label = "used with #[plasma(json)]",
+    note = "add `#[derive(serde::Serialize, serde::Deserialize)]` to it, or drop #[plasma(json)] if it is a plain column type"
+)]
+pub trait JsonValue: Sized + 'static {
+    /// Field to cell. Called by generated code.
+    #[doc(hidden)]
+    fn __encode(value: &Self) -> Value;
+    /// Cell to field. Called by generated code.
+    #[doc(hidden)]
+    fn __decode(value: Value) -> Result<Self, ValueError>;
+    /// Nullable field to cell. Called by generated code.
+    #[doc(hidden)]
+    fn __encode_option(value: &Option<Self>) -> Value;
+    /// Cell to nullable field. Called by generated code.
+    #[doc(hidden)]
+    fn __decode_option(value: Value) -> Result<Option<Self>, ValueError>;
+}
+
+impl<T: Serialize + DeserializeOwned + 'static> JsonValue for T {
+    fn __encode(value: &Self) -> Value {
+        <Json<Self> as ColumnType>::encode(value)
+    }
+    fn __decode(value: Value) -> Result<Self, ValueError> {
+        <Json<Self> as ColumnType>::decode(value)
+    }
+    fn __encode_option(value: &Option<Self>) -> Value {
+        <Option<Json<Self>> as ColumnType>::encode(value)
+    }
+    fn __decode_option(value: Value) -> Result<Option<Self>, ValueError> {
+        <Option<Json<Self>> as ColumnType>::decode(value)
+    }
+}
 
 impl<T: Serialize + DeserializeOwned + 'static> ColumnType for Json<T> {
     type Rust = T;

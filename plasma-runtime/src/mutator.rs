@@ -39,8 +39,9 @@ impl MutatorError {
 /// named like the function (`create_todo`), which is how clients name it:
 /// `client.mutate::<create_todo>(args)`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a plasma mutator",
-    label = "declare it with `#[plasma::mutator]` on an `async fn`"
+    message = "`{Self}` is not a plasma mutator: add #[plasma::mutator]",
+    label = "not a plasma mutator",
+    note = "a mutator is an `async fn(tx: &mut impl plasma::Transaction, ctx: &Ctx, args: Args)` marked `#[plasma::mutator]`"
 )]
 #[allow(async_fn_in_trait)] // not Send on purpose: mutators also run on wasm32 stores
 pub trait Mutator: 'static {
@@ -103,81 +104,77 @@ pub trait Registry: 'static {
     }
 }
 
-/// Compiles only if `M` takes context `C`. Called by `mutators!`.
+/// A mutator listed in the registry `R` by [`mutators!`](crate::mutators!).
+/// `Client<R>::mutate::<M>` requires it, so a mutator the server does not know
+/// is a compile error rather than a client stopped as `UpdateNeeded`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not in the registry `{R}`: add it to plasma::mutators!",
+    label = "not registered in `{R}`"
+)]
+pub trait InRegistry<R: Registry> {}
+
+/// `Self` is `C`: `mutators!` requires it of every entry's context, so a
+/// mutator with another context is reported at the entry, by type.
 #[doc(hidden)]
-pub fn same_context<M: Mutator<Context = C>, C>() {}
+#[diagnostic::on_unimplemented(
+    message = "this mutator takes `&{Self}`, but the registry's context is `&{C}`: every mutator in plasma::mutators! takes the same context",
+    label = "takes `&{Self}`, not `&{C}`"
+)]
+pub trait SameContext<C> {
+    /// The registry's context, as this mutator's (they are the same type).
+    fn cast(ctx: &C) -> &Self;
+}
+
+impl<C> SameContext<C> for C {
+    fn cast(ctx: &C) -> &C {
+        ctx
+    }
+}
 
 /// Decodes the arguments and runs one mutator. Called by `mutators!`.
 #[doc(hidden)]
-pub async fn dispatch_one<M: Mutator, T: Transaction>(
-    tx: &mut T,
-    ctx: &M::Context,
-    args: &str,
-) -> Result<(), DispatchError> {
+pub async fn dispatch_one<M, C, T>(tx: &mut T, ctx: &C, args: &str) -> Result<(), DispatchError>
+where
+    M: Mutator,
+    M::Context: SameContext<C>,
+    T: Transaction,
+{
     let args: M::Args =
         serde_json::from_str(args).map_err(|e| DispatchError::BadArgs { name: M::NAME, message: e.to_string() })?;
-    M::run(tx, ctx, args).await.map_err(DispatchError::from)
+    M::run(tx, <M::Context as SameContext<C>>::cast(ctx), args).await.map_err(DispatchError::from)
 }
 
-/// Collects mutators into a [`Registry`]. All of them must take the same
-/// context type (a mismatch is a type error on the offending mutator).
-///
-/// ```
-/// # use plasma::{MutatorError, Transaction};
-/// # #[plasma::table] pub struct Note { #[plasma(id)] pub id: String, pub body: String }
-/// /// Who is asking.
-/// pub struct Ctx { pub user: String }
-///
-/// #[derive(serde::Serialize, serde::Deserialize)]
-/// pub struct AddNote { pub id: String, pub body: String }
-///
-/// #[plasma::mutator]
-/// pub async fn add_note(tx: &mut impl Transaction, _ctx: &Ctx, args: AddNote) -> Result<(), MutatorError> {
-///     Note::insert().value(Note::id, args.id).value(Note::body, args.body).run(tx).await?;
-///     Ok(())
-/// }
-///
-/// plasma::mutators! {
-///     /// The app's mutators.
-///     pub struct AppMutators { add_note }
-/// }
-/// use plasma::Registry;
-/// assert_eq!(AppMutators::NAMES, &["add_note"]);
-/// ```
-#[macro_export]
-macro_rules! mutators {
-    ($(#[$meta:meta])* $vis:vis struct $name:ident { $first:path $(, $rest:path)* $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, Default)]
-        $vis struct $name;
-
-        // Every mutator must take the first one's context; a mismatch is
-        // reported at the offending mutator's name.
-        const _: fn() = || {
-            $( $crate::__private::same_context::<$rest, <$first as $crate::Mutator>::Context>(); )*
-        };
-
-        impl $crate::Registry for $name {
-            type Context = <$first as $crate::Mutator>::Context;
-            const NAMES: &'static [&'static str] =
-                &[<$first as $crate::Mutator>::NAME $(, <$rest as $crate::Mutator>::NAME)*];
-
-            async fn dispatch<T: $crate::Transaction>(
-                tx: &mut T,
-                ctx: &Self::Context,
-                name: &str,
-                args: &str,
-            ) -> ::core::result::Result<(), $crate::DispatchError> {
-                if name == <$first as $crate::Mutator>::NAME {
-                    return $crate::__private::dispatch_one::<$first, T>(tx, ctx, args).await;
-                }
-                $(
-                    if name == <$rest as $crate::Mutator>::NAME {
-                        return $crate::__private::dispatch_one::<$rest, T>(tx, ctx, args).await;
-                    }
-                )*
-                ::core::result::Result::Err($crate::DispatchError::UnknownMutator(name.to_owned()))
-            }
+/// Byte equality of two strings in a `const` context: `mutators!` and `schema!`
+/// compare wire and table names at compile time with it.
+#[doc(hidden)]
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
         }
-    };
+        i += 1;
+    }
+    true
+}
+
+/// [`str_eq`] ignoring ASCII case: SQLite compares table names that way.
+#[doc(hidden)]
+pub const fn str_eq_ignore_ascii_case(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if !a[i].eq_ignore_ascii_case(&b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }

@@ -134,22 +134,3 @@ impl Schema {
         self.tables.iter().copied().find(|t| t.name == name)
     }
 }
-
-/// Collects table types into a [`Schema`]:
-///
-/// ```
-/// #[plasma::table(name = "todos")]
-/// pub struct Todo {
-///     #[plasma(id)]
-///     pub id: String,
-///     pub title: String,
-/// }
-/// pub static SCHEMA: plasma::Schema = plasma::schema![Todo];
-/// assert_eq!(SCHEMA.tables[0].name, "todos");
-/// ```
-#[macro_export]
-macro_rules! schema {
-    ($($table:ty),* $(,)?) => {
-        $crate::Schema::new(&[$(<$table as $crate::Table>::DEF),*])
-    };
-}

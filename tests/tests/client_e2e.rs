@@ -138,7 +138,7 @@ async fn live_queries_see_their_own_write_at_once_and_the_other_clients_through_
     let alice = client_with(&server.endpoint(), "alice", "alice-laptop", MemoryStore::new(), true).await;
     let bob = client_with(&server.endpoint(), "bob", "bob-phone", MemoryStore::new(), true).await;
     until("both in sync", || alice.status() == SyncStatus::InSync && bob.status() == SyncStatus::InSync).await;
-    let open = || Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.desc()).limit(10);
+    let open = || Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.desc()).limit(10);
     let alice_open = alice.live(&open()).expect("live");
     let bob_open = bob.live(&open()).expect("live");
     let alice_diffs: Arc<Mutex<Vec<plasma::live::Diff<Todo>>>> = Arc::default();
@@ -371,9 +371,9 @@ async fn local_reads_use_the_typed_builders_on_confirmed_plus_pending_state() {
     );
     let _pending = create(&client, "a");
     let _pending = client.mutate::<mark_done>(MarkDone { id: done_id.clone(), updated_at: 3 }).expect("queued");
-    let open: Vec<Todo> = client.query(&Select::<Todo>::new().filter(Todo::done.eq(false))).expect("query");
+    let open: Vec<Todo> = client.query(&Select::<Todo>::new().filter(Todo::DONE.eq(false))).expect("query");
     assert_eq!(open.iter().map(|t| t.title.as_str()).collect::<Vec<_>>(), vec!["a"]);
-    let newest = client.query(&Todo::select().order_by(Todo::updated_at.desc()).limit(1)).expect("query");
+    let newest = client.query(&Todo::select().order_by(Todo::UPDATED_AT.desc()).limit(1)).expect("query");
     assert_eq!(newest[0].id, done_id);
     assert_eq!(Todo::DEF.name, "todos");
 }

@@ -22,16 +22,16 @@ fn kitchen_table_ddl_covers_every_column_type() {
 #[test]
 fn rendered_queries_bind_every_value() {
     let select = Todo::select()
-        .filter(Todo::done.eq(false) & (Todo::title.like("%'; DROP TABLE todos; --%") | !Todo::id.is_in(["a", "b"])))
-        .order_by(Todo::updated_at.desc())
+        .filter(Todo::DONE.eq(false) & (Todo::TITLE.like("%'; DROP TABLE todos; --%") | !Todo::ID.is_in(["a", "b"])))
+        .order_by(Todo::UPDATED_AT.desc())
         .limit(50)
         .offset(10);
     let upsert = Todo::upsert()
-        .value(Todo::id, "x")
-        .value(Todo::title, "Robert'); DROP TABLE todos;--")
-        .value(Todo::updated_at, 1);
-    let update = Todo::update().set(Todo::done, true).filter(Todo::title.starts_with("a\"b"));
-    let delete = Todo::delete().filter(Todo::updated_at.lt(5));
+        .value(Todo::ID, "x")
+        .value(Todo::TITLE, "Robert'); DROP TABLE todos;--")
+        .value(Todo::UPDATED_AT, 1);
+    let update = Todo::update().set(Todo::DONE, true).filter(Todo::TITLE.starts_with("a\"b"));
+    let delete = Todo::delete().filter(Todo::UPDATED_AT.lt(5));
     let shown = [
         render::select(select.query()),
         render::write(&upsert.into_query()),

@@ -258,7 +258,8 @@ fn refuses_reserved_and_duplicate_table_names_at_runtime() {
     let db = SqliteExecutor::open_in_memory().expect("open");
     let err = db.ensure_schema(&WITH_RESERVED).unwrap_err();
     assert!(matches!(err, ExecError::Schema(SchemaError::InvalidTable { .. })), "{err}");
-    static TWICE: Schema = plasma::schema![v1::Item, v1::Item];
+    // `plasma::schema!` refuses this at compile time; the planner checks hand-built schemas too.
+    static TWICE: Schema = Schema::new(&[<v1::Item as plasma::Table>::DEF, <v1::Item as plasma::Table>::DEF]);
     let err = db.ensure_schema(&TWICE).unwrap_err();
     assert!(matches!(err, ExecError::Schema(SchemaError::InvalidTable { .. })), "{err}");
 }

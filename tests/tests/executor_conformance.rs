@@ -29,15 +29,15 @@ fn round_trips_every_column_type<E: Executor>(db: &E) {
 fn omitted_columns_take_defaults_or_null<E: Executor>(db: &E) {
     let row = in_tx(db, async |tx| {
         Kitchen::insert()
-            .value(Kitchen::id, "only")
-            .value(Kitchen::name, "n")
-            .value(Kitchen::score, 3)
-            .value(Kitchen::count, 7u32)
-            .value(Kitchen::data, vec![1u8])
-            .value(Kitchen::meta, Meta { tags: vec![], weight: 1 })
+            .value(Kitchen::ID, "only")
+            .value(Kitchen::NAME, "n")
+            .value(Kitchen::SCORE, 3)
+            .value(Kitchen::COUNT, 7u32)
+            .value(Kitchen::DATA, vec![1u8])
+            .value(Kitchen::META, Meta { tags: vec![], weight: 1 })
             .run(tx)
             .await?;
-        Kitchen::select().filter(Kitchen::id.eq("only")).first(tx).await
+        Kitchen::select().filter(Kitchen::ID.eq("only")).first(tx).await
     })
     .expect("insert with omitted columns");
     let row = row.expect("row exists");
@@ -49,7 +49,7 @@ fn omitted_columns_take_defaults_or_null<E: Executor>(db: &E) {
 }
 
 fn missing_required_column_is_a_typed_error<E: Executor>(db: &E) {
-    let err = in_tx(db, async |tx| Kitchen::insert().value(Kitchen::id, "x").run(tx).await).unwrap_err();
+    let err = in_tx(db, async |tx| Kitchen::insert().value(Kitchen::ID, "x").run(tx).await).unwrap_err();
     assert!(matches!(err, ExecError::Query(QueryError::MissingColumn { table: "kitchen", column: "name" })), "{err:?}");
     assert!(all(db).is_empty());
 }
@@ -73,16 +73,16 @@ fn update_and_delete_with_filters<E: Executor>(db: &E) {
     seed(db, 10);
     let updated = in_tx(db, async |tx| {
         Kitchen::update()
-            .set(Kitchen::name, "big")
-            .set(Kitchen::weight, None)
-            .filter(Kitchen::score.ge(50))
+            .set(Kitchen::NAME, "big")
+            .set(Kitchen::WEIGHT, None)
+            .filter(Kitchen::SCORE.ge(50))
             .run(tx)
             .await
     })
     .expect("update");
     assert_eq!(updated, 5);
     let deleted =
-        in_tx(db, async |tx| Kitchen::delete().filter(Kitchen::note.is_null().or(Kitchen::score.lt(20))).run(tx).await)
+        in_tx(db, async |tx| Kitchen::delete().filter(Kitchen::NOTE.is_null().or(Kitchen::SCORE.lt(20))).run(tx).await)
             .expect("delete");
     // Odd n have no note (5 rows), plus k0000 with score 0 < 20 (k0001 is odd already).
     assert_eq!(deleted, 6);
@@ -103,9 +103,9 @@ fn select_orders_limits_and_offsets<E: Executor>(db: &E) {
     let ids = |rows: Vec<Kitchen>| rows.into_iter().map(|k| k.id).collect::<Vec<_>>();
     let page = in_tx(db, async |tx| {
         Kitchen::select()
-            .filter(Kitchen::active.eq(true) | Kitchen::score.is_in([0, 20]))
-            .order_by(Kitchen::level.desc())
-            .order_by(Kitchen::score.asc())
+            .filter(Kitchen::ACTIVE.eq(true) | Kitchen::SCORE.is_in([0, 20]))
+            .order_by(Kitchen::LEVEL.desc())
+            .order_by(Kitchen::SCORE.asc())
             .offset(1)
             .limit(3)
             .fetch(tx)
@@ -116,14 +116,14 @@ fn select_orders_limits_and_offsets<E: Executor>(db: &E) {
     // 9(l4), 3(l3), 7(l2), 2(l2), 1(l1), 0(l0), 5(l0) -> sorted within level by score: 2 before 7.
     assert_eq!(ids(page), vec!["k0003", "k0002", "k0007"]);
     let first = in_tx(db, async |tx| {
-        Kitchen::select().filter(Kitchen::name.starts_with("name 1")).order_by(Kitchen::id.desc()).first(tx).await
+        Kitchen::select().filter(Kitchen::NAME.starts_with("name 1")).order_by(Kitchen::ID.desc()).first(tx).await
     })
     .expect("first");
     assert_eq!(first.map(|k| k.id).as_deref(), Some("k0001"));
     let liked =
-        in_tx(db, async |tx| Kitchen::select().filter(Kitchen::note.like("NOTE _")).fetch(tx).await).expect("like");
+        in_tx(db, async |tx| Kitchen::select().filter(Kitchen::NOTE.like("NOTE _")).fetch(tx).await).expect("like");
     assert_eq!(ids(liked), vec!["k0000", "k0002", "k0004", "k0006", "k0008"]);
-    let none = in_tx(db, async |tx| Kitchen::select().filter(Kitchen::score.is_in(Vec::<i64>::new())).fetch(tx).await)
+    let none = in_tx(db, async |tx| Kitchen::select().filter(Kitchen::SCORE.is_in(Vec::<i64>::new())).fetch(tx).await)
         .expect("empty in");
     assert!(none.is_empty());
 }
@@ -138,10 +138,10 @@ fn nulls_follow_three_valued_logic<E: Executor>(db: &E) {
             .collect::<Vec<_>>()
     };
     // note is NULL for odd rows: `note <> 'note 0'` is unknown there, and so is its negation.
-    assert_eq!(ids(Kitchen::note.ne("note 0")), vec!["k0002"]);
-    assert_eq!(ids(!Kitchen::note.ne("note 0")), vec!["k0000"]);
-    assert_eq!(ids(Kitchen::note.eq(None)), Vec::<String>::new());
-    assert_eq!(ids(Kitchen::note.is_not_null()), vec!["k0000", "k0002"]);
+    assert_eq!(ids(Kitchen::NOTE.ne("note 0")), vec!["k0002"]);
+    assert_eq!(ids(!Kitchen::NOTE.ne("note 0")), vec!["k0000"]);
+    assert_eq!(ids(Kitchen::NOTE.eq(None)), Vec::<String>::new());
+    assert_eq!(ids(Kitchen::NOTE.is_not_null()), vec!["k0000", "k0002"]);
 }
 
 fn rollback_on_drop_and_statement_atomicity<E: Executor>(db: &E) {
@@ -198,7 +198,7 @@ fn dynamic_values_are_checked_against_columns<E: Executor>(db: &E) {
 
 fn tables_are_independent<E: Executor>(db: &E) {
     in_tx(db, async |tx| {
-        Shelf::insert().value(Shelf::id, "s1").value(Shelf::label, "top").run(tx).await?;
+        Shelf::insert().value(Shelf::ID, "s1").value(Shelf::LABEL, "top").run(tx).await?;
         Kitchen::insert().row(&kitchen(1)).run(tx).await
     })
     .expect("insert");

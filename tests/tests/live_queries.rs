@@ -67,7 +67,7 @@ fn oldest_three() -> (MemoryExecutor, LiveQueries, LiveId) {
         ["a", "b", "c", "d", "e"].iter().zip(1..).map(|(id, i)| todo(id, id, false, i * 10)).collect();
     let view = view_with(&rows);
     let mut live = LiveQueries::new();
-    let query = Todo::select().order_by(Todo::updated_at.asc()).limit(3);
+    let query = Todo::select().order_by(Todo::UPDATED_AT.asc()).limit(3);
     let (id, rows) = live.watch(&view, query.query().clone()).expect("watch");
     assert_eq!(ids(&rows), ["a", "b", "c"]);
     (view, live, id)
@@ -102,7 +102,7 @@ fn deletes_with_nothing_left_to_refill_shrink_the_window() {
     let (view, mut live, id) = oldest_three();
     // Many removes in one transaction: the window refills once, then runs dry.
     write(&view, async |tx| {
-        Todo::delete().filter(Todo::id.ne("a")).run(tx).await.expect("delete");
+        Todo::delete().filter(Todo::ID.ne("a")).run(tx).await.expect("delete");
     });
     let diff = only(live.flush(&view), id);
     assert_eq!(shape(&diff), [("remove", Some(1), None, "b".into()), ("remove", Some(2), None, "c".into())]);
@@ -119,7 +119,7 @@ fn deletes_with_nothing_left_to_refill_shrink_the_window() {
 fn editing_the_bound_row_in_place_is_an_edit() {
     let (view, mut live, id) = oldest_three();
     write(&view, async |tx| {
-        Todo::update().set(Todo::title, "C!").filter(Todo::id.eq("c")).run(tx).await.expect("update");
+        Todo::update().set(Todo::TITLE, "C!").filter(Todo::ID.eq("c")).run(tx).await.expect("update");
     });
     let diff = only(live.flush(&view), id);
     assert_eq!(shape(&diff), [("edit", Some(2), Some(2), "c".into())]);
@@ -136,7 +136,7 @@ fn editing_the_bound_row_in_place_is_an_edit() {
 fn edit_crossing_out_of_the_window_refills() {
     let (view, mut live, id) = oldest_three();
     write(&view, async |tx| {
-        Todo::update().set(Todo::updated_at, 99).filter(Todo::id.eq("a")).run(tx).await.expect("update");
+        Todo::update().set(Todo::UPDATED_AT, 99).filter(Todo::ID.eq("a")).run(tx).await.expect("update");
     });
     let diff = only(live.flush(&view), id);
     assert_eq!(shape(&diff), [("remove", Some(0), None, "a".into()), ("add", None, Some(2), "d".into())]);
@@ -147,7 +147,7 @@ fn edit_crossing_out_can_bring_the_same_row_back() {
     let (view, mut live, id) = oldest_three();
     // b moves past c but not past d: it is still the third row.
     write(&view, async |tx| {
-        Todo::update().set(Todo::updated_at, 35).filter(Todo::id.eq("b")).run(tx).await.expect("update");
+        Todo::update().set(Todo::UPDATED_AT, 35).filter(Todo::ID.eq("b")).run(tx).await.expect("update");
     });
     let diff = only(live.flush(&view), id);
     assert_eq!(shape(&diff), [("edit", Some(1), Some(2), "b".into())]);
@@ -157,7 +157,7 @@ fn edit_crossing_out_can_bring_the_same_row_back() {
 fn edit_crossing_into_the_window_evicts_the_bound_row() {
     let (view, mut live, id) = oldest_three();
     write(&view, async |tx| {
-        Todo::update().set(Todo::updated_at, 5).filter(Todo::id.eq("e")).run(tx).await.expect("update");
+        Todo::update().set(Todo::UPDATED_AT, 5).filter(Todo::ID.eq("e")).run(tx).await.expect("update");
     });
     let diff = only(live.flush(&view), id);
     assert_eq!(shape(&diff), [("remove", Some(2), None, "c".into()), ("add", None, Some(0), "e".into())]);
@@ -169,7 +169,7 @@ fn ties_in_the_sort_key_break_by_id() {
     let view = view_with(&rows);
     let mut live = LiveQueries::new();
     let (id, initial) =
-        live.watch(&view, Todo::select().order_by(Todo::updated_at.asc()).limit(2).query().clone()).expect("watch");
+        live.watch(&view, Todo::select().order_by(Todo::UPDATED_AT.asc()).limit(2).query().clone()).expect("watch");
     assert_eq!(ids(&initial), ["b", "d"]);
     // Same key as the bound row but a smaller id: it sorts before the bound.
     view.put_row(Todo::DEF, todo("c", "c", false, 10).to_row()).expect("put");
@@ -186,7 +186,7 @@ fn ties_in_the_sort_key_break_by_id() {
 fn offsets_shift_rows_across_the_window_start() {
     let (view, mut live, _) = oldest_three();
     let (id, initial) = live
-        .watch(&view, Todo::select().order_by(Todo::updated_at.asc()).offset(1).limit(2).query().clone())
+        .watch(&view, Todo::select().order_by(Todo::UPDATED_AT.asc()).offset(1).limit(2).query().clone())
         .expect("watch");
     assert_eq!(ids(&initial), ["b", "c"]);
     view.put_row(Todo::DEF, todo("x", "x", false, 1).to_row()).expect("put");
@@ -198,12 +198,12 @@ fn offsets_shift_rows_across_the_window_start() {
 #[test]
 fn queries_over_one_table_share_indexes_and_unaffected_queries_stay_quiet() {
     let (view, mut live, oldest) = oldest_three();
-    let query = |title: &str| Todo::select().filter(Todo::title.eq(title)).order_by(Todo::updated_at.asc());
+    let query = |title: &str| Todo::select().filter(Todo::TITLE.eq(title)).order_by(Todo::UPDATED_AT.asc());
     let others: Vec<LiveId> =
         (0..10).map(|i| live.watch(&view, query(&format!("t{i}")).query().clone()).expect("watch").0).collect();
     assert_eq!(live.index_count(), 1, "one order, one index");
     let (newest, _) =
-        live.watch(&view, Todo::select().order_by(Todo::updated_at.desc()).limit(1).query().clone()).expect("watch");
+        live.watch(&view, Todo::select().order_by(Todo::UPDATED_AT.desc()).limit(1).query().clone()).expect("watch");
     assert_eq!(live.index_count(), 2);
     view.put_row(Todo::DEF, todo("z", "t3", false, 1).to_row()).expect("put");
     let diffs = live.flush(&view);
@@ -213,8 +213,8 @@ fn queries_over_one_table_share_indexes_and_unaffected_queries_stay_quiet() {
     assert_eq!(live.index_count(), 1, "an index goes with its last query");
     // A transaction that nets to nothing notifies no one.
     write(&view, async |tx| {
-        Todo::update().set(Todo::title, "tmp").filter(Todo::id.eq("a")).run(tx).await.expect("update");
-        Todo::update().set(Todo::title, "a").filter(Todo::id.eq("a")).run(tx).await.expect("update");
+        Todo::update().set(Todo::TITLE, "tmp").filter(Todo::ID.eq("a")).run(tx).await.expect("update");
+        Todo::update().set(Todo::TITLE, "a").filter(Todo::ID.eq("a")).run(tx).await.expect("update");
     });
     assert!(live.flush(&view).is_empty());
 }
@@ -243,7 +243,7 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
 fn a_rebase_notifies_only_the_net_difference() {
     let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
     let (id, rows) = core
-        .watch(Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.asc()).query().clone())
+        .watch(Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc()).query().clone())
         .expect("watch");
     assert!(rows.is_empty());
     let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
@@ -300,7 +300,7 @@ fn a_rebase_notifies_only_the_net_difference() {
 fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
     let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
     let (id, _) = core
-        .watch(Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.asc()).query().clone())
+        .watch(Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc()).query().clone())
         .expect("watch");
     let base = core.cookie();
     let start = [todo("a", "a", false, 1), todo("b", "b", false, 2), todo("c", "c", false, 3)];
@@ -380,7 +380,7 @@ async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
     let _pending = client.mutate::<todo::create_todo>(create("a", 1)).expect("mutate");
 
     let open = client
-        .live(&Todo::select().filter(Todo::done.eq(false)).order_by(Todo::updated_at.desc()).limit(2))
+        .live(&Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.desc()).limit(2))
         .expect("live");
     assert_eq!(open.rows().expect("rows"), [todo("a", "a", false, 1)]);
     let seen: Arc<Mutex<Vec<Diff<Todo>>>> = Arc::default();
@@ -417,7 +417,7 @@ async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
     assert_eq!(open.rows().expect("rows"), expected);
 
     // A callback that mutates the client gets the next diff after its own, in order.
-    let reentrant = client.live(&Todo::select().order_by(Todo::id.asc())).expect("live");
+    let reentrant = client.live(&Todo::select().order_by(Todo::ID.asc())).expect("live");
     let client2 = client.clone();
     let order: Arc<Mutex<Vec<usize>>> = Arc::default();
     let log = Arc::clone(&order);

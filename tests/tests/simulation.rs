@@ -109,24 +109,24 @@ pub struct Bulk {
 }
 
 async fn add_to(tx: &mut impl Transaction, id: String, n: i64) -> Result<i64, MutatorError> {
-    match Counter::select().filter(Counter::id.eq(id.as_str())).first(tx).await? {
+    match Counter::select().filter(Counter::ID.eq(id.as_str())).first(tx).await? {
         Some(c) => {
-            Counter::update().set(Counter::value, c.value + n).filter(Counter::id.eq(id)).run(tx).await?;
+            Counter::update().set(Counter::VALUE, c.value + n).filter(Counter::ID.eq(id)).run(tx).await?;
             Ok(c.value + n)
         }
         None => {
-            Counter::insert().value(Counter::id, id).value(Counter::value, n).run(tx).await?;
+            Counter::insert().value(Counter::ID, id).value(Counter::VALUE, n).run(tx).await?;
             Ok(n)
         }
     }
 }
 
 async fn append_to(tx: &mut impl Transaction, id: String, token: &str) -> Result<(), MutatorError> {
-    match Note::select().filter(Note::id.eq(id.as_str())).first(tx).await? {
+    match Note::select().filter(Note::ID.eq(id.as_str())).first(tx).await? {
         Some(note) => {
-            Note::update().set(Note::text, format!("{}{token}", note.text)).filter(Note::id.eq(id)).run(tx).await?
+            Note::update().set(Note::TEXT, format!("{}{token}", note.text)).filter(Note::ID.eq(id)).run(tx).await?
         }
-        None => Note::insert().value(Note::id, id).value(Note::text, token).run(tx).await?,
+        None => Note::insert().value(Note::ID, id).value(Note::TEXT, token).run(tx).await?,
     };
     Ok(())
 }
@@ -151,7 +151,7 @@ pub async fn add(tx: &mut impl Transaction, _ctx: &Ctx, args: Add) -> Result<(),
 /// Fails when the counter is odd: may succeed locally and fail on the server.
 #[plasma::mutator]
 pub async fn add_if_even(tx: &mut impl Transaction, _ctx: &Ctx, args: Add) -> Result<(), MutatorError> {
-    let current = Counter::select().filter(Counter::id.eq(args.id.as_str())).first(tx).await?;
+    let current = Counter::select().filter(Counter::ID.eq(args.id.as_str())).first(tx).await?;
     if current.is_some_and(|c| c.value % 2 != 0) {
         return Err(MutatorError::app("counter is odd"));
     }
@@ -161,7 +161,7 @@ pub async fn add_if_even(tx: &mut impl Transaction, _ctx: &Ctx, args: Add) -> Re
 /// Fails on a duplicate id (another client may have created it first).
 #[plasma::mutator]
 pub async fn create_item(tx: &mut impl Transaction, ctx: &Ctx, args: ItemArgs) -> Result<(), MutatorError> {
-    Item::insert().value(Item::id, args.id).value(Item::owner, ctx.user.as_str()).run(tx).await?;
+    Item::insert().value(Item::ID, args.id).value(Item::OWNER, ctx.user.as_str()).run(tx).await?;
     Ok(())
 }
 
@@ -172,13 +172,13 @@ pub async fn draft_item(tx: &mut impl Transaction, ctx: &Ctx, args: ItemArgs) ->
     if ctx.on_server {
         return Err(MutatorError::app("drafts are refused by the server"));
     }
-    Item::insert().value(Item::id, args.id).value(Item::owner, ctx.user.as_str()).run(tx).await?;
+    Item::insert().value(Item::ID, args.id).value(Item::OWNER, ctx.user.as_str()).run(tx).await?;
     Ok(())
 }
 
 #[plasma::mutator]
 pub async fn remove_item(tx: &mut impl Transaction, _ctx: &Ctx, args: ItemArgs) -> Result<(), MutatorError> {
-    Item::delete().filter(Item::id.eq(args.id)).run(tx).await?;
+    Item::delete().filter(Item::ID.eq(args.id)).run(tx).await?;
     Ok(())
 }
 

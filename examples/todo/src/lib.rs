@@ -104,9 +104,9 @@ pub async fn create_todo(tx: &mut impl Transaction, ctx: &Ctx, args: CreateTodo)
     }
     check_title(&args.title)?;
     Todo::insert()
-        .value(Todo::id, args.id)
-        .value(Todo::title, args.title)
-        .value(Todo::updated_at, args.updated_at)
+        .value(Todo::ID, args.id)
+        .value(Todo::TITLE, args.title)
+        .value(Todo::UPDATED_AT, args.updated_at)
         .run(tx)
         .await?;
     Ok(())
@@ -124,9 +124,9 @@ pub async fn import_todos(tx: &mut impl Transaction, ctx: &Ctx, args: ImportTodo
         // earlier inserts behind for the transaction to roll back.
         check_title(&todo.title).map_err(|_| MutatorError::app(format!("import entry {i} needs a title")))?;
         Todo::insert()
-            .value(Todo::id, todo.id)
-            .value(Todo::title, todo.title)
-            .value(Todo::updated_at, todo.updated_at)
+            .value(Todo::ID, todo.id)
+            .value(Todo::TITLE, todo.title)
+            .value(Todo::UPDATED_AT, todo.updated_at)
             .run(tx)
             .await?;
     }
@@ -137,9 +137,9 @@ pub async fn import_todos(tx: &mut impl Transaction, ctx: &Ctx, args: ImportTodo
 #[plasma::mutator(name = "markDone")]
 pub async fn mark_done(tx: &mut impl Transaction, _ctx: &Ctx, args: MarkDone) -> Result<(), MutatorError> {
     let changed = Todo::update()
-        .set(Todo::done, true)
-        .set(Todo::updated_at, args.updated_at)
-        .filter(Todo::id.eq(args.id.as_str()))
+        .set(Todo::DONE, true)
+        .set(Todo::UPDATED_AT, args.updated_at)
+        .filter(Todo::ID.eq(args.id.as_str()))
         .run(tx)
         .await?;
     if changed == 0 {
@@ -153,9 +153,9 @@ pub async fn mark_done(tx: &mut impl Transaction, _ctx: &Ctx, args: MarkDone) ->
 pub async fn rename_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: RenameTodo) -> Result<(), MutatorError> {
     check_title(&args.title)?;
     let changed = Todo::update()
-        .set(Todo::title, args.title)
-        .set(Todo::updated_at, args.updated_at)
-        .filter(Todo::id.eq(args.id.as_str()))
+        .set(Todo::TITLE, args.title)
+        .set(Todo::UPDATED_AT, args.updated_at)
+        .filter(Todo::ID.eq(args.id.as_str()))
         .run(tx)
         .await?;
     if changed == 0 {
@@ -167,7 +167,7 @@ pub async fn rename_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: RenameTodo
 /// Deletes a todo (deleting a missing one is not an error).
 #[plasma::mutator(name = "deleteTodo")]
 pub async fn delete_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: DeleteTodo) -> Result<(), MutatorError> {
-    Todo::delete().filter(Todo::id.eq(args.id)).run(tx).await?;
+    Todo::delete().filter(Todo::ID.eq(args.id)).run(tx).await?;
     Ok(())
 }
 

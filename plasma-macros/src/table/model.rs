@@ -1,16 +1,13 @@
 //! The checked model: everything `expand` needs, with every rule enforced.
 //! All problems are collected so the user sees them in one compile.
 
-use heck::ToSnakeCase;
+use heck::{ToShoutySnakeCase, ToSnakeCase};
 use proc_macro2::Span;
-use quote::quote;
+use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 
 use super::parse::{Errors, FieldArgs, Parsed};
-use super::types::{self, BaseType, SUPPORTED};
-
-/// Names of generated associated functions; a column handle may not shadow them.
-const GENERATED_METHODS: &[&str] = &["select", "insert", "upsert", "update", "delete"];
+use super::types::{self, BaseType};
 
 pub struct TableModel {
     /// The struct with `#[plasma(...)]` field attributes removed.
@@ -21,12 +18,24 @@ pub struct TableModel {
 }
 
 pub struct ColumnModel {
+    /// The field as written (possibly a raw identifier).
     pub field: syn::Ident,
+    /// The column handle: the field name in SCREAMING_SNAKE_CASE (`Todo::UPDATED_AT`).
+    pub handle: syn::Ident,
     pub vis: syn::Visibility,
+    /// Column name in storage and on the wire (`r#type` is `type`).
     pub name: String,
-    /// The runtime `ColumnType` implementor: the field type, or `Json<T>` / `Option<Json<T>>`.
+    /// The field's doc comments.
+    pub docs: Vec<syn::Attribute>,
+    /// The field type as written.
+    pub ty: syn::Type,
+    /// The handle's column type: the field type, or `Json<T>` / `Option<Json<T>>`.
     pub column_type: syn::Type,
-    pub default: Option<DefaultValue>,
+    /// `#[plasma(json)]`: the serde type and whether the field is an `Option` of it.
+    pub json: Option<(syn::Type, bool)>,
+    pub default: Option<ColumnDefault>,
+    /// The primary key, when its type is not spelled `String` (an alias): checked by a bound.
+    pub check_id: bool,
     pub indexed: bool,
     pub span: Span,
 }
@@ -37,6 +46,14 @@ pub enum DefaultValue {
     Text(String),
     Bool(bool),
     Blob(Vec<u8>),
+}
+
+pub struct ColumnDefault {
+    pub value: DefaultValue,
+    /// Checked by the macro against a recognised type; otherwise (an alias)
+    /// checked against the column's kind at compile time by `default_for`.
+    pub checked: bool,
+    pub span: Span,
 }
 
 pub fn check(parsed: Parsed) -> syn::Result<TableModel> {
@@ -73,7 +90,7 @@ pub fn check(parsed: Parsed) -> syn::Result<TableModel> {
             name.as_str().to_owned()
         }
         None => {
-            let name = input.ident.to_string().to_snake_case();
+            let name = input.ident.unraw().to_string().to_snake_case();
             check_reserved(&mut errors, &name, input.ident.span());
             name
         }
@@ -83,13 +100,24 @@ pub fn check(parsed: Parsed) -> syn::Result<TableModel> {
     let mut primary_key: Option<(usize, &FieldArgs)> = None;
     for (position, field) in fields.iter().enumerate() {
         let Some(ident) = field.ident.clone() else { continue };
-        if GENERATED_METHODS.contains(&ident.to_string().as_str()) && field.rename.is_none() {
+        let unraw = ident.unraw().to_string();
+        let handle = syn::Ident::new(&unraw.to_shouty_snake_case(), ident.span());
+        if handle == "DEF" {
             errors.error(
                 &ident,
                 format_args!(
-                    "a column field cannot be named `{ident}`: it would clash with the generated `{}::{ident}()`; \
-                     rename the field and keep the column name with #[plasma(rename = \"{ident}\")]",
-                    input.ident
+                    "a column field cannot be named `{unraw}`: its handle `{table}::DEF` would hide `<{table} as plasma::Table>::DEF`; \
+                     name the field otherwise and keep the column name with #[plasma(rename = \"{unraw}\")]",
+                    table = input.ident
+                ),
+            );
+        }
+        if let Some(prev) = columns.iter().find(|c: &&ColumnModel| c.handle == handle) {
+            errors.error(
+                &ident,
+                format_args!(
+                    "fields `{}` and `{unraw}` would both have the column handle `{handle}`",
+                    prev.field.unraw()
                 ),
             );
         }
@@ -100,37 +128,43 @@ pub fn check(parsed: Parsed) -> syn::Result<TableModel> {
                 }
                 rename.as_str().to_owned()
             }
-            None => ident.to_string(),
+            None => unraw.clone(),
         };
         let name_span = field.rename.as_ref().map_or(ident.span(), |r| r.span());
         if let Some(prev) = columns.iter().find(|c: &&ColumnModel| c.name == column_name) {
             errors.push(syn::Error::new(
                 name_span,
-                format_args!("duplicate column name `{column_name}`: field `{}` already uses it", prev.field),
+                format_args!("duplicate column name `{column_name}`: field `{}` already uses it", prev.field.unraw()),
             ));
         }
 
-        let column_type = column_type(&mut errors, field);
+        let (column_type, json) = column_type(field);
+        let mut check_id = false;
         if field.id.is_present() {
             match primary_key {
                 Some((_, first)) => errors.push(syn::Error::new(
                     field.id.span(),
                     format_args!(
                         "table `{name}` already has a primary key (`{}`); exactly one field may carry #[plasma(id)]",
-                        first.ident.as_ref().map(ToString::to_string).unwrap_or_default()
+                        first.ident.as_ref().map(|i| i.unraw().to_string()).unwrap_or_default()
                     ),
                 )),
                 None => primary_key = Some((position, field)),
             }
-            check_id(&mut errors, field);
+            check_id = check_id_field(&mut errors, field);
         }
         let default = field.default.as_ref().and_then(|expr| check_default(&mut errors, field, &expr.0));
         columns.push(ColumnModel {
             field: ident,
+            handle,
             vis: syn::Visibility::Inherited,
             name: column_name,
+            docs: field.attrs.iter().filter(|a| a.path().is_ident("doc")).cloned().collect(),
+            ty: field.ty.clone(),
             column_type,
+            json,
             default,
+            check_id,
             indexed: field.index.is_present(),
             span: field.ty.span(),
         });
@@ -163,27 +197,27 @@ fn check_reserved(errors: &mut Errors, name: &str, span: Span) {
     }
 }
 
-fn column_type(errors: &mut Errors, field: &FieldArgs) -> syn::Type {
+/// The handle's column type, and the serde type of a JSON column. Whether a
+/// plain field type can be stored is left to the `ColumnType` bound (so aliases
+/// work), which reports an unsupported type at the field's type.
+fn column_type(field: &FieldArgs) -> (syn::Type, Option<(syn::Type, bool)>) {
     let ty = &field.ty;
     if field.json.is_present() {
         if let Some(inner) = types::generic_arg(ty, "Option") {
-            return syn::parse_quote_spanned!(ty.span()=> ::core::option::Option<::plasma::Json<#inner>>);
+            let column = syn::parse_quote_spanned!(ty.span()=> ::core::option::Option<::plasma::Json<#inner>>);
+            return (column, Some((inner.clone(), true)));
         }
-        return syn::parse_quote_spanned!(ty.span()=> ::plasma::Json<#ty>);
+        return (syn::parse_quote_spanned!(ty.span()=> ::plasma::Json<#ty>), Some((ty.clone(), false)));
     }
-    if types::classify(ty).is_none() {
-        let spelled = quote!(#ty).to_string().replace(' ', "");
-        errors.error(
-            ty,
-            format_args!("unsupported column type `{spelled}`; supported: {SUPPORTED}; store serde types as JSON with #[plasma(json)]"),
-        );
-    }
-    ty.clone()
+    (ty.clone(), None)
 }
 
-fn check_id(errors: &mut Errors, field: &FieldArgs) {
-    let is_string = matches!(types::classify(&field.ty), Some(t) if t.base == BaseType::Text && !t.nullable);
-    if !is_string || field.json.is_present() {
+/// Checks the primary key's attributes; returns whether its type must be
+/// checked by a bound (it is not spelled `String`, e.g. an alias).
+fn check_id_field(errors: &mut Errors, field: &FieldArgs) -> bool {
+    let classified = types::classify(&field.ty);
+    let is_string = matches!(&classified, Some(t) if t.base == BaseType::Text && !t.nullable);
+    if (classified.is_some() && !is_string) || field.json.is_present() {
         errors.error(&field.ty, "the primary key must be a `String`: plasma ids are text");
     }
     if let Some(default) = &field.default {
@@ -192,6 +226,7 @@ fn check_id(errors: &mut Errors, field: &FieldArgs) {
     if field.index.is_present() {
         errors.push(syn::Error::new(field.index.span(), "the primary key is already indexed; remove #[plasma(index)]"));
     }
+    classified.is_none() && !field.json.is_present()
 }
 
 /// Reads a literal, allowing a leading minus on numbers.
@@ -207,13 +242,37 @@ fn literal(expr: &syn::Expr) -> Option<(bool, &syn::Lit)> {
     }
 }
 
-fn check_default(errors: &mut Errors, field: &FieldArgs, expr: &syn::Expr) -> Option<DefaultValue> {
+fn check_default(errors: &mut Errors, field: &FieldArgs, expr: &syn::Expr) -> Option<ColumnDefault> {
     if field.json.is_present() {
         errors.error(expr, "JSON columns cannot have a default");
         return None;
     }
-    // An unsupported type is reported once, at the type.
-    let ty = types::classify(&field.ty)?;
+    let span = expr.span();
+    let Some(ty) = types::classify(&field.ty) else {
+        // A type the macro cannot read (an alias): take the literal as written;
+        // `default_for` checks it against the column's kind at compile time.
+        let value = match literal(expr) {
+            Some((false, syn::Lit::Str(s))) => Some(DefaultValue::Text(s.value())),
+            Some((false, syn::Lit::Bool(b))) => Some(DefaultValue::Bool(b.value())),
+            Some((false, syn::Lit::ByteStr(b))) => Some(DefaultValue::Blob(b.value())),
+            Some((neg, syn::Lit::Float(f))) => f
+                .base10_parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(|v| DefaultValue::Real(if neg { -v } else { v })),
+            Some((neg, syn::Lit::Int(i))) => {
+                i.base10_parse::<i64>().ok().map(|v| DefaultValue::Integer(if neg { -v } else { v }))
+            }
+            _ => None,
+        };
+        if value.is_none() {
+            errors.error(
+                expr,
+                "invalid default: expected a literal (`false`, `0`, `-1`, `1.5`, `\"text\"`, `b\"bytes\"`)",
+            );
+        }
+        return value.map(|value| ColumnDefault { value, checked: false, span });
+    };
     let expected = match ty.base {
         BaseType::Text => "a string literal",
         BaseType::Bool => "`true` or `false`",
@@ -253,10 +312,10 @@ fn check_default(errors: &mut Errors, field: &FieldArgs, expr: &syn::Expr) -> Op
     if value.is_none() {
         errors.error(expr, format_args!("invalid default for this column: expected {expected}"));
     }
-    value
+    value.map(|value| ColumnDefault { value, checked: true, span })
 }
 
-fn strip_field_attributes(input: &mut syn::DeriveInput) {
+pub fn strip_field_attributes(input: &mut syn::DeriveInput) {
     if let syn::Data::Struct(data) = &mut input.data {
         for field in data.fields.iter_mut() {
             field.attrs.retain(|a| !a.path().is_ident("plasma"));

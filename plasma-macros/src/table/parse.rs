@@ -14,9 +14,11 @@ pub struct TableArgs {
 
 /// `#[plasma(...)]` on a field.
 #[derive(Debug, FromField)]
-#[darling(attributes(plasma))]
+#[darling(attributes(plasma), forward_attrs(doc))]
 pub struct FieldArgs {
     pub ident: Option<syn::Ident>,
+    /// The field's doc comments, carried onto its column handle.
+    pub attrs: Vec<syn::Attribute>,
     pub ty: syn::Type,
     pub id: Flag,
     pub index: Flag,

@@ -89,7 +89,30 @@ fn reports_every_error_in_one_pass() {
         },
     )
     .to_string();
-    assert!(out.contains("unsupported column type"), "{out}");
     assert!(out.contains("invalid default"), "{out}");
     assert!(out.contains("no primary key"), "{out}");
+    assert!(out.starts_with("struct Broken"), "the struct is still emitted: {out}");
+}
+
+#[test]
+fn expands_raw_identifiers_aliases_docs_and_getters() {
+    let out = super::table(
+        quote!(),
+        quote! {
+            pub struct Event {
+                /// Text id.
+                #[plasma(id)]
+                id: EventId,
+                /// What happened.
+                ///
+                /// Free text.
+                r#type: String,
+                #[plasma(default = 3)]
+                priority: Priority,
+                #[plasma(json)]
+                payload: Option<Payload>,
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(out));
 }

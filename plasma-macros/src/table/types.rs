@@ -1,8 +1,10 @@
 //! Recognises the field types a column can have, by their spelling.
 //!
-//! The runtime's `ColumnType` trait is the real contract; recognising types
-//! here as well lets the macro check defaults against the type and point an
-//! unsupported type out at its own span with a list of what is supported.
+//! The runtime's `ColumnType` trait is the real contract, and the generated
+//! code checks every field through it (so `type Id = String` works, and an
+//! unsupported type is reported at the field). Recognising the plain spellings
+//! here as well lets the macro check defaults (kind and range) and the primary
+//! key's type before any type checking.
 
 use syn::{GenericArgument, PathArguments, Type};
 
@@ -27,8 +29,6 @@ pub struct FieldType {
     pub nullable: bool,
 }
 
-pub const SUPPORTED: &str = "String, i8, i16, i32, i64, u8, u16, u32, f32, f64, bool, Vec<u8>, or Option<_> of those";
-
 /// The single generic argument of `Name<Arg>` if the last path segment is `name`.
 pub fn generic_arg<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
     let Type::Path(path) = ty else { return None };
@@ -47,6 +47,25 @@ pub fn generic_arg<'t>(ty: &'t Type, name: &str) -> Option<&'t Type> {
         GenericArgument::Type(inner) => Some(inner),
         _ => None,
     }
+}
+
+/// The generic type arguments of `Name<A, B, ..>` if the last path segment is `name`.
+pub fn generic_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
+    let Type::Path(path) = ty else { return None };
+    let last = path.path.segments.last()?;
+    if path.qself.is_some() || last.ident != name {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else { return None };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 fn plain_ident(ty: &Type) -> Option<String> {

@@ -21,7 +21,7 @@ use crate::client::sync_loop;
 use crate::exec::memory::MemoryExecutor;
 use crate::exec::{Executor, run_ready};
 use crate::live::LiveId;
-use crate::mutator::{Mutator, Registry};
+use crate::mutator::{InRegistry, Mutator, Registry};
 use crate::protocol::ServerLimits;
 use crate::query::typed::Select;
 use crate::schema::Schema;
@@ -337,8 +337,12 @@ where
     /// fails locally, the store cannot record it, or it is too large for the
     /// server ([`ClientError::MutationTooLarge`]: even alone, its push body
     /// would exceed [`server_limits`](Self::server_limits)), nothing is queued
-    /// and local state is unchanged.
-    pub fn mutate<M: Mutator<Context = R::Context>>(&self, args: M::Args) -> Result<MutationHandle, ClientError> {
+    /// and local state is unchanged. `M` must be listed in the registry `R`
+    /// (a compile error otherwise: the server would not know it).
+    pub fn mutate<M: InRegistry<R> + Mutator<Context = R::Context>>(
+        &self,
+        args: M::Args,
+    ) -> Result<MutationHandle, ClientError> {
         let ctx = (self.shared.context)();
         let now = self.shared.platform.now_ms();
         let handle = {

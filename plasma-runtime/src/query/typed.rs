@@ -15,7 +15,7 @@ use crate::table::Table;
 use crate::value::Value;
 
 /// A typed handle on column `C` of table `T`, emitted by `#[plasma::table]` as
-/// an associated constant named like the field (`Todo::done`).
+/// an associated constant named like the field (`Todo::DONE`).
 pub struct Column<T, C> {
     index: usize,
     _types: PhantomData<fn() -> (T, C)>,

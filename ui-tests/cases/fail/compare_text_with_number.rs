@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::select().filter(Todo::title.gt(5));
+    let _ = Todo::select().filter(Todo::TITLE.gt(5));
 }

@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::select().filter(Todo::done.eq("yes"));
+    let _ = Todo::select().filter(Todo::DONE.eq("yes"));
 }

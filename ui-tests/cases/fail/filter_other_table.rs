@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::select().filter(User::name.eq("ann"));
+    let _ = Todo::select().filter(User::NAME.eq("ann"));
 }

@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::insert().value(Todo::updated_at, 1.5);
+    let _ = Todo::insert().value(Todo::UPDATED_AT, 1.5);
 }

@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::select().filter(Todo::updated_at.like("1%"));
+    let _ = Todo::select().filter(Todo::UPDATED_AT.like("1%"));
 }

@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::select().order_by(User::name.asc());
+    let _ = Todo::select().order_by(User::NAME.asc());
 }

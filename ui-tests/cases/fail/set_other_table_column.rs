@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::update().set(User::name, "ann");
+    let _ = Todo::update().set(User::NAME, "ann");
 }

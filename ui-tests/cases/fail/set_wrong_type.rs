@@ -15,5 +15,5 @@ pub struct User {
 }
 
 fn main() {
-    let _ = Todo::update().set(Todo::done, "yes");
+    let _ = Todo::update().set(Todo::DONE, "yes");
 }

@@ -11,20 +11,20 @@ pub struct Todo {
 
 fn main() {
     let name = String::from("x");
-    let f = Todo::done.eq(false)
-        & (Todo::title.like("a%") | Todo::title.starts_with(name.as_str()))
-        & !Todo::id.is_in(["a", "b"])
-        & Todo::id.is_in(vec![String::from("c")])
-        & Todo::updated_at.is_in([1, 2, 3])
-        & Todo::note.eq("plain value on a nullable column")
-        & Todo::note.ne(None)
-        & Todo::note.eq(Some(String::from("x")))
-        & Todo::note.like("%")
-        & Todo::score.gt(1.5)
-        & Todo::score.is_not_null()
-        & plasma::not(Todo::updated_at.le(10))
-        & Todo::updated_at.lt(5i32).or(Todo::updated_at.ge(7u8));
-    let _ = Todo::select().filter(f).filter(Todo::title.ne(&name)).first_query();
+    let f = Todo::DONE.eq(false)
+        & (Todo::TITLE.like("a%") | Todo::TITLE.starts_with(name.as_str()))
+        & !Todo::ID.is_in(["a", "b"])
+        & Todo::ID.is_in(vec![String::from("c")])
+        & Todo::UPDATED_AT.is_in([1, 2, 3])
+        & Todo::NOTE.eq("plain value on a nullable column")
+        & Todo::NOTE.ne(None)
+        & Todo::NOTE.eq(Some(String::from("x")))
+        & Todo::NOTE.like("%")
+        & Todo::SCORE.gt(1.5)
+        & Todo::SCORE.is_not_null()
+        & plasma::not(Todo::UPDATED_AT.le(10))
+        & Todo::UPDATED_AT.lt(5i32).or(Todo::UPDATED_AT.ge(7u8));
+    let _ = Todo::select().filter(f).filter(Todo::TITLE.ne(&name)).first_query();
 }
 
 trait FirstQuery {

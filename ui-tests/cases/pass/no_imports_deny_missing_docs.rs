@@ -63,16 +63,16 @@ pub static SCHEMA: plasma::Schema = plasma::schema![Everything];
 /// Builds one query of every kind with fully qualified paths.
 pub fn queries() -> (plasma::Select<Everything>, plasma::Insert<Everything>, plasma::Update<Everything>, plasma::Delete<Everything>) {
     let select = Everything::select()
-        .filter(Everything::big.ge(1).and(Everything::note.is_null()))
-        .order_by(Everything::ratio.desc())
+        .filter(Everything::BIG.ge(1).and(Everything::NOTE.is_null()))
+        .order_by(Everything::RATIO.desc())
         .limit(10)
         .offset(2);
     let insert = Everything::upsert()
-        .value(Everything::id, "a")
-        .value(Everything::payload, Payload { tags: Vec::new() })
-        .value(Everything::extra, Some(vec![1u32]));
-    let update = Everything::update().set(Everything::flag, false).filter(Everything::id.eq("a"));
-    let delete = Everything::delete().filter(Everything::tiny.lt(3i8));
+        .value(Everything::ID, "a")
+        .value(Everything::PAYLOAD, Payload { tags: Vec::new() })
+        .value(Everything::EXTRA, Some(vec![1u32]));
+    let update = Everything::update().set(Everything::FLAG, false).filter(Everything::ID.eq("a"));
+    let delete = Everything::delete().filter(Everything::TINY.lt(3i8));
     (select, insert, update, delete)
 }
 

@@ -31,13 +31,13 @@ pub async fn shelve(tx: &mut impl Transaction, ctx: &Ctx, args: Shelve) -> Resul
     if ctx.user.is_empty() {
         return Err(MutatorError::app("anonymous"));
     }
-    Book::upsert().value(Book::id, args.book).value(Book::shelf, args.shelf).run(tx).await?;
+    Book::upsert().value(Book::ID, args.book).value(Book::SHELF, args.shelf).run(tx).await?;
     Ok(())
 }
 
 #[plasma::mutator]
 pub async fn clear_shelf(tx: &mut impl Transaction, _ctx: &Ctx, args: String) -> Result<(), MutatorError> {
-    Book::delete().filter(Book::shelf.eq(args)).run(tx).await?;
+    Book::delete().filter(Book::SHELF.eq(args)).run(tx).await?;
     Ok(())
 }
 
@@ -50,5 +50,5 @@ fn main() {
     assert_eq!(SCHEMA.tables.len(), 2);
     assert_eq!(<Shelf as plasma::Table>::DEF.name, "shelf");
     assert_eq!(Mutators::NAMES, &["shelveBook", "clear_shelf"]);
-    let _ = Shelf::label;
+    let _ = Shelf::LABEL;
 }
