@@ -474,3 +474,82 @@ async fn a_multi_page_initial_sync_streams_into_the_store_and_survives_a_restart
         .expect("count stages");
     assert_eq!(stages, 0, "the stage was renamed into place");
 }
+
+/// Loses the answer to the first push after the server applied it, and has
+/// the server forget the client's group meanwhile.
+#[derive(Clone)]
+struct ForgetAfterFirstPush {
+    inner: Arc<HttpTransport>,
+    server: plasma::server::SyncServer<TodoMutators>,
+    group: String,
+    fired: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl plasma::client::Transport for ForgetAfterFirstPush {
+    fn push(
+        &self,
+        request: plasma::protocol::PushRequest,
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PushResponse, plasma::client::TransportError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let result = this.inner.push(request).await;
+            if result.is_ok() && !this.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                this.server.forget_group(this.group.clone()).await.expect("forget");
+                return Err(plasma::client::TransportError::Network("the answer was lost".into()));
+            }
+            result
+        })
+    }
+
+    fn pull(
+        &self,
+        request: plasma::protocol::PullRequest,
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PullResponse, plasma::client::TransportError>> {
+        self.inner.pull(request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_forgotten_with_an_unconfirmed_push_starts_over_without_applying_it_twice() {
+    let server = plasma_tests::harness::TestServer::start(plasma::server::ServerConfig::default()).await;
+    let transport = ForgetAfterFirstPush {
+        inner: Arc::new(HttpTransport::new(server.url("/sync")).expect("transport").header(todo::USER_HEADER, "lee")),
+        server: server.server.clone(),
+        group: "lee-laptop".into(),
+        fired: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    };
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "lee-laptop")
+        .context(|| Ctx { user_id: "lee".into() })
+        .store(MemoryStore::new())
+        .pokes(false)
+        .pull_interval(Duration::from_secs(600))
+        .backoff(quick_backoff())
+        .build(transport, TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    let old_id = client.client_id();
+    let mut events = client.events();
+    client.start();
+    let handle = create(&client, "exactly once");
+    // The server applied it, then forgot the client: whether it ran is not
+    // knowable from the client, so the handle says so instead of retrying.
+    match tokio::time::timeout(PATIENCE, handle).await.expect("answered") {
+        Err(MutationFailed::Dropped(_)) => {}
+        other => panic!("expected Dropped, got {other:?}"),
+    }
+    until("in sync again", || client.status() == SyncStatus::InSync && titles(&client) == vec!["exactly once"]).await;
+    assert_ne!(client.client_id(), old_id, "it started over under a new id");
+    assert_eq!(
+        server.dump().iter().filter(|l| l.starts_with("todos:")).count(),
+        1,
+        "the server ran the mutation once: {:?}",
+        server.dump()
+    );
+    let mut saw_reset = false;
+    while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(100), events.next()).await {
+        saw_reset |= matches!(event, ClientEvent::Reset { .. });
+    }
+    assert!(saw_reset, "the app hears that the client started over");
+    // It works on as the new client.
+    assert_eq!(create(&client, "afterwards").await, Ok(()));
+}

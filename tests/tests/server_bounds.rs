@@ -99,9 +99,10 @@ async fn a_forgotten_group_resets_without_its_clients_and_read_only_groups_keep_
     assert!(!starts_with_clear(&reader_third), "{reader_third}");
     assert_eq!(reader_third["patch"], json!([]));
 
-    // The forgotten client starts over from mutation 1 under the same group, for any user.
+    // The forgotten client may not push again (it starts over under a new id);
+    // the group id is free for anyone.
     let (status, body) = s.push("carol", "g1", &[("c1", 2, "createTodo", create("b", "x"))]).await;
-    assert_eq!((status, body["error"].clone()), (409, json!("out_of_order_mutation")), "{body}");
+    assert_eq!((status, body["error"].clone()), (409, json!("client_forgotten")), "{body}");
     let (status, _) = s.push("carol", "g1", &[("c9", 1, "createTodo", create("b", "x"))]).await;
     assert_eq!(status, 200, "the group id is free again");
 }
@@ -270,4 +271,24 @@ async fn a_paged_reset_catches_up_with_pushes_made_while_it_ran() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0]["mutationId"], json!(9));
     assert!(pages.iter().flat_map(put_ids).any(|id| id == "t008"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forgotten_clients_repeated_push_is_refused_not_run_again() {
+    let s = TestServer::start(ServerConfig::default()).await;
+    let push = [("c1", 1, "createTodo", create("a", "once")), ("c1", 2, "markDone", json!({"id": "a", "updatedAt": 2}))];
+    let (status, _) = s.push("alice", "g1", &push).await;
+    assert_eq!(status, 200);
+    // The answer is lost; meanwhile the server forgets the group.
+    assert!(s.server.forget_group("g1").await.expect("forget"));
+    let before = s.dump();
+    let (status, body) = s.push("alice", "g1", &push).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("client_forgotten")), "{body}");
+    assert_eq!(body["retryable"], json!(false));
+    assert_eq!(s.dump(), before, "nothing ran a second time");
+    // Another client of the group (or this one under a new id) carries on.
+    let (status, body) = s.push("alice", "g1", &[("c2", 1, "createTodo", create("b", "next"))]).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.push("alice", "g1", &[("c1", 3, "createTodo", create("c", "x"))]).await;
+    assert_eq!((status, body["error"].clone()), (409, json!("client_forgotten")), "the tombstone outlives the group");
 }

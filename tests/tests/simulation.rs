@@ -245,6 +245,8 @@ enum Message {
     Pull { client: usize, base: Option<Cookie>, cookie: Option<Cookie>, pages: Vec<PullResponse> },
     PushDone { client: usize, out_of_order: bool },
     PullDone { client: usize, base: Option<Cookie>, pages: Vec<PullResponse> },
+    /// The server refused a push of `client_id` as forgotten.
+    Forgotten { client: usize, client_id: String },
 }
 
 impl Message {
@@ -253,7 +255,8 @@ impl Message {
             Message::Push { client, .. }
             | Message::Pull { client, .. }
             | Message::PushDone { client, .. }
-            | Message::PullDone { client, .. } => *client,
+            | Message::PullDone { client, .. }
+            | Message::Forgotten { client, .. } => *client,
         }
     }
 }
@@ -303,6 +306,7 @@ struct Stats {
     horizon_resets: u64,
     forgotten_groups: u64,
     client_resets: u64,
+    forgotten_pushes: u64,
     out_of_order_pushes: u64,
     rejected_after_writing: u64,
     failed_replays: u64,
@@ -320,6 +324,7 @@ impl Stats {
         self.horizon_resets += o.horizon_resets;
         self.forgotten_groups += o.forgotten_groups;
         self.client_resets += o.client_resets;
+        self.forgotten_pushes += o.forgotten_pushes;
         self.out_of_order_pushes += o.out_of_order_pushes;
         self.rejected_after_writing += o.rejected_after_writing;
         self.failed_replays += o.failed_replays;
@@ -337,6 +342,7 @@ impl Stats {
             ("resets of cookies below the compaction horizon", self.horizon_resets),
             ("forgotten groups", self.forgotten_groups),
             ("clients starting over after their group was forgotten", self.client_resets),
+            ("pushes refused as client_forgotten", self.forgotten_pushes),
             ("out-of-order pushes", self.out_of_order_pushes),
             ("server rollbacks of a mutator that wrote then failed", self.rejected_after_writing),
             ("failed replays", self.failed_replays),
@@ -677,6 +683,11 @@ impl World {
                         self.stats.out_of_order_pushes += 1;
                         self.send(Message::PushDone { client, out_of_order: true });
                     }
+                    Err(e) if e.code == ErrorCode::ClientForgotten => {
+                        self.stats.forgotten_pushes += 1;
+                        let client_id = request.mutations.first().map(|m| m.client_id.clone()).unwrap_or_default();
+                        self.send(Message::Forgotten { client, client_id });
+                    }
                     Err(e) => panic!("t{} push refused: {}", self.now, e.message),
                 }
             }
@@ -712,25 +723,12 @@ impl World {
                 self.request_pull(client)
             }
             Message::PullDone { client, base, pages } => self.apply_pull(client, base, pages),
+            Message::Forgotten { client, client_id } => self.start_over(client, &client_id),
         }
     }
 
-    fn apply_pull(&mut self, c: usize, base: Option<Cookie>, pages: Vec<PullResponse>) {
-        self.fresh_ids += 1;
-        let fresh = format!("c{c}-reset{}", self.fresh_ids);
-        let sim = &mut self.clients[c];
-        let store = &sim.store;
-        let rebase = sim
-            .core
-            .apply_pull(&base, &pages, &sim.ctx, || fresh, |commit| store.commit_pull(commit))
-            .expect("apply pull");
-        if std::env::var("SIM_TRACE").is_ok() {
-            eprintln!("t{} client {c} pull from {base:?}: {} pages, {:?}", self.now, pages.len(), rebase);
-            for p in &pages {
-                eprintln!("    lmids {:?} errors {:?}", p.last_mutation_id_changes, p.mutation_errors);
-            }
-        }
-        self.check_pull(c, &base, &pages, &rebase);
+    /// Records what a rebase answered and checks each live handle agrees.
+    fn record_resolved(&mut self, c: usize, rebase: &Rebase) {
         let sim = &mut self.clients[c];
         for (id, outcome) in &rebase.resolved {
             let key = (sim.model.client_id.clone(), *id);
@@ -755,6 +753,50 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Like the real client on `client_forgotten`: start over under a new id,
+    /// every pending mutation dropped (the server refused them, so none ran).
+    fn start_over(&mut self, c: usize, client_id: &str) {
+        if self.clients[c].core.client_id() != client_id {
+            return; // a late answer to the client's previous identity
+        }
+        self.fresh_ids += 1;
+        let fresh = format!("c{c}-forgotten{}", self.fresh_ids);
+        let sim = &mut self.clients[c];
+        let store = &sim.store;
+        let rebase = sim.core.start_over(fresh, &sim.ctx, |commit| store.commit_pull(commit)).expect("start over");
+        let expected: Vec<(u64, Outcome)> =
+            sim.model.pending.drain(..).map(|r| (r.id, Outcome::Dropped(String::new()))).collect();
+        assert_eq!(normalized(&rebase.resolved), expected, "t{} client {c}: starting over drops what is pending", self.now);
+        assert!(rebase.reset_client);
+        self.record_resolved(c, &rebase);
+        let sim = &mut self.clients[c];
+        sim.model.client_id = sim.core.client_id().to_owned();
+        sim.model.lmid = 0;
+        sim.model.cookie = None;
+        sim.pushed_through = 0;
+        self.stats.client_resets += 1;
+        self.check_view(c, "after starting over");
+    }
+
+    fn apply_pull(&mut self, c: usize, base: Option<Cookie>, pages: Vec<PullResponse>) {
+        self.fresh_ids += 1;
+        let fresh = format!("c{c}-reset{}", self.fresh_ids);
+        let sim = &mut self.clients[c];
+        let store = &sim.store;
+        let rebase = sim
+            .core
+            .apply_pull(&base, &pages, &sim.ctx, || fresh, |commit| store.commit_pull(commit))
+            .expect("apply pull");
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!("t{} client {c} pull from {base:?}: {} pages, {:?}", self.now, pages.len(), rebase);
+            for p in &pages {
+                eprintln!("    lmids {:?} errors {:?}", p.last_mutation_id_changes, p.mutation_errors);
+            }
+        }
+        self.check_pull(c, &base, &pages, &rebase);
+        self.record_resolved(c, &rebase);
         let sim = &mut self.clients[c];
         if rebase.reset_client {
             sim.model.client_id = sim.core.client_id().to_owned();

@@ -804,6 +804,39 @@ impl<R: Registry> ClientCore<R> {
         Ok(rebase)
     }
 
+    /// Starts over as a new client after the server refused this one as
+    /// forgotten (`client_forgotten`). Whether the server applied the pending
+    /// mutations before forgetting is unknowable, so none is sent again: each
+    /// resolves `Dropped`, the view goes back to the last server snapshot
+    /// (their effects, if the server kept any, come with the next pull), and
+    /// the cookie is dropped so that pull is a reset. `persist` records the
+    /// new identity (a pull commit with no changes); if it fails, nothing
+    /// changes.
+    pub fn start_over(
+        &mut self,
+        new_client_id: String,
+        ctx: &R::Context,
+        persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError>,
+    ) -> Result<Rebase, ClientError> {
+        let meta = ClientMeta { client_id: new_client_id, next_mutation_id: 1, last_mutation_id: 0, cookie: None };
+        for p in self.pending.iter_mut().rev() {
+            self.view.undo(std::mem::take(&mut p.undo));
+        }
+        if let Err(e) = persist(PullCommit { schema: self.schema, meta: &meta, changes: &[], staged: false }) {
+            self.replay(ctx);
+            self.flush_live();
+            return Err(e.into());
+        }
+        self.meta = meta;
+        let mut rebase = Rebase { reset_client: true, ..Rebase::default() };
+        let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
+        for id in dropped {
+            self.resolve(&mut rebase, id, Outcome::Dropped("the server forgot this client".into()));
+        }
+        self.flush_live();
+        Ok(rebase)
+    }
+
     fn resolve(&mut self, rebase: &mut Rebase, id: u64, outcome: Outcome) {
         if let Some(waiter) = self.waiters.remove(&id) {
             waiter.resolve(outcome.clone().into_result());

@@ -137,6 +137,11 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
             Err(TransportError::Server { body, .. }) if body.error == ErrorCode::PayloadTooLarge => {
                 too_large(shared, state, sent, through).await?;
             }
+            Err(TransportError::Server { body, .. }) if body.error == ErrorCode::ClientForgotten => {
+                start_over(shared)?;
+                state.pushed = None;
+                state.pull_due = true;
+            }
             Err(e) => return Err(classify(e, state)),
         }
     }
@@ -147,6 +152,25 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
         // pushing it (again) is safe, the server skips what it has.
         state.pushed = None;
     }
+    Ok(())
+}
+
+/// The server forgot this client: it may or may not have applied what it
+/// had, so nothing pending is sent again. The client starts over under a new
+/// id (its pending mutations resolve `Dropped`) and the next pull is a reset.
+fn start_over<R: Registry>(shared: &Shared<R>) -> Result<(), Failure> {
+    let client_id = {
+        let ctx = (shared.context)();
+        let mut core = shared.lock_core().map_err(failure)?;
+        let store = &shared.store;
+        core.start_over(shared.new_id(), &ctx, |commit| store.commit_pull(commit))
+            .map_err(|e| store_failure(shared, e))?;
+        let client_id = core.client_id().to_owned();
+        shared.publish(core);
+        client_id
+    };
+    shared.emit(ClientEvent::Reset { client_id });
+    shared.emit(ClientEvent::Changed);
     Ok(())
 }
 
