@@ -349,3 +349,97 @@ fn tombstone(tx: &SqliteTx<'_>, kind: &str, id: &str) -> Result<i64, ServerError
         .optional()?
         .unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::sqlite::SqliteExecutor;
+    use crate::schema::Schema;
+
+    fn db() -> SqliteExecutor {
+        let db = SqliteExecutor::open_in_memory().expect("open");
+        db.ensure_schema(&Schema::new(&[])).expect("bookkeeping tables");
+        db
+    }
+
+    #[test]
+    fn groups_and_clients_round_trip() {
+        let db = db();
+        let tx = db.begin_immediate_sync().expect("begin");
+        assert_eq!(group_owner(tx.connection(), "g").expect("owner"), None);
+        create_group(&tx, "g", "alice", 10).expect("group");
+        assert_eq!(group_owner(tx.connection(), "g").expect("owner").as_deref(), Some("alice"));
+        assert_eq!(groups_idle_since(&tx, 11).expect("idle"), ["g"]);
+        touch_group(&tx, "g", 20).expect("touch");
+        assert!(groups_idle_since(&tx, 11).expect("idle").is_empty());
+
+        create_client(&tx, "c", "g", 10).expect("client");
+        assert_eq!(client(&tx, "c").expect("client"), Some(("g".to_owned(), 0)));
+        let head = head_seq(&tx).expect("head");
+        set_lmid(&tx, "c", 3, 20).expect("lmid");
+        // The bump is a change-log entry, so incremental pulls carry it.
+        assert_eq!(head_seq(&tx).expect("head"), head + 1);
+        assert_eq!(group_lmids(&tx, "g").expect("lmids"), BTreeMap::from([("c".to_owned(), 3)]));
+        assert_eq!(lmid_in_group(&tx, "g", "c").expect("lmid"), Some(3));
+        assert_eq!(lmid_in_group(&tx, "other", "c").expect("lmid"), None);
+        assert_eq!(group_clients(&tx, "g").expect("clients"), ["c"]);
+
+        delete_group_clients(&tx, "g").expect("clients");
+        assert!(delete_group_row(&tx, "g").expect("group"));
+        assert!(!delete_group_row(&tx, "g").expect("group"));
+        assert_eq!(client(&tx, "c").expect("client"), None);
+    }
+
+    #[test]
+    fn errors_are_read_by_position_and_dropped_only_for_the_group() {
+        let db = db();
+        let tx = db.begin_immediate_sync().expect("begin");
+        create_group(&tx, "g", "alice", 0).expect("group");
+        create_client(&tx, "c", "g", 0).expect("client");
+        record_error(&tx, "c", 1, "one").expect("error");
+        let after_first = head_seq(&tx).expect("head");
+        record_error(&tx, "c", 2, "two").expect("error");
+        let head = head_seq(&tx).expect("head");
+        let messages = |after| -> Vec<String> {
+            errors_between(&tx, "g", after, head).expect("errors").into_iter().map(|e| e.message).collect()
+        };
+        assert_eq!(messages(0), ["one", "two"]);
+        assert_eq!(messages(after_first), ["two"]);
+
+        drop_errors_through(&tx, "other", "c", 2).expect("drop");
+        assert_eq!(messages(0), ["one", "two"], "another group cannot clear c's errors");
+        drop_errors_through(&tx, "g", "c", 1).expect("drop");
+        assert_eq!(messages(0), ["two"]);
+        drop_group_errors(&tx, "g").expect("drop");
+        assert!(messages(0).is_empty());
+    }
+
+    #[test]
+    fn meta_integers_only_rise() {
+        let db = db();
+        let tx = db.begin_immediate_sync().expect("begin");
+        assert_eq!(meta_i64(&tx, COMPACTED_THROUGH).expect("meta"), 0);
+        raise_meta_i64(&tx, COMPACTED_THROUGH, 7).expect("raise");
+        raise_meta_i64(&tx, COMPACTED_THROUGH, 3).expect("raise");
+        assert_eq!(meta_i64(&tx, COMPACTED_THROUGH).expect("meta"), 7);
+        assert!(!database_id(&tx).expect("identity").is_empty());
+    }
+
+    #[test]
+    fn tombstones_are_stamped_with_the_forgetting() {
+        let db = db();
+        let tx = db.begin_immediate_sync().expect("begin");
+        bury(&tx, Some("g"), &["c".to_owned()]).expect("bury");
+        bury(&tx, None, &["d".to_owned()]).expect("bury");
+        // Unstamped tombstones (position 0) do not count yet.
+        assert!(!client_forgotten(&tx, "c").expect("tombstone"));
+        let at = append_forget_entry(&tx, "g").expect("entry");
+        stamp_tombstones(&tx, at).expect("stamp");
+        assert_eq!(group_forgotten_at(&tx, "g").expect("tombstone"), at);
+        assert!(client_forgotten(&tx, "c").expect("tombstone"));
+        assert!(client_forgotten(&tx, "d").expect("tombstone"));
+        assert_eq!(group_forgotten_at(&tx, "d").expect("tombstone"), 0, "d is a client, not a group");
+        assert_eq!(delete_changes_through(&tx, at).expect("compact"), 1);
+        assert_eq!(head_seq(&tx).expect("head"), at, "the head survives compaction");
+    }
+}
