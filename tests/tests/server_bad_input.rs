@@ -443,3 +443,33 @@ async fn bad_requests_get_typed_errors_and_change_nothing() {
         pull["patch"].as_array().map_or(vec![], |p| p.iter().filter_map(|op| op["row"]["id"].as_str()).collect());
     assert_eq!(ids, vec!["after", "keep"]);
 }
+
+/// `SyncServer::handle`, the entry for frameworks other than axum, answers
+/// the bad requests to the push and pull endpoints as the axum endpoint does:
+/// both route with the same `SyncServer::endpoint`, and only the body limit is
+/// enforced by each entry (axum's while reading, `handle`'s on the whole body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_answers_bad_requests_like_the_axum_endpoint() {
+    let config = ServerConfig { max_body_bytes: LIMIT, ..ServerConfig::default() };
+    let s = TestServer::start(config).await;
+    // The state the cases expect: alice's group g1 with client c1 at LMID 1.
+    let (status, body) = s.push("alice", "g1", &[("c1", 1, "createTodo", create("keep", "accepted"))]).await;
+    assert_eq!(status, 200, "{body}");
+    let before = s.dump();
+    // The poke socket is axum's alone; every other path under the base is `handle`'s.
+    let cases: Vec<Case> = cases().into_iter().filter(|c| !c.path.starts_with("/sync/poke")).collect();
+    assert!(cases.len() >= 25, "at least 25 bad requests, have {}", cases.len());
+    for case in cases {
+        let mut request = http::Request::builder().method(case.method).uri(case.path);
+        if let Some(user) = case.user {
+            request = request.header(todo::server::USER_HEADER, user);
+        }
+        let response = s.server.handle(request.body(bytes::Bytes::from(case.body)).expect("request")).await;
+        let body: Value = serde_json::from_slice(response.body()).unwrap_or(Value::Null);
+        assert_eq!(response.status().as_u16(), case.status, "{}: {body}", case.name);
+        if let Some(code) = case.code {
+            assert_eq!(body["error"].as_str(), Some(code), "{}: {body}", case.name);
+        }
+        assert_eq!(s.dump(), before, "{} changed the database", case.name);
+    }
+}

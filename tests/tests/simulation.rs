@@ -44,7 +44,7 @@ use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Ou
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, ErrorCode, MutationRecord, PullResponse, PushRequest};
 use plasma::query::tree::SelectQuery;
-use plasma::server::{compact, pull, push};
+use plasma::server::{bookkeeping, compact, pull, push};
 use plasma::{Executor, MemoryExecutor, MutatorError, Registry, Row, SqliteExecutor, Table, TableDef, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -376,7 +376,7 @@ fn dump_server(db: &SqliteExecutor) -> Dump {
 
 fn head_seq(db: &SqliteExecutor) -> i64 {
     let tx = db.begin_sync().expect("begin");
-    pull::head_seq(&tx).expect("head")
+    bookkeeping::head_seq(&tx).expect("head")
 }
 
 /// `confirmed` with `pending` re-run from scratch, in order: a mutator that

@@ -34,6 +34,8 @@ fn test() -> Result<(), String> {
     run("cargo", &["test", "--workspace", "--doc"])?;
     // The core must keep building for the browser without SQLite.
     run("cargo", &["check", "-p", "plasma", "--no-default-features", "--target", WASM_TARGET])?;
+    // The framework-agnostic server (`SyncServer::handle`) must build without axum.
+    run("cargo", &["check", "-p", "plasma", "--no-default-features", "--features", "server"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     Ok(())
 }

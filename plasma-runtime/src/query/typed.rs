@@ -207,6 +207,7 @@ fn and_into(slot: &mut Option<Expr>, expr: Expr) {
 }
 
 /// A typed `SELECT` on `T`: `Todo::select().filter(..).order_by(..).limit(..)`.
+#[must_use = "a `Select` does nothing until `.fetch(tx)` or `.first(tx)` runs it"]
 pub struct Select<T> {
     query: SelectQuery,
     _table: PhantomData<fn() -> T>,
@@ -273,6 +274,7 @@ impl<T: Table> Select<T> {
 
 /// A typed `INSERT` (or upsert) into `T`. Columns that are nullable or have a
 /// default may be omitted.
+#[must_use = "an `Insert` does nothing until `.run(tx)` runs it"]
 pub struct Insert<T> {
     query: InsertQuery,
     _table: PhantomData<fn() -> T>,
@@ -328,6 +330,7 @@ impl<T: Table> Default for Insert<T> {
 }
 
 /// A typed `UPDATE` of `T`.
+#[must_use = "an `Update` does nothing until `.run(tx)` runs it"]
 pub struct Update<T> {
     query: UpdateQuery,
     _table: PhantomData<fn() -> T>,
@@ -369,6 +372,7 @@ impl<T: Table> Update<T> {
 }
 
 /// A typed `DELETE` from `T`.
+#[must_use = "a `Delete` does nothing until `.run(tx)` runs it"]
 pub struct Delete<T> {
     query: DeleteQuery,
     _table: PhantomData<fn() -> T>,

@@ -37,13 +37,13 @@ where
     R::Context: Send + Sync + 'static,
 {
     let base = server.config().base_path.clone();
+    // Every path under the base but the poke socket goes to `http_endpoint`,
+    // which routes it with `SyncServer::endpoint` (push, pull, or a JSON 404
+    // or 405): the same routing `SyncServer::handle` uses, done once. Paths
+    // outside the base stay free for the app's own routes.
     let router = Router::new()
-        .route(&format!("{base}/push"), any(http_endpoint::<R>))
-        .route(&format!("{base}/pull"), any(http_endpoint::<R>))
         // `any`, not `get`: the endpoint answers a wrong method with a JSON 405.
         .route(&format!("{base}/poke"), any(poke_endpoint::<R>))
-        // Unknown paths under the base get a JSON 404 from the handler; paths
-        // outside it stay free for the app's own routes.
         .route(&format!("{base}/"), any(http_endpoint::<R>))
         .route(&format!("{base}/{{*rest}}"), any(http_endpoint::<R>));
     let router = if base.is_empty() { router } else { router.route(&base, any(http_endpoint::<R>)) };
@@ -84,7 +84,11 @@ where
             return closing(error_response(&error));
         }
     };
-    server.handle(Request::from_parts(parts, body)).await.map(Body::from)
+    // The body is within the limit: route, then answer, without checking again.
+    match server.endpoint(parts.uri.path(), &parts.method) {
+        Ok(endpoint) => server.answer(endpoint, parts.headers, &body).await.map(Body::from),
+        Err(error) => error_response(&error).map(Body::from),
+    }
 }
 
 /// An error answer after which the connection closes: the rest of the body

@@ -9,17 +9,15 @@
 //! `appliedThrough`) or when the group is forgotten.
 
 use crate::exec::sqlite::SqliteExecutor;
+use crate::server::bookkeeping::{COMPACTED_THROUGH, delete_changes_through, head_seq, raise_meta_i64};
 use crate::server::error::ServerError;
-use crate::server::pull::{COMPACTED_THROUGH, head_seq, raise_meta_i64};
-use crate::sql::ddl::CHANGES_TABLE;
 
 /// Deletes change-log entries at or below `through`, clamped to the newest
 /// position, and raises the compaction horizon. Returns how many log entries went.
 pub fn compact(db: &SqliteExecutor, through: i64) -> Result<usize, ServerError> {
     let tx = db.begin_immediate_sync()?;
     let through = through.min(head_seq(&tx)?);
-    let conn = tx.connection();
-    let deleted = conn.execute(&format!("DELETE FROM \"{CHANGES_TABLE}\" WHERE \"seq\" <= ?"), [through])?;
+    let deleted = delete_changes_through(&tx, through)?;
     raise_meta_i64(&tx, COMPACTED_THROUGH, through)?;
     tx.commit_sync()?;
     Ok(deleted)

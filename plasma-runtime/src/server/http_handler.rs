@@ -2,7 +2,7 @@
 //! `http::Response<Bytes>` out. Every failure is a JSON [`ErrorBody`](crate::protocol::ErrorBody).
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use serde::Serialize;
 
 use crate::mutator::Registry;
@@ -10,7 +10,8 @@ use crate::protocol::ErrorCode;
 use crate::server::{ServerError, SyncServer};
 
 /// Endpoints answered by [`SyncServer::handle`].
-enum Endpoint {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
     Push,
     Pull,
 }
@@ -21,31 +22,49 @@ where
 {
     /// Answers `POST {base}/push` and `POST {base}/pull`. Runs the auth hook
     /// first; enforces the body limit; never panics on input.
+    ///
+    /// The full entry for any framework: it routes and size-checks the
+    /// request itself. The axum endpoint instead reads the body under the
+    /// limit (and a timeout) and calls `SyncServer::endpoint` and
+    /// `SyncServer::answer`, so each request is routed and checked once.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        match self.route(request).await {
-            Ok(response) => response,
+        let (parts, body) = request.into_parts();
+        let limit = self.config().max_body_bytes;
+        match self.endpoint(parts.uri.path(), &parts.method) {
+            Ok(_) if body.len() > limit => error_response(&too_large(limit)),
+            Ok(endpoint) => self.answer(endpoint, parts.headers, &body).await,
             Err(error) => error_response(&error),
         }
     }
 
-    async fn route(&self, request: Request<Bytes>) -> Result<Response<Bytes>, ServerError> {
-        let (parts, body) = request.into_parts();
-        let endpoint = match parts.uri.path().strip_prefix(self.config().base_path.as_str()) {
+    /// The endpoint answering `method path`: a JSON 404 for a path that is
+    /// none, then a JSON 405 for a method other than POST. The only place
+    /// requests are routed to push or pull.
+    pub(crate) fn endpoint(&self, path: &str, method: &Method) -> Result<Endpoint, ServerError> {
+        let endpoint = match path.strip_prefix(self.config().base_path.as_str()) {
             Some("/push") => Endpoint::Push,
             Some("/pull") => Endpoint::Pull,
-            _ => return Err(ServerError::new(ErrorCode::NotFound, format!("no endpoint at {}", parts.uri.path()))),
+            _ => return Err(ServerError::new(ErrorCode::NotFound, format!("no endpoint at {path}"))),
         };
-        if parts.method != Method::POST {
+        if method != Method::POST {
             return Err(ServerError::new(ErrorCode::MethodNotAllowed, "use POST"));
         }
-        if body.len() > self.config().max_body_bytes {
-            return Err(too_large(self.config().max_body_bytes));
+        Ok(endpoint)
+    }
+
+    /// Answers a routed request whose body is within the limit: runs the
+    /// auth hook on `headers`, then the endpoint. Neither routes nor checks
+    /// the size again.
+    pub(crate) async fn answer(&self, endpoint: Endpoint, headers: HeaderMap, body: &[u8]) -> Response<Bytes> {
+        let result = async {
+            let who = self.authorize(headers).await?;
+            match endpoint {
+                Endpoint::Push => json(StatusCode::OK, &self.push(who, body).await?),
+                Endpoint::Pull => json(StatusCode::OK, &self.pull(who, body).await?),
+            }
         }
-        let who = self.authorize(parts.headers).await?;
-        match endpoint {
-            Endpoint::Push => json(StatusCode::OK, &self.push(who, &body).await?),
-            Endpoint::Pull => json(StatusCode::OK, &self.pull(who, &body).await?),
-        }
+        .await;
+        result.unwrap_or_else(|error| error_response(&error))
     }
 }
 

@@ -2,11 +2,14 @@
 //! SQLite and answers push, pull and pokes, with an auth hook on every request.
 //!
 //! [`SyncServer::handle`] is framework-agnostic (`http::Request<Bytes>` in,
-//! `http::Response<Bytes>` out); [`router`] mounts it on axum together with
-//! the WebSocket poke endpoint, and [`serve()`] runs that router on a listener
-//! with bounded connection resources ([`ServeConfig`]).
+//! `http::Response<Bytes>` out) and builds without any web framework. With
+//! the feature `axum`, `router` mounts it on axum together with the WebSocket
+//! poke endpoint, and `serve` runs that router on a listener with bounded
+//! connection resources (`ServeConfig`).
 
+#[cfg(feature = "axum")]
 mod axum_adapter;
+pub mod bookkeeping;
 pub mod compact;
 pub mod error;
 pub mod forget;
@@ -14,6 +17,7 @@ mod http_handler;
 pub mod pokes;
 pub mod pull;
 pub mod push;
+#[cfg(feature = "axum")]
 pub mod serve;
 
 use std::future::Future;
@@ -21,9 +25,11 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "axum")]
 pub use axum_adapter::router;
 pub use error::ServerError;
 pub use pokes::{PokeHub, PokeSubscription, PokeTarget, SubscribeError};
+#[cfg(feature = "axum")]
 pub use serve::{ServeConfig, serve, serve_with_shutdown};
 
 use crate::error::ExecError;
@@ -60,8 +66,8 @@ pub struct ServerConfig {
     /// How long a socket gathers pokes before sending one.
     pub poke_coalesce: Duration,
     /// Largest total size of a request's headers (names and values), answered
-    /// with a JSON 431 above it. Keep it below [`ServeConfig::max_buf_size`],
-    /// above which hyper itself answers a bare 431.
+    /// with a JSON 431 above it (checked by the axum endpoint). Keep it below
+    /// `ServeConfig::max_buf_size`, above which hyper itself answers a bare 431.
     pub max_header_bytes: usize,
     /// How long a request body may take to arrive once the headers are in
     /// (JSON 408 `request_timeout` after it, and the connection is closed).
@@ -377,18 +383,7 @@ where
 
     /// The user owning `group`, if it exists.
     async fn group_owner(&self, group: String) -> Result<Option<String>, ServerError> {
-        self.with_db(move |db, _| {
-            use rusqlite::OptionalExtension;
-            Ok(db
-                .connection()
-                .prepare_cached(&format!(
-                    "SELECT \"user_id\" FROM \"{}\" WHERE \"id\" = ?",
-                    crate::sql::ddl::CLIENT_GROUPS_TABLE
-                ))?
-                .query_row([&group], |r| r.get(0))
-                .optional()?)
-        })
-        .await
+        self.with_db(move |db, _| bookkeeping::group_owner(db.connection(), &group)).await
     }
 
     /// Handles a pull body for an authorized caller.
@@ -415,17 +410,7 @@ where
     pub async fn check_group_access(&self, user_id: String, group: String) -> Result<(), ServerError> {
         check_id("client group id", &group)?;
         self.with_reader(move |db, _| {
-            let owner: Option<String> = {
-                use rusqlite::OptionalExtension;
-                db.connection()
-                    .prepare_cached(&format!(
-                        "SELECT \"user_id\" FROM \"{}\" WHERE \"id\" = ?",
-                        crate::sql::ddl::CLIENT_GROUPS_TABLE
-                    ))?
-                    .query_row([&group], |r| r.get(0))
-                    .optional()?
-            };
-            match owner {
+            match bookkeeping::group_owner(db.connection(), &group)? {
                 Some(owner) if owner != user_id => {
                     Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
                 }

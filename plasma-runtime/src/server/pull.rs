@@ -7,28 +7,22 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::OptionalExtension;
-
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
 use serde_json::value::RawValue;
 
-use crate::protocol::{Cookie, ErrorCode, MutationError, PatchOp, PullResponse, RowKey};
+use crate::protocol::{Cookie, ErrorCode, PatchOp, PullResponse, RowKey};
 use crate::query::tree::{CmpOp, Expr, SelectQuery};
 use crate::schema::{Schema, TableDef};
+use crate::server::bookkeeping::{
+    self, COMPACTED_THROUGH, FORGOTTEN_THROUGH, database_id, errors_between, group_lmids, head_seq, lmid_in_group,
+    meta_i64,
+};
 use crate::server::error::ServerError;
-use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, META_TABLE, MUTATION_ERRORS_TABLE};
+use crate::sql::ddl::{CHANGES_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
 use crate::sql::render::ident;
 use crate::table::Row;
 use crate::value::Value;
 use crate::wire::row_to_json_text;
-
-/// Meta key of the compaction horizon: cookies below it get a reset.
-pub const COMPACTED_THROUGH: &str = "compacted_through";
-
-/// Meta key of the change-log position of the last forgotten client group:
-/// a group the server does not know with a cookie below it may have been
-/// forgotten since, so it gets a reset.
-pub const FORGOTTEN_THROUGH: &str = "groups_forgotten_through";
 
 /// How much one pull response may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +60,7 @@ pub fn process(
         // Forgotten, then created again by another of its clients: a cookie
         // from before the forgetting must still reset, or a client that has
         // not pulled since never learns it was forgotten.
-        Some(c) if known && c.order < crate::server::forget::group_forgotten_at(&tx, group)? => None,
+        Some(c) if known && c.order < bookkeeping::group_forgotten_at(&tx, group)? => None,
         other => other,
     };
     let mut response = match cookie {
@@ -87,92 +81,13 @@ pub fn process(
 
 /// Whether the group exists; refuses a group of another user.
 fn check_group(tx: &SqliteTx<'_>, group: &str, user_id: &str) -> Result<bool, ServerError> {
-    let owner: Option<String> = tx
-        .connection()
-        .prepare_cached(&format!("SELECT \"user_id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?
-        .query_row([group], |r| r.get(0))
-        .optional()?;
-    match owner {
+    match bookkeeping::group_owner(tx.connection(), group)? {
         Some(owner) if owner != user_id => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client group `{group}` belongs to another user")))
         }
         Some(_) => Ok(true),
         None => Ok(false),
     }
-}
-
-/// The newest change-log position ever handed out (survives compaction).
-pub fn head_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
-    Ok(tx
-        .connection()
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = ?")?
-        .query_row([CHANGES_TABLE], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
-}
-
-/// The database's identity, made once by `ensure_schema`.
-fn database_id(tx: &SqliteTx<'_>) -> Result<String, ServerError> {
-    tx.connection()
-        .prepare_cached(&format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?"))?
-        .query_row([crate::sql::ddl::DATABASE_ID], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| ServerError::new(ErrorCode::Internal, "the database has no identity: run ensure_schema"))
-}
-
-/// An integer kept in the meta table (0 when absent).
-pub fn meta_i64(tx: &SqliteTx<'_>, key: &str) -> Result<i64, ServerError> {
-    let value: Option<String> = tx
-        .connection()
-        .prepare_cached(&format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?"))?
-        .query_row([key], |r| r.get(0))
-        .optional()?;
-    match value {
-        None => Ok(0),
-        Some(v) => v
-            .parse()
-            .map_err(|_| ServerError::new(ErrorCode::Internal, format!("meta value `{key}` is not an integer: {v:?}"))),
-    }
-}
-
-/// Raises an integer kept in the meta table to at least `value`.
-pub fn raise_meta_i64(tx: &SqliteTx<'_>, key: &str, value: i64) -> Result<(), ServerError> {
-    tx.connection()
-        .prepare_cached(&format!(
-            "INSERT INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES (?1, ?2) \
-             ON CONFLICT (\"key\") DO UPDATE SET \"value\" = CAST(max(CAST(\"value\" AS INTEGER), CAST(?2 AS INTEGER)) AS TEXT)"
-        ))?
-        .execute(rusqlite::params![key, value.to_string()])?;
-    Ok(())
-}
-
-fn all_lmids(tx: &SqliteTx<'_>, group: &str) -> Result<BTreeMap<String, u64>, ServerError> {
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "SELECT \"id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?"
-    ))?;
-    let rows = stmt.query_map([group], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (client, lmid) = row?;
-        out.insert(client, u64::try_from(lmid).unwrap_or(0));
-    }
-    Ok(out)
-}
-
-fn errors_between(tx: &SqliteTx<'_>, group: &str, after: i64, through: i64) -> Result<Vec<MutationError>, ServerError> {
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "SELECT e.\"client_id\", e.\"mutation_id\", e.\"message\" FROM \"{MUTATION_ERRORS_TABLE}\" e \
-         JOIN \"{CLIENTS_TABLE}\" c ON c.\"id\" = e.\"client_id\" \
-         WHERE c.\"client_group_id\" = ? AND e.\"seq\" > ? AND e.\"seq\" <= ? ORDER BY e.\"seq\""
-    ))?;
-    let rows = stmt.query_map(rusqlite::params![group, after, through], |r| {
-        Ok(MutationError {
-            client_id: r.get(0)?,
-            mutation_id: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-            message: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// One page of a reset: `Clear` first, then every row in (table, id) order.
@@ -220,7 +135,7 @@ fn reset_page(
     // as the snapshot position: a later page's LMIDs could confirm mutations
     // whose errors lie after the snapshot (the catch-up brings those).
     let (last_mutation_id_changes, mutation_errors) = if after.is_none() {
-        (all_lmids(tx, group)?, errors_between(tx, group, 0, snapshot)?)
+        (group_lmids(tx, group)?, errors_between(tx, group, 0, snapshot)?)
     } else {
         (BTreeMap::new(), Vec::new())
     };
@@ -355,17 +270,6 @@ fn incremental(
         more,
         limits: None,
     })
-}
-
-fn lmid_in_group(tx: &SqliteTx<'_>, group: &str, client: &str) -> Result<Option<u64>, ServerError> {
-    let lmid: Option<i64> = tx
-        .connection()
-        .prepare_cached(&format!(
-            "SELECT \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ? AND \"client_group_id\" = ?"
-        ))?
-        .query_row([client, group], |r| r.get(0))
-        .optional()?;
-    Ok(lmid.map(|l| u64::try_from(l).unwrap_or(0)))
 }
 
 fn row_by_id(tx: &SqliteTx<'_>, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {

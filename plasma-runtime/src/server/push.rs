@@ -7,14 +7,13 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::OptionalExtension;
-
 use crate::exec::run_ready;
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
 use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PushRequest, PushResponse};
+use crate::server::bookkeeping;
 use crate::server::error::ServerError;
-use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
+use crate::sql::ddl::CHANGES_TABLE;
 
 /// What a processed push did.
 #[derive(Debug)]
@@ -98,7 +97,7 @@ fn attempt<R: Registry>(
         to_run.push(m);
     }
 
-    let seq_before = last_seq(&tx)?;
+    let seq_before = bookkeeping::head_seq(&tx)?;
     let careful = isolation == Isolation::SavepointPerMutation;
     let mut processed: BTreeMap<&str, u64> = BTreeMap::new();
     let mut transient = None;
@@ -106,7 +105,7 @@ fn attempt<R: Registry>(
         if let Some(abandoned) = &m.abandoned {
             // The client gave up on it: consume its id and tell the client
             // why, like a mutator that failed, without running anything.
-            record_error(&tx, &m.client_id, m.id, &abandoned.message())?;
+            bookkeeping::record_error(&tx, &m.client_id, m.id, &abandoned.message())?;
             processed.insert(&m.client_id, m.id);
             continue;
         }
@@ -132,24 +131,15 @@ fn attempt<R: Registry>(
                     transient = Some(e);
                     break;
                 }
-                record_error(&tx, &m.client_id, m.id, &e.to_string())?;
+                bookkeeping::record_error(&tx, &m.client_id, m.id, &e.to_string())?;
             }
         }
         processed.insert(&m.client_id, m.id);
     }
-    let data_changed = last_seq(&tx)? > seq_before && changed_user_rows(&tx, seq_before)?;
+    let data_changed = bookkeeping::head_seq(&tx)? > seq_before && changed_user_rows(&tx, seq_before)?;
 
     for (client, lmid) in &processed {
-        tx.connection()
-            .prepare_cached(&format!(
-                "UPDATE \"{CLIENTS_TABLE}\" SET \"last_mutation_id\" = ?, \"last_seen\" = ? WHERE \"id\" = ?"
-            ))?
-            .execute(rusqlite::params![to_i64(*lmid)?, now_ms, client])?;
-        tx.connection()
-            .prepare_cached(&format!(
-                "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENTS_TABLE}', ?, 'lmid')"
-            ))?
-            .execute([client])?;
+        bookkeeping::set_lmid(&tx, client, *lmid, now_ms)?;
         lmids.insert((*client).to_owned(), *lmid);
     }
     tx.commit_sync()?;
@@ -163,22 +153,9 @@ fn attempt<R: Registry>(
     }))
 }
 
-fn to_i64(n: u64) -> Result<i64, ServerError> {
-    i64::try_from(n).map_err(|_| ServerError::new(ErrorCode::BadRequest, "mutation id out of range"))
-}
-
 fn savepoint(tx: &SqliteTx<'_>, sql: &str) -> Result<(), ServerError> {
     tx.connection().prepare_cached(sql)?.execute([])?;
     Ok(())
-}
-
-fn last_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
-    Ok(tx
-        .connection()
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = ?")?
-        .query_row([CHANGES_TABLE], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
 }
 
 fn changed_user_rows(tx: &SqliteTx<'_>, after: i64) -> Result<bool, ServerError> {
@@ -192,53 +169,28 @@ fn changed_user_rows(tx: &SqliteTx<'_>, after: i64) -> Result<bool, ServerError>
 
 /// Creates the group for `user_id`, or checks that it is theirs.
 fn claim_group(tx: &SqliteTx<'_>, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
-    let conn = tx.connection();
-    let owner: Option<String> = conn
-        .prepare_cached(&format!("SELECT \"user_id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?
-        .query_row([group], |r| r.get(0))
-        .optional()?;
-    match owner {
+    match bookkeeping::group_owner(tx.connection(), group)? {
         Some(owner) if owner != user_id => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client group `{group}` belongs to another user")))
         }
-        Some(_) => {
-            conn.prepare_cached(&format!("UPDATE \"{CLIENT_GROUPS_TABLE}\" SET \"last_seen\" = ? WHERE \"id\" = ?"))?
-                .execute(rusqlite::params![now_ms, group])?;
-            Ok(())
-        }
-        None => {
-            conn.prepare_cached(&format!(
-                "INSERT INTO \"{CLIENT_GROUPS_TABLE}\" (\"id\", \"user_id\", \"created_at\", \"last_seen\") VALUES (?, ?, ?, ?)"
-            ))?
-            .execute(rusqlite::params![group, user_id, now_ms, now_ms])?;
-            Ok(())
-        }
+        Some(_) => bookkeeping::touch_group(tx, group, now_ms),
+        None => bookkeeping::create_group(tx, group, user_id, now_ms),
     }
 }
 
 /// Returns the client's LMID, creating it in `group`; refuses a client of another group.
 fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Result<u64, ServerError> {
-    let conn = tx.connection();
-    let found: Option<(String, i64)> = conn
-        .prepare_cached(&format!(
-            "SELECT \"client_group_id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ?"
-        ))?
-        .query_row([client], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    match found {
+    match bookkeeping::client(tx, client)? {
         Some((owner, _)) if owner != group => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client `{client}` belongs to another client group")))
         }
-        Some((_, lmid)) => Ok(u64::try_from(lmid).unwrap_or(0)),
-        None if crate::server::forget::client_forgotten(tx, client)? => Err(ServerError::new(
+        Some((_, lmid)) => Ok(lmid),
+        None if bookkeeping::client_forgotten(tx, client)? => Err(ServerError::new(
             ErrorCode::ClientForgotten,
             format!("client `{client}` was forgotten: start over under a new client id"),
         )),
         None => {
-            conn.prepare_cached(&format!(
-                "INSERT INTO \"{CLIENTS_TABLE}\" (\"id\", \"client_group_id\", \"last_mutation_id\", \"last_seen\") VALUES (?, ?, 0, ?)"
-            ))?
-            .execute(rusqlite::params![client, group, now_ms])?;
+            bookkeeping::create_client(tx, client, group, now_ms)?;
             Ok(0)
         }
     }
@@ -247,30 +199,8 @@ fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Re
 /// Forgets the recorded errors the client says it has durably applied. Only
 /// this group's clients are touched, so a client can clear nothing but its own.
 fn drop_applied_errors(tx: &SqliteTx<'_>, group: &str, applied: &BTreeMap<String, u64>) -> Result<(), ServerError> {
-    if applied.is_empty() {
-        return Ok(());
-    }
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"client_id\" = ?1 AND \"mutation_id\" <= ?2 \
-         AND EXISTS (SELECT 1 FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ?1 AND \"client_group_id\" = ?3)"
-    ))?;
     for (client, through) in applied {
-        let through = i64::try_from(*through).unwrap_or(i64::MAX);
-        stmt.execute(rusqlite::params![client, through, group])?;
+        bookkeeping::drop_errors_through(tx, group, client, *through)?;
     }
-    Ok(())
-}
-
-fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, message: &str) -> Result<(), ServerError> {
-    let conn = tx.connection();
-    conn.prepare_cached(&format!(
-        "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{MUTATION_ERRORS_TABLE}', ?, 'err')"
-    ))?
-    .execute([client])?;
-    let seq = conn.last_insert_rowid();
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO \"{MUTATION_ERRORS_TABLE}\" (\"client_id\", \"mutation_id\", \"message\", \"seq\") VALUES (?, ?, ?, ?)"
-    ))?
-    .execute(rusqlite::params![client, to_i64(id)?, message, seq])?;
     Ok(())
 }
