@@ -46,7 +46,7 @@ impl Transport for PagesTransport {
         let index = request.cookie.map_or(0, |c| c.order as usize).min(self.pages.len().saturating_sub(1));
         let pages = Arc::clone(&self.pages);
         Box::pin(
-            async move { serde_json::from_slice(&pages[index]).map_err(|e| TransportError::Network(e.to_string())) },
+            async move { serde_json::from_slice(&pages[index]).map_err(|e| TransportError::network_from("", e)) },
         )
     }
 }

@@ -495,7 +495,7 @@ impl plasma::client::Transport for ForgetAfterFirstPush {
             let result = this.inner.push(request).await;
             if result.is_ok() && !this.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 this.server.forget_group(this.group.clone()).await.expect("forget");
-                return Err(plasma::client::TransportError::Network("the answer was lost".into()));
+                return Err(plasma::client::TransportError::network("the answer was lost"));
             }
             result
         })

@@ -349,7 +349,7 @@ fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
         &[again],
         &ctx(),
         || "x".into(),
-        |_| Err(plasma::client::StoreError::Io("disk full".into())),
+        |_| Err(plasma::client::StoreError::io("disk full")),
     );
     assert!(failed.is_err());
     assert!(core.take_live_diffs().is_empty(), "nothing changed, nothing notified");
