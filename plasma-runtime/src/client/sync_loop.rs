@@ -294,6 +294,10 @@ fn classify(e: TransportError, state: &mut LoopState) -> Failure {
             state.batch = (state.batch / 2).max(1);
             Failure::Retry
         }
+        // A newer server's code: its body says whether retrying can help. If
+        // not, this build cannot act on it: the app needs an update.
+        ErrorCode::Unknown if body.retryable => Failure::Retry,
+        ErrorCode::Unknown => Failure::Fatal(SyncStatus::UpdateNeeded),
         _ => Failure::Retry,
     }
 }
