@@ -52,7 +52,7 @@ impl Transport for PagesTransport {
 }
 
 fn put(row: &Todo) -> PatchOp {
-    PatchOp::Put { table: Todo::DEF.name.to_owned(), row: row_to_json_text(Todo::DEF, &row.to_row()) }
+    PatchOp::Put { table: Todo::DEF.name.to_owned(), row: row_to_json_text(Todo::DEF, &row.to_row()).expect("a todo encodes") }
 }
 
 /// `rows` todos (ids `b{batch}-...`) as pull pages of `per_page` operations,

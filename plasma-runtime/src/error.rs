@@ -88,6 +88,33 @@ pub struct DecodeError {
     pub error: ValueError,
 }
 
+/// A row could not be encoded for the wire.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The row does not have one cell per column of its table.
+    #[error("a row of `{table}` has {cells} cells, the table has {columns} columns")]
+    Width {
+        /// Table name.
+        table: &'static str,
+        /// Cells in the row.
+        cells: usize,
+        /// Columns of the table.
+        columns: usize,
+    },
+    /// The JSON encoder failed.
+    #[error("a row of `{table}` did not encode as JSON: {message}")]
+    Json {
+        /// Table name.
+        table: &'static str,
+        /// What failed.
+        message: String,
+        /// The encoder's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+}
+
 /// A query is invalid for its table, whatever backend runs it. Checked before
 /// any backend sees the query, so SQLite and the in-memory executor agree.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

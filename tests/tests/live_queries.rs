@@ -226,7 +226,7 @@ fn ctx() -> Ctx {
 fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> PullResponse {
     let mut patch: Vec<PatchOp> = puts
         .iter()
-        .map(|t| PatchOp::Put { table: Todo::DEF.name.into(), row: row_to_json_text(Todo::DEF, &t.to_row()) })
+        .map(|t| PatchOp::Put { table: Todo::DEF.name.into(), row: row_to_json_text(Todo::DEF, &t.to_row()).expect("encode") })
         .collect();
     patch.extend(dels.iter().map(|id| PatchOp::Del { table: Todo::DEF.name.into(), id: (*id).into() }));
     PullResponse {

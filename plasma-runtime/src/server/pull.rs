@@ -284,7 +284,7 @@ fn rows_after(
                 ));
             }
         };
-        if !take(id, row_to_json_text(table, &row))? {
+        if !take(id, row_to_json_text(table, &row)?)? {
             return Ok(true);
         }
     }
@@ -323,7 +323,7 @@ fn incremental(
             None
         } else if let Some(table) = schema.table(tbl) {
             Some(match row_by_id(tx, table, pk)? {
-                Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) },
+                Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row)? },
                 None => PatchOp::Del { table: table.name.to_owned(), id: pk.clone() },
             })
         } else {
