@@ -67,8 +67,11 @@ pub fn row_to_json_text(table: &TableDef, row: &Row) -> Result<Box<RawValue>, En
     if cells.len() != table.columns.len() {
         return Err(EncodeError::Width { table: table.name, cells: cells.len(), columns: table.columns.len() });
     }
-    let json_error =
-        |e: serde_json::Error| EncodeError::Json { table: table.name, message: e.to_string(), source: Some(ErrorSource::new(e)) };
+    let json_error = |e: serde_json::Error| EncodeError::Json {
+        table: table.name,
+        message: e.to_string(),
+        source: Some(ErrorSource::new(e)),
+    };
     let mut out = String::with_capacity(16 * table.columns.len());
     out.push('{');
     for (i, (def, cell)) in table.columns.iter().zip(cells).enumerate() {

@@ -226,7 +226,10 @@ fn ctx() -> Ctx {
 fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> PullResponse {
     let mut patch: Vec<PatchOp> = puts
         .iter()
-        .map(|t| PatchOp::Put { table: Todo::DEF.name.into(), row: row_to_json_text(Todo::DEF, &t.to_row()).expect("encode") })
+        .map(|t| PatchOp::Put {
+            table: Todo::DEF.name.into(),
+            row: row_to_json_text(Todo::DEF, &t.to_row()).expect("encode"),
+        })
         .collect();
     patch.extend(dels.iter().map(|id| PatchOp::Del { table: Todo::DEF.name.into(), id: (*id).into() }));
     PullResponse {
@@ -344,13 +347,8 @@ fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
     let mut again = page(3, None, &[todo("z", "z", false, 0)], &[]);
     again.patch.insert(0, PatchOp::Clear);
     let base = core.cookie();
-    let failed = core.apply_pull(
-        &base,
-        &[again],
-        &ctx(),
-        || "x".into(),
-        |_| Err(plasma::client::StoreError::io("disk full")),
-    );
+    let failed =
+        core.apply_pull(&base, &[again], &ctx(), || "x".into(), |_| Err(plasma::client::StoreError::io("disk full")));
     assert!(failed.is_err());
     assert!(core.take_live_diffs().is_empty(), "nothing changed, nothing notified");
     assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "e", "p"]);
@@ -433,19 +431,45 @@ async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
     let _pending = client.mutate::<todo::create_todo>(create("c", 4)).expect("mutate");
     assert_eq!(*order.lock().expect("lock"), [1, 1], "the add, then the nested delete");
 
-    assert_eq!(client.live_query_count(), 2);
+    assert_eq!(client.live_query_count().expect("client state"), 2);
     drop(open);
     drop(reentrant);
-    assert_eq!(client.live_query_count(), 0, "dropping a handle frees its query");
+    assert_eq!(client.live_query_count().expect("client state"), 0, "dropping a handle frees its query");
     let ended = tokio::time::timeout(Duration::from_secs(5), async { while stream.next().await.is_some() {} }).await;
     assert!(ended.is_ok(), "the stream ends when its handle drops");
 
     // A stream that owns its handle: dropping the stream unsubscribes.
     let mut owned = client.live(&Todo::select()).expect("live").into_changes();
-    assert_eq!(client.live_query_count(), 1);
+    assert_eq!(client.live_query_count().expect("client state"), 1);
     let _pending = client.mutate::<todo::create_todo>(create("d", 5)).expect("mutate");
     let diff = owned.next().await.expect("a diff");
     assert!(matches!(&diff.changes[..], [LiveChange::Added { row, .. }] if row.id == "d"));
     drop(owned);
-    assert_eq!(client.live_query_count(), 0);
+    assert_eq!(client.live_query_count().expect("client state"), 0);
+}
+
+/// A panic while the client's state is locked poisons it: every accessor
+/// then says so instead of answering with a stand-in (`""`, `0`, defaults).
+#[tokio::test]
+async fn a_poisoned_client_reports_it_instead_of_stand_in_values() {
+    use plasma::client::{ClientError, SyncStatus};
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .store(MemoryStore::new())
+        .build(Offline, TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    assert!(!client.client_id().expect("healthy").is_empty());
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = client.read(|_| panic!("a reader panics while holding the state"));
+    }));
+    assert!(panicked.is_err());
+    assert!(matches!(client.client_id(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.pending_count(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.pending_ids(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.server_limits(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.live_query_count(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.handle(1), Err(ClientError::Poisoned)));
+    // The status lives apart from the state and is never torn: still the real one.
+    assert_eq!(client.status(), SyncStatus::Offline);
 }

@@ -36,7 +36,9 @@ async fn fixed_server(status: u16, body: &'static str) -> (String, Arc<AtomicUsi
                     if let Some(head_end) = text.find("\r\n\r\n") {
                         let length = text[..head_end]
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                            })
                             .and_then(|v| v.parse::<usize>().ok())
                             .unwrap_or(0);
                         if read >= head_end + 4 + length {
