@@ -51,7 +51,7 @@ impl PartialEq for ErrorSource {
 impl Eq for ErrorSource {}
 
 /// A cell could not be turned into the field's Rust type.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValueError {
     /// The cell holds another storage class than the column's.
@@ -76,7 +76,7 @@ pub enum ValueError {
 }
 
 /// A row could not be decoded into a table struct or from a wire object.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column `{table}.{column}`: {error}")]
 pub struct DecodeError {
     /// Table name.

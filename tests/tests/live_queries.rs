@@ -473,3 +473,61 @@ async fn a_poisoned_client_reports_it_instead_of_stand_in_values() {
     // The status lives apart from the state and is never torn: still the real one.
     assert_eq!(client.status(), SyncStatus::Offline);
 }
+
+/// Serves one pull page, then never answers again.
+struct OnePage(Mutex<Option<PullResponse>>);
+
+impl Transport for OnePage {
+    fn push(&self, _: PushRequest) -> BoxFuture<'static, Result<PushResponse, TransportError>> {
+        Box::pin(std::future::pending())
+    }
+    fn pull(&self, _: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>> {
+        match self.0.lock().expect("lock").take() {
+            Some(page) => Box::pin(async move { Ok(page) }),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+/// A pulled value that fits its column but not its field (100,000 in an
+/// `i16`) reaches a live query's diff: the query reports the failure and
+/// ends its streams instead of silently skipping the diff.
+#[tokio::test]
+async fn a_live_diff_that_does_not_decode_is_reported_not_dropped() {
+    use plasma::client::ClientEvent;
+    use plasma_tests::{Kitchen, kitchen};
+    let mut bad = kitchen(1).to_row();
+    let level = Kitchen::DEF.columns.iter().position(|c| c.name == "level").expect("level column");
+    bad.0[level] = plasma::Value::Integer(100_000);
+    let patch = vec![PatchOp::Put {
+        table: Kitchen::DEF.name.into(),
+        row: row_to_json_text(Kitchen::DEF, &bad).expect("encode"),
+    }];
+    let response = PullResponse { patch, ..page(1, None, &[], &[]) };
+    let client = Client::<TodoMutators>::builder(&plasma_tests::SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .build(OnePage(Mutex::new(Some(response))), TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    let live = client.live(&Kitchen::select()).expect("live");
+    let mut stream = live.changes();
+    let mut events = client.events();
+    client.start();
+    let event = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next().await {
+                Some(ClientEvent::LiveQueryFailed { id, error }) => return (id, error),
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the failure is reported");
+    assert_eq!(event.0, live.id());
+    assert_eq!(event.1.column, "level");
+    assert_eq!(live.failure(), Some(event.1));
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends");
+    assert!(ended.is_none(), "no diff is delivered after the one that failed");
+    assert!(live.changes().next().await.is_none(), "a new stream of a failed query ends at once");
+}

@@ -4,6 +4,9 @@ use std::sync::Mutex;
 
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 
+use crate::error::DecodeError;
+use crate::live::LiveId;
+
 /// Where syncing stands, for the app to show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncStatus {
@@ -60,6 +63,16 @@ pub enum ClientEvent {
     },
     /// The durable store failed to record a pull (it is re-pulled after a restart).
     StoreFailed(String),
+    /// A live query's diff held a row that does not decode into its table's
+    /// struct (a value that fits the column but not the field). The query
+    /// delivers nothing more: its streams ended, its callbacks were dropped;
+    /// [`LiveQuery::failure`](crate::client::LiveQuery::failure) says why.
+    LiveQueryFailed {
+        /// The live query.
+        id: LiveId,
+        /// The row that did not decode, and why.
+        error: DecodeError,
+    },
 }
 
 /// Subscribers to a client's events.

@@ -6,13 +6,14 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::Stream;
 
 use crate::client::error::ClientError;
+use crate::error::DecodeError;
 use crate::client::platform::MaybeSend;
 use crate::live::{Diff, LiveId, RowDiff};
 use crate::table::{Row, Table};
@@ -28,7 +29,9 @@ pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>)>;
 /// (under the client's lock), deliver queued diffs (after releasing it).
 pub(crate) trait LiveSink: MaybeSend {
     fn enqueue(&self, diff: RowDiff);
-    fn deliver(&self);
+    /// Delivers the queued diffs. Returns the error if this call found a diff
+    /// that does not decode: the sink has then failed (see [`Sink::fail`]).
+    fn deliver(&self) -> Option<DecodeError>;
 }
 
 /// What a handle needs of its client, without the client's type parameter.
@@ -45,6 +48,9 @@ pub(crate) struct Sink<T> {
     delivering: AtomicBool,
     callbacks: Mutex<Vec<LiveCallback<T>>>,
     streams: Mutex<Vec<UnboundedSender<Diff<T>>>>,
+    /// Set when a diff did not decode: subscribers missed it, so no later
+    /// diff is delivered (it would apply to a result they never saw).
+    failed: Mutex<Option<DecodeError>>,
 }
 
 impl<T> Sink<T> {
@@ -54,32 +60,55 @@ impl<T> Sink<T> {
             delivering: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
             streams: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
         }
     }
 
     fn next(&self) -> Option<RowDiff> {
         self.queue.lock().ok()?.pop_front()
     }
+
+    fn failure(&self) -> Option<DecodeError> {
+        self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// A diff did not decode: remembers why, ends every stream, drops every
+    /// callback and every queued diff. The client reports it as
+    /// [`ClientEvent::LiveQueryFailed`](crate::client::ClientEvent::LiveQueryFailed).
+    fn fail(&self, error: DecodeError) {
+        *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+        self.streams.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.callbacks.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
 }
 
 impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
     fn enqueue(&self, diff: RowDiff) {
+        if self.failure().is_some() {
+            return;
+        }
         if let Ok(mut queue) = self.queue.lock() {
             queue.push_back(diff);
         }
     }
 
-    fn deliver(&self) {
+    fn deliver(&self) -> Option<DecodeError> {
         loop {
             if self.delivering.swap(true, Ordering::AcqRel) {
-                return; // another thread (or an outer call on this one) delivers
+                return None; // another thread (or an outer call on this one) delivers
             }
             while let Some(raw) = self.next() {
-                // Rows in the client's state were validated on the way in, so
-                // they decode; a failure would be a plasma bug, not bad input.
-                let Ok(diff) = raw.decode::<T>() else {
-                    debug_assert!(false, "a live row failed to decode");
-                    continue;
+                // Rows in the client's state have the right storage class, but
+                // may still not fit the field (an integer too large for an
+                // `i16`, JSON text of another shape, from a server's write).
+                let diff = match raw.decode::<T>() {
+                    Ok(diff) => diff,
+                    Err(error) => {
+                        self.fail(error.clone());
+                        self.delivering.store(false, Ordering::Release);
+                        return Some(error);
+                    }
                 };
                 if let Ok(mut streams) = self.streams.lock() {
                     streams.retain(|s| s.unbounded_send(diff.clone()).is_ok());
@@ -97,7 +126,7 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
             self.delivering.store(false, Ordering::Release);
             let more = self.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
             if !more {
-                return;
+                return None;
             }
         }
     }
@@ -133,6 +162,14 @@ impl<T: Table + Clone> LiveQuery<T> {
         self.id
     }
 
+    /// Why this query stopped delivering diffs, if it did: a diff held a row
+    /// that does not decode into `T`. Its streams have then ended and its
+    /// callbacks were dropped; [`rows`](Self::rows) still reads the current
+    /// result (and fails while the undecodable row is in it).
+    pub fn failure(&self) -> Option<DecodeError> {
+        self.sink.failure()
+    }
+
     /// The current result (confirmed plus pending state), read from the
     /// maintained window: no query runs.
     pub fn rows(&self) -> Result<Vec<T>, ClientError> {
@@ -162,7 +199,11 @@ impl<T: Table + Clone> LiveQuery<T> {
     /// Every diff from now on, as a stream that ends when the handle drops.
     pub fn changes(&self) -> LiveChanges<T> {
         let (tx, rx) = unbounded();
-        if let Ok(mut streams) = self.sink.streams.lock() {
+        // A failed query delivers nothing: its new streams end at once.
+        // Checked under the streams' lock, which `fail` takes after setting it.
+        if let Ok(mut streams) = self.sink.streams.lock()
+            && self.sink.failure().is_none()
+        {
             streams.push(tx);
         }
         LiveChanges { rx, _owner: None }

@@ -228,7 +228,7 @@ impl<R: Registry> Shared<R> {
         if diffs.is_empty() {
             return;
         }
-        let mut touched: Vec<Arc<dyn LiveSink>> = Vec::with_capacity(diffs.len());
+        let mut touched: Vec<(LiveId, Arc<dyn LiveSink>)> = Vec::with_capacity(diffs.len());
         {
             // Only inserts, removes and lookups run under this lock, and none
             // panics, so a poisoned lock still holds a whole map.
@@ -236,13 +236,15 @@ impl<R: Registry> Shared<R> {
             for (id, diff) in diffs {
                 if let Some(sink) = sinks.get(&id) {
                     sink.enqueue(diff);
-                    touched.push(Arc::clone(sink));
+                    touched.push((id, Arc::clone(sink)));
                 }
             }
         }
         drop(core);
-        for sink in touched {
-            sink.deliver();
+        for (id, sink) in touched {
+            if let Some(error) = sink.deliver() {
+                self.emit(ClientEvent::LiveQueryFailed { id, error });
+            }
         }
     }
 }
