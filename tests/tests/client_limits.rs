@@ -125,7 +125,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 
 /// Every event received within `quiet` of the previous one.
 async fn drain(
-    events: &mut futures_channel::mpsc::UnboundedReceiver<ClientEvent>,
+    events: &mut (impl futures_util::Stream<Item = ClientEvent> + Unpin),
     quiet: Duration,
 ) -> Vec<ClientEvent> {
     let mut out = Vec::new();

@@ -531,3 +531,43 @@ async fn a_live_diff_that_does_not_decode_is_reported_not_dropped() {
     assert!(ended.is_none(), "no diff is delivered after the one that failed");
     assert!(live.changes().next().await.is_none(), "a new stream of a failed query ends at once");
 }
+
+/// A subscriber that stops reading costs a bounded buffer: events past
+/// `EVENT_BUFFER` drop the oldest and say how many (`Lagged`); a diff stream
+/// past `LIVE_DIFF_BUFFER` ends (diffs cannot be skipped) and the client says so.
+#[tokio::test]
+async fn unread_events_and_diffs_are_bounded_and_the_lag_is_reported() {
+    use futures_util::FutureExt;
+    use plasma::client::{ClientEvent, EVENT_BUFFER, LIVE_DIFF_BUFFER};
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .build(Offline, TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    let live = client.live(&Todo::select()).expect("live");
+    let mut diffs = live.changes();
+    let mut events = client.events();
+    let extra = 10;
+    for i in 0..LIVE_DIFF_BUFFER.max(EVENT_BUFFER) + extra {
+        let id = format!("t{i:05}");
+        let _pending = client
+            .mutate::<todo::create_todo>(CreateTodo { id: id.clone(), title: id, updated_at: 1 })
+            .expect("mutate");
+    }
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| events.next().now_or_never().flatten()).collect();
+    assert_eq!(events.len(), EVENT_BUFFER + 1, "the buffer, and one Lagged in front");
+    let ClientEvent::Lagged { missed } = events[0] else { panic!("expected Lagged first, got {:?}", events[0]) };
+    assert!(missed >= extra as u64, "missed {missed}");
+    let lagged = ClientEvent::LiveStreamLagged { id: live.id() };
+    assert_eq!(events.iter().filter(|e| **e == lagged).count(), 1, "the ended stream is reported once");
+    assert!(events.iter().all(|e| matches!(e, ClientEvent::Changed) || *e == lagged || e == &events[0]));
+
+    let delivered = std::iter::from_fn(|| diffs.next().now_or_never().flatten()).count();
+    assert_eq!(delivered, LIVE_DIFF_BUFFER, "what it held, then nothing");
+    assert_eq!(diffs.next().now_or_never(), Some(None), "the lagging stream ended");
+    let mut fresh = live.changes();
+    let _pending = client
+        .mutate::<todo::create_todo>(CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2 })
+        .expect("mutate");
+    assert!(fresh.next().now_or_never().flatten().is_some(), "a new subscription works");
+}

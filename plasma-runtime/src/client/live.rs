@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll};
 
-use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use crate::client::bounded::{Pushed, Receiver, Sender, bounded};
 use futures_util::Stream;
 
 use crate::client::error::ClientError;
@@ -29,10 +29,25 @@ pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>)>;
 /// (under the client's lock), deliver queued diffs (after releasing it).
 pub(crate) trait LiveSink: MaybeSend {
     fn enqueue(&self, diff: RowDiff);
-    /// Delivers the queued diffs. Returns the error if this call found a diff
-    /// that does not decode: the sink has then failed (see [`Sink::fail`]).
-    fn deliver(&self) -> Option<DecodeError>;
+    /// Delivers the queued diffs and says what went wrong for the client to report.
+    fn deliver(&self) -> Delivery;
 }
+
+/// What went wrong delivering a live query's diffs.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    /// A diff did not decode: the sink has failed (see [`Sink::fail`]).
+    pub(crate) failure: Option<DecodeError>,
+    /// Streams ended because they left [`LIVE_DIFF_BUFFER`] diffs unread.
+    pub(crate) lagged: usize,
+}
+
+/// How many diffs a stream of [`LiveQuery::changes`] may leave unread. A
+/// diff cannot be skipped (later ones apply to the result it produced), so a
+/// stream that falls this far behind is ended and the client emits
+/// [`ClientEvent::LiveStreamLagged`](crate::client::ClientEvent::LiveStreamLagged);
+/// subscribe again and re-read [`LiveQuery::rows`].
+pub const LIVE_DIFF_BUFFER: usize = 1024;
 
 /// What a handle needs of its client, without the client's type parameter.
 pub(crate) trait LiveHost: MaybeSend {
@@ -47,7 +62,7 @@ pub(crate) struct Sink<T> {
     /// callback that mutates) are delivered by that thread, in order.
     delivering: AtomicBool,
     callbacks: Mutex<Vec<LiveCallback<T>>>,
-    streams: Mutex<Vec<UnboundedSender<Diff<T>>>>,
+    streams: Mutex<Vec<Sender<Diff<T>>>>,
     /// Set when a diff did not decode: subscribers missed it, so no later
     /// diff is delivered (it would apply to a result they never saw).
     failed: Mutex<Option<DecodeError>>,
@@ -93,10 +108,11 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
         }
     }
 
-    fn deliver(&self) -> Option<DecodeError> {
+    fn deliver(&self) -> Delivery {
+        let mut delivery = Delivery::default();
         loop {
             if self.delivering.swap(true, Ordering::AcqRel) {
-                return None; // another thread (or an outer call on this one) delivers
+                return delivery; // another thread (or an outer call on this one) delivers
             }
             while let Some(raw) = self.next() {
                 // Rows in the client's state have the right storage class, but
@@ -107,11 +123,19 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
                     Err(error) => {
                         self.fail(error.clone());
                         self.delivering.store(false, Ordering::Release);
-                        return Some(error);
+                        delivery.failure = Some(error);
+                        return delivery;
                     }
                 };
                 if let Ok(mut streams) = self.streams.lock() {
-                    streams.retain(|s| s.unbounded_send(diff.clone()).is_ok());
+                    streams.retain(|s| match s.push_or_close(diff.clone()) {
+                        Pushed::Queued => true,
+                        Pushed::Closed => {
+                            delivery.lagged += 1;
+                            false
+                        }
+                        Pushed::Gone => false,
+                    });
                 }
                 // Called without holding the lock, so a callback may add callbacks.
                 let mut running = self.callbacks.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
@@ -126,7 +150,7 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
             self.delivering.store(false, Ordering::Release);
             let more = self.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
             if !more {
-                return None;
+                return delivery;
             }
         }
     }
@@ -196,9 +220,16 @@ impl<T: Table + Clone> LiveQuery<T> {
         }
     }
 
-    /// Every diff from now on, as a stream that ends when the handle drops.
-    pub fn changes(&self) -> LiveChanges<T> {
-        let (tx, rx) = unbounded();
+    /// Every diff from now on, as a stream that ends when the handle drops,
+    /// when the query fails ([`failure`](Self::failure)), or when the stream
+    /// leaves more than [`LIVE_DIFF_BUFFER`] diffs unread (the client then
+    /// emits [`ClientEvent::LiveStreamLagged`](crate::client::ClientEvent::LiveStreamLagged)).
+    pub fn changes(&self) -> impl Stream<Item = Diff<T>> + Unpin + use<T> {
+        self.stream()
+    }
+
+    fn stream(&self) -> LiveChanges<T> {
+        let (tx, rx) = bounded(LIVE_DIFF_BUFFER);
         // A failed query delivers nothing: its new streams end at once.
         // Checked under the streams' lock, which `fail` takes after setting it.
         if let Ok(mut streams) = self.sink.streams.lock()
@@ -209,10 +240,10 @@ impl<T: Table + Clone> LiveQuery<T> {
         LiveChanges { rx, _owner: None }
     }
 
-    /// Turns the handle into its stream of diffs: dropping the stream
-    /// unsubscribes.
-    pub fn into_changes(self) -> LiveChanges<T> {
-        let mut changes = self.changes();
+    /// Turns the handle into its stream of diffs (bounded as
+    /// [`changes`](Self::changes)): dropping the stream unsubscribes.
+    pub fn into_changes(self) -> impl Stream<Item = Diff<T>> + Unpin + use<T> {
+        let mut changes = self.stream();
         changes._owner = Some(Box::new(self));
         changes
     }
@@ -233,8 +264,8 @@ impl<T: Table> Drop for LiveQuery<T> {
 }
 
 /// A live query's diffs as a [`Stream`]; see [`LiveQuery::changes`].
-pub struct LiveChanges<T: Table> {
-    rx: UnboundedReceiver<Diff<T>>,
+struct LiveChanges<T: Table> {
+    rx: Receiver<Diff<T>>,
     _owner: Option<Box<LiveQuery<T>>>,
 }
 
@@ -242,6 +273,15 @@ impl<T: Table> Stream for LiveChanges<T> {
     type Item = Diff<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.rx).poll_next(cx)
+        // The sender closes on overflow rather than dropping, so no count of
+        // missed diffs ever comes; skip one if it did.
+        loop {
+            return match Pin::new(&mut self.rx).poll_next(cx) {
+                Poll::Ready(Some(Ok(diff))) => Poll::Ready(Some(diff)),
+                Poll::Ready(Some(Err(_))) => continue,
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
     }
 }

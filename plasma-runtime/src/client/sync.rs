@@ -242,8 +242,12 @@ impl<R: Registry> Shared<R> {
         }
         drop(core);
         for (id, sink) in touched {
-            if let Some(error) = sink.deliver() {
+            let delivery = sink.deliver();
+            if let Some(error) = delivery.failure {
                 self.emit(ClientEvent::LiveQueryFailed { id, error });
+            }
+            if delivery.lagged > 0 {
+                self.emit(ClientEvent::LiveStreamLagged { id });
             }
         }
     }
@@ -423,8 +427,11 @@ where
         self.shared.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Every event from now on, as a stream. Dropping it unsubscribes.
-    pub fn events(&self) -> UnboundedReceiver<ClientEvent> {
+    /// Every event from now on, as a stream that ends when the client is
+    /// dropped. Dropping it unsubscribes. Bounded: a subscriber that leaves
+    /// more than [`EVENT_BUFFER`](crate::client::EVENT_BUFFER) events unread
+    /// loses the oldest and gets [`ClientEvent::Lagged`] in their place.
+    pub fn events(&self) -> impl futures_util::Stream<Item = ClientEvent> + Unpin + use<R> {
         self.shared.listeners.subscribe()
     }
 
