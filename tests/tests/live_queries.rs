@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use plasma::client::native::TokioPlatform;
-use plasma::client::{BoxFuture, Client, ClientCore, MemoryStore, Transport, TransportError};
+use plasma::client::{BoxFuture, Client, ClientCore, ClientMeta, MemoryStore, Transport, TransportError};
 use plasma::exec::run_ready;
 use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};
 use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
@@ -570,4 +570,66 @@ async fn unread_events_and_diffs_are_bounded_and_the_lag_is_reported() {
         .mutate::<todo::create_todo>(CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2 })
         .expect("mutate");
     assert!(fresh.next().now_or_never().flatten().is_some(), "a new subscription works");
+}
+
+/// A store whose pull commits fail with an engine error.
+struct FailingCommits(MemoryStore);
+
+impl plasma::client::Store for FailingCommits {
+    fn load(
+        &self,
+        schema: &'static plasma::Schema,
+        group: &str,
+        version: &str,
+    ) -> BoxFuture<'_, Result<Option<plasma::client::Persisted>, plasma::client::StoreError>> {
+        self.0.load(schema, group, version)
+    }
+    fn init(&self, group: &str, version: &str, meta: &ClientMeta) -> Result<(), plasma::client::StoreError> {
+        self.0.init(group, version, meta)
+    }
+    fn append_pending(
+        &self,
+        meta: &ClientMeta,
+        record: &plasma::protocol::MutationRecord,
+    ) -> Result<(), plasma::client::StoreError> {
+        self.0.append_pending(meta, record)
+    }
+    fn replace_pending(&self, record: &plasma::protocol::MutationRecord) -> Result<(), plasma::client::StoreError> {
+        self.0.replace_pending(record)
+    }
+    fn commit_pull(&self, _: plasma::client::PullCommit<'_>) -> Result<(), plasma::client::StoreError> {
+        Err(plasma::client::StoreError::io_from(std::io::Error::other("disk full")))
+    }
+}
+
+/// The app hears of a store failure with its cause, not a string.
+#[tokio::test]
+async fn a_store_failure_event_keeps_the_engine_error() {
+    use plasma::client::{ClientEvent, StoreError};
+    use std::error::Error as _;
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .store(FailingCommits(MemoryStore::new()))
+        .build(
+            OnePage(Mutex::new(Some(page(1, None, &[todo("a", "a", false, 1)], &[])))),
+            TokioPlatform::current().expect("runtime"),
+        )
+        .await
+        .expect("client");
+    let mut events = client.events();
+    client.start();
+    let error = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next().await {
+                Some(ClientEvent::StoreFailed(error)) => return error,
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the failure is reported");
+    assert!(matches!(error, StoreError::Io { .. }), "{error:?}");
+    let source = error.source().expect("the cause is kept");
+    assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
 }

@@ -5,6 +5,7 @@ use std::sync::{Mutex, PoisonError};
 use futures_util::{Stream, StreamExt};
 
 use crate::client::bounded::{Pushed, Sender, bounded};
+use crate::client::store::StoreError;
 use crate::error::DecodeError;
 use crate::live::LiveId;
 
@@ -63,8 +64,9 @@ pub enum ClientEvent {
         /// The server's body limit as the client learned it.
         limit: u64,
     },
-    /// The durable store failed to record a pull (it is re-pulled after a restart).
-    StoreFailed(String),
+    /// The durable store failed to record a pull (it is re-pulled after a
+    /// restart) or an abandoned mutation. The error keeps the engine's as its source.
+    StoreFailed(StoreError),
     /// This subscriber left more than [`EVENT_BUFFER`] events unread: the
     /// `missed` oldest were dropped; the events after this one are the newest.
     Lagged {
