@@ -6,15 +6,15 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 
 use crate::client::bounded::{Pushed, Receiver, Sender, bounded};
 use futures_util::Stream;
 
 use crate::client::error::ClientError;
-use crate::error::DecodeError;
 use crate::client::platform::MaybeSend;
+use crate::error::DecodeError;
 use crate::live::{Diff, LiveId, RowDiff};
 use crate::table::{Row, Table};
 
@@ -24,6 +24,13 @@ pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>) + Send>;
 /// A callback receiving a live query's diffs (`Send` natively).
 #[cfg(target_arch = "wasm32")]
 pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>)>;
+
+/// Locks one of a sink's mutexes. Nothing panics while they are held (app
+/// callbacks run after being taken out of theirs), so a poisoned lock still
+/// holds whole data and is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// What the client needs of a live query's subscribers: take a diff in order
 /// (under the client's lock), deliver queued diffs (after releasing it).
@@ -80,21 +87,21 @@ impl<T> Sink<T> {
     }
 
     fn next(&self) -> Option<RowDiff> {
-        self.queue.lock().ok()?.pop_front()
+        lock(&self.queue).pop_front()
     }
 
     fn failure(&self) -> Option<DecodeError> {
-        self.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        lock(&self.failed).clone()
     }
 
     /// A diff did not decode: remembers why, ends every stream, drops every
     /// callback and every queued diff. The client reports it as
     /// [`ClientEvent::LiveQueryFailed`](crate::client::ClientEvent::LiveQueryFailed).
     fn fail(&self, error: DecodeError) {
-        *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
-        self.streams.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        self.callbacks.lock().unwrap_or_else(PoisonError::into_inner).clear();
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        *lock(&self.failed) = Some(error);
+        lock(&self.streams).clear();
+        lock(&self.callbacks).clear();
+        lock(&self.queue).clear();
     }
 }
 
@@ -103,7 +110,8 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
         if self.failure().is_some() {
             return;
         }
-        if let Ok(mut queue) = self.queue.lock() {
+        {
+            let mut queue = lock(&self.queue);
             queue.push_back(diff);
         }
     }
@@ -127,7 +135,8 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
                         return delivery;
                     }
                 };
-                if let Ok(mut streams) = self.streams.lock() {
+                {
+                    let mut streams = lock(&self.streams);
                     streams.retain(|s| match s.push_or_close(diff.clone()) {
                         Pushed::Queued => true,
                         Pushed::Closed => {
@@ -138,17 +147,18 @@ impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
                     });
                 }
                 // Called without holding the lock, so a callback may add callbacks.
-                let mut running = self.callbacks.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+                let mut running = std::mem::take(&mut *lock(&self.callbacks));
                 for callback in &mut running {
                     callback(&diff);
                 }
-                if let Ok(mut callbacks) = self.callbacks.lock() {
+                {
+                    let mut callbacks = lock(&self.callbacks);
                     running.append(&mut callbacks);
                     *callbacks = running;
                 }
             }
             self.delivering.store(false, Ordering::Release);
-            let more = self.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
+            let more = !lock(&self.queue).is_empty();
             if !more {
                 return delivery;
             }
@@ -206,7 +216,8 @@ impl<T: Table + Clone> LiveQuery<T> {
     /// client's lock (it may read or mutate the client), until the handle drops.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn on_change(&self, callback: impl FnMut(&Diff<T>) + Send + 'static) {
-        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+        {
+            let mut callbacks = lock(&self.sink.callbacks);
             callbacks.push(Box::new(callback));
         }
     }
@@ -215,7 +226,8 @@ impl<T: Table + Clone> LiveQuery<T> {
     /// client's lock (it may read or mutate the client), until the handle drops.
     #[cfg(target_arch = "wasm32")]
     pub fn on_change(&self, callback: impl FnMut(&Diff<T>) + 'static) {
-        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+        {
+            let mut callbacks = lock(&self.sink.callbacks);
             callbacks.push(Box::new(callback));
         }
     }
@@ -232,11 +244,11 @@ impl<T: Table + Clone> LiveQuery<T> {
         let (tx, rx) = bounded(LIVE_DIFF_BUFFER);
         // A failed query delivers nothing: its new streams end at once.
         // Checked under the streams' lock, which `fail` takes after setting it.
-        if let Ok(mut streams) = self.sink.streams.lock()
-            && self.sink.failure().is_none()
-        {
+        let mut streams = lock(&self.sink.streams);
+        if self.sink.failure().is_none() {
             streams.push(tx);
         }
+        drop(streams);
         LiveChanges { rx, _owner: None }
     }
 
@@ -254,10 +266,12 @@ impl<T: Table> Drop for LiveQuery<T> {
         if let Some(host) = self.host.upgrade() {
             host.unwatch(self.id);
         }
-        if let Ok(mut streams) = self.sink.streams.lock() {
+        {
+            let mut streams = lock(&self.sink.streams);
             streams.clear();
         }
-        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+        {
+            let mut callbacks = lock(&self.sink.callbacks);
             callbacks.clear();
         }
     }

@@ -257,9 +257,7 @@ impl<R: Registry> LiveHost for Shared<R> {
     fn unwatch(&self, id: LiveId) {
         if let Ok(mut core) = self.lock_core() {
             core.unwatch(id);
-            if let Ok(mut sinks) = self.live_sinks.lock() {
-                sinks.remove(&id);
-            }
+            self.live_sinks.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
         }
     }
 
@@ -327,7 +325,8 @@ where
         if self.shared.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        let Some((wake_rx, shutdown_rx)) = self.shared.parked.lock().ok().and_then(|mut p| p.take()) else {
+        let Some((wake_rx, shutdown_rx)) = self.shared.parked.lock().unwrap_or_else(PoisonError::into_inner).take()
+        else {
             return;
         };
         self.shared.set_status(SyncStatus::Syncing);
