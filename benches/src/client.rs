@@ -45,14 +45,15 @@ impl Transport for PagesTransport {
     fn pull(&self, request: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>> {
         let index = request.cookie.map_or(0, |c| c.order as usize).min(self.pages.len().saturating_sub(1));
         let pages = Arc::clone(&self.pages);
-        Box::pin(
-            async move { serde_json::from_slice(&pages[index]).map_err(|e| TransportError::Network(e.to_string())) },
-        )
+        Box::pin(async move { serde_json::from_slice(&pages[index]).map_err(|e| TransportError::network_from("", e)) })
     }
 }
 
 fn put(row: &Todo) -> PatchOp {
-    PatchOp::Put { table: Todo::DEF.name.to_owned(), row: row_to_json_text(Todo::DEF, &row.to_row()) }
+    PatchOp::Put {
+        table: Todo::DEF.name.to_owned(),
+        row: row_to_json_text(Todo::DEF, &row.to_row()).expect("a todo encodes"),
+    }
 }
 
 /// `rows` todos (ids `b{batch}-...`) as pull pages of `per_page` operations,

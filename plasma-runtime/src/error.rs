@@ -1,7 +1,58 @@
 //! Error types, one enum per layer.
+//!
+//! Errors that wrap a lower layer's failure (SQLite, serde, HTTP) keep it as
+//! their [`source`](std::error::Error::source) in an [`ErrorSource`], so the
+//! cause is never reduced to text. Public error enums are `#[non_exhaustive]`.
+
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// The underlying error of a plasma error, shared so that errors carrying
+/// one stay `Clone`. `Error::source()` of the plasma error returns the
+/// wrapped error itself, so it can be downcast (to `rusqlite::Error`, say).
+/// Two sources compare equal when their messages do.
+#[derive(Clone)]
+pub struct ErrorSource(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl ErrorSource {
+    /// Wraps `error`.
+    pub fn new(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ErrorSource(Arc::new(error))
+    }
+}
+
+impl Deref for ErrorSource {
+    type Target = dyn std::error::Error + Send + Sync + 'static;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for ErrorSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.0, f)
+    }
+}
+
+impl PartialEq for ErrorSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ErrorSource {}
 
 /// A cell could not be turned into the field's Rust type.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ValueError {
     /// The cell holds another storage class than the column's.
     #[error("expected {expected}, found {found}")]
@@ -25,7 +76,7 @@ pub enum ValueError {
 }
 
 /// A row could not be decoded into a table struct or from a wire object.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("column `{table}.{column}`: {error}")]
 pub struct DecodeError {
     /// Table name.
@@ -37,9 +88,37 @@ pub struct DecodeError {
     pub error: ValueError,
 }
 
+/// A row could not be encoded for the wire.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The row does not have one cell per column of its table.
+    #[error("a row of `{table}` has {cells} cells, the table has {columns} columns")]
+    Width {
+        /// Table name.
+        table: &'static str,
+        /// Cells in the row.
+        cells: usize,
+        /// Columns of the table.
+        columns: usize,
+    },
+    /// The JSON encoder failed.
+    #[error("a row of `{table}` did not encode as JSON: {message}")]
+    Json {
+        /// Table name.
+        table: &'static str,
+        /// What failed.
+        message: String,
+        /// The encoder's error.
+        #[source]
+        source: Option<ErrorSource>,
+    },
+}
+
 /// A query is invalid for its table, whatever backend runs it. Checked before
 /// any backend sees the query, so SQLite and the in-memory executor agree.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum QueryError {
     /// An insert omits a column that is neither nullable nor defaulted.
     #[error("insert into `{table}` must set column `{column}` (it is NOT NULL and has no default)")]
@@ -104,6 +183,7 @@ pub enum QueryError {
 /// A schema change that `ensure_schema` refuses because it would lose or
 /// reinterpret stored data. Nothing has been changed when this is returned.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SchemaError {
     /// The stored table has a column the schema no longer declares.
     #[error(
@@ -172,6 +252,7 @@ pub enum SchemaError {
 
 /// Errors from running queries on an executor.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecError {
     /// The query is invalid for its table.
     #[error(transparent)]
@@ -183,22 +264,75 @@ pub enum ExecError {
     #[error(transparent)]
     Schema(#[from] SchemaError),
     /// A uniqueness constraint failed (for example a duplicate primary key).
-    #[error("constraint failed: {0}")]
-    Constraint(String),
+    #[error("constraint failed: {message}")]
+    Constraint {
+        /// What failed.
+        message: String,
+        /// The storage engine's error, if one reported it.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The database is busy or locked; retrying later may succeed.
-    #[error("database busy: {0}")]
-    Busy(String),
+    #[error("database busy: {message}")]
+    Busy {
+        /// What was busy.
+        message: String,
+        /// The storage engine's error, if one reported it.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The table is not part of this executor's schema.
     #[error("unknown table `{0}`")]
     UnknownTable(String),
     /// Any other storage failure.
-    #[error("storage error: {0}")]
-    Storage(String),
+    #[error("storage error: {message}")]
+    Storage {
+        /// What failed.
+        message: String,
+        /// The storage engine's error, if one reported it.
+        #[source]
+        source: Option<ErrorSource>,
+    },
 }
 
 impl ExecError {
     /// Whether the same operation may succeed if retried (busy, locked).
     pub fn is_transient(&self) -> bool {
-        matches!(self, ExecError::Busy(_))
+        matches!(self, ExecError::Busy { .. })
+    }
+
+    /// A constraint failure found by plasma itself (no underlying error).
+    pub fn constraint(message: impl Into<String>) -> Self {
+        ExecError::Constraint { message: message.into(), source: None }
+    }
+
+    /// A busy store found by plasma itself (no underlying error).
+    pub fn busy(message: impl Into<String>) -> Self {
+        ExecError::Busy { message: message.into(), source: None }
+    }
+
+    /// A storage failure found by plasma itself (no underlying error).
+    pub fn storage(message: impl Into<String>) -> Self {
+        ExecError::Storage { message: message.into(), source: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("inner failure")]
+    struct Inner;
+
+    #[test]
+    fn exec_error_keeps_its_source_downcastable() {
+        let err = ExecError::Storage { message: "outer".to_owned(), source: Some(ErrorSource::new(Inner)) };
+        assert_eq!(err.to_string(), "storage error: outer");
+        let source = err.source().expect("the cause is kept");
+        assert!(source.downcast_ref::<Inner>().is_some(), "source is the wrapped error itself: {source:?}");
+        assert!(ExecError::storage("x").source().is_none());
     }
 }

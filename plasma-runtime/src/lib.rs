@@ -55,7 +55,7 @@ pub mod value;
 pub mod wire;
 
 pub use column_type::{ColumnType, IntoColumnValue, Json, JsonValue};
-pub use error::{DecodeError, ExecError, QueryError, SchemaError, ValueError};
+pub use error::{DecodeError, EncodeError, ErrorSource, ExecError, QueryError, SchemaError, ValueError};
 pub use exec::{Executor, Transaction};
 pub use mutator::{DispatchError, InRegistry, Mutator, MutatorError, Registry};
 /// Collects mutators into a [`Registry`]: `plasma::mutators! { pub struct AppMutators { a, b } }`.

@@ -13,6 +13,7 @@ use crate::exec::Transaction;
 
 /// Why a mutator failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MutatorError {
     /// The app refused the mutation; the message reaches the client that sent it.
     #[error("{0}")]
@@ -58,6 +59,7 @@ pub trait Mutator: 'static {
 
 /// Why a dispatch by name failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DispatchError {
     /// No mutator of that name is registered.
     #[error("unknown mutator `{0}`")]

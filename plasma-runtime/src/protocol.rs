@@ -306,8 +306,12 @@ pub struct ErrorBody {
 }
 
 /// Machine-readable error codes.
+///
+/// A code this build does not know (sent by a newer server) decodes as
+/// [`ErrorCode::Unknown`]; the client then follows the body's `retryable`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// The body is not valid JSON for this endpoint (400).
     InvalidRequest,
@@ -346,6 +350,11 @@ pub enum ErrorCode {
     Busy,
     /// An unexpected server failure (500, retryable).
     Internal,
+    /// A code this build does not know, from a newer server. Never sent by
+    /// this server. Whether to retry is the body's `retryable`, not
+    /// [`ErrorCode::retryable`] (which is `false` for it).
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorCode {
@@ -365,12 +374,13 @@ impl ErrorCode {
             ErrorCode::HeadersTooLarge => 431,
             ErrorCode::SchemaVersionMismatch | ErrorCode::OutOfOrderMutation | ErrorCode::ClientForgotten => 409,
             ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::Internal => 500,
+            ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::Busy | ErrorCode::Overloaded => 503,
         }
     }
 
-    /// Whether a client should retry the request unchanged later.
+    /// Whether a client should retry the request unchanged later. `false`
+    /// for [`ErrorCode::Unknown`], whose body's `retryable` decides instead.
     pub fn retryable(self) -> bool {
         matches!(
             self,
@@ -449,4 +459,22 @@ impl Abandoned {
 pub enum AbandonReason {
     /// Even alone in a push, it exceeded the server's body limit (413).
     PayloadTooLarge,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_code_from_a_newer_server_decodes_as_unknown() {
+        let body: ErrorBody =
+            serde_json::from_str(r#"{"error":"new_code","message":"x","retryable":true}"#).expect("decodes");
+        assert_eq!(body.error, ErrorCode::Unknown);
+        assert_eq!(body.message, "x");
+        assert!(body.retryable, "the body's own verdict survives");
+        assert!(!ErrorCode::Unknown.retryable(), "the code alone promises nothing");
+        let known: ErrorBody =
+            serde_json::from_str(r#"{"error":"busy","message":"x","retryable":true}"#).expect("decodes");
+        assert_eq!(known.error, ErrorCode::Busy);
+    }
 }

@@ -8,7 +8,7 @@ use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value as Json};
 
-use crate::error::{DecodeError, ValueError};
+use crate::error::{DecodeError, EncodeError, ErrorSource, ValueError};
 use crate::query::tree::check_value;
 use crate::schema::{ColumnKind, TableDef};
 use crate::table::Row;
@@ -60,44 +60,46 @@ pub fn row_from_json(table: &'static TableDef, object: &Map<String, Json>) -> Re
 }
 
 /// Encodes a row of `table` as JSON object text, without building a tree
-/// (the server's pull path).
-pub fn row_to_json_text(table: &TableDef, row: &Row) -> Box<RawValue> {
+/// (the server's pull path). Fails, rather than sending a partial or empty
+/// object, if the row does not have one cell per column.
+pub fn row_to_json_text(table: &TableDef, row: &Row) -> Result<Box<RawValue>, EncodeError> {
+    let cells = row.values();
+    if cells.len() != table.columns.len() {
+        return Err(EncodeError::Width { table: table.name, cells: cells.len(), columns: table.columns.len() });
+    }
+    let json_error = |e: serde_json::Error| EncodeError::Json {
+        table: table.name,
+        message: e.to_string(),
+        source: Some(ErrorSource::new(e)),
+    };
     let mut out = String::with_capacity(16 * table.columns.len());
     out.push('{');
-    for (i, (def, cell)) in table.columns.iter().zip(row.values()).enumerate() {
+    for (i, (def, cell)) in table.columns.iter().zip(cells).enumerate() {
         if i > 0 {
             out.push(',');
         }
-        push_json_string(&mut out, def.name);
+        push_json_string(&mut out, def.name).map_err(json_error)?;
         out.push(':');
         match cell {
             Value::Null => out.push_str("null"),
             Value::Integer(n) => out.push_str(&n.to_string()),
+            // Non-finite reals never reach storage (they bind as NULL).
             Value::Real(r) => match Number::from_f64(*r) {
                 Some(n) => out.push_str(&n.to_string()),
                 None => out.push_str("null"),
             },
-            Value::Text(s) => push_json_string(&mut out, s),
-            Value::Blob(b) => push_json_string(&mut out, &BASE64.encode(b)),
+            Value::Text(s) => push_json_string(&mut out, s).map_err(json_error)?,
+            Value::Blob(b) => push_json_string(&mut out, &BASE64.encode(b)).map_err(json_error)?,
         }
     }
     out.push('}');
-    // The text is a JSON object by construction; fall back to a tree if not.
-    RawValue::from_string(out).unwrap_or_else(|_| {
-        serde_json::value::to_raw_value(&row_to_json(table, row)).unwrap_or_else(|_| empty_object())
-    })
+    RawValue::from_string(out).map_err(json_error)
 }
 
-fn empty_object() -> Box<RawValue> {
-    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| unreachable!("`{{}}` is valid JSON"))
-}
-
-fn push_json_string(out: &mut String, s: &str) {
+fn push_json_string(out: &mut String, s: &str) -> Result<(), serde_json::Error> {
     // serde_json's escaping, written straight into the buffer.
-    match serde_json::to_string(s) {
-        Ok(quoted) => out.push_str(&quoted),
-        Err(_) => out.push_str("null"),
-    }
+    out.push_str(&serde_json::to_string(s)?);
+    Ok(())
 }
 
 /// Decodes JSON object text into a row of `table` straight from the text,

@@ -197,7 +197,7 @@ async fn offline_writes_survive_a_killed_client_and_sync_when_the_server_returns
             .expect("first process")
     };
     until("the client notices it is offline", || client.status() == SyncStatus::Offline).await;
-    assert_eq!(client.pending_count(), 3);
+    assert_eq!(client.pending_count().expect("client state"), 3);
     assert_eq!(titles(&client), vec!["offline 0", "offline 1", "offline 2"]);
     // Kill: no destructor runs, the store is never closed, tasks just stop.
     std::mem::forget(client);
@@ -207,13 +207,18 @@ async fn offline_writes_survive_a_killed_client_and_sync_when_the_server_returns
     let store = SqliteStore::open(&store_path).expect("reopen store");
     let client = client_with(&server.endpoint(), "carol", "carol-desk", store, true).await;
     // The restarted client still shows its unconfirmed writes and resumes pushing them.
-    let handles: Vec<_> = client.pending_ids().into_iter().filter_map(|id| client.handle(id)).collect();
+    let handles: Vec<_> = client
+        .pending_ids()
+        .expect("client state")
+        .into_iter()
+        .filter_map(|id| client.handle(id).expect("client state"))
+        .collect();
     assert_eq!(handles.len(), 3, "the pending queue survived the kill");
     for handle in handles {
         assert_eq!(tokio::time::timeout(PATIENCE, handle).await.expect("answered"), Ok(()));
     }
     until("in sync", || client.status() == SyncStatus::InSync).await;
-    assert_eq!(client.pending_count(), 0);
+    assert_eq!(client.pending_count().expect("client state"), 0);
     // The server holds exactly those todos, once each, with the ids the client chose.
     let observer = client_with(&server.endpoint(), "carol", "carol-tablet", MemoryStore::new(), false).await;
     until("observer pulled", || titles(&observer).len() == 3).await;
@@ -249,7 +254,7 @@ async fn a_mutation_the_server_rejects_resolves_with_its_error_and_rolls_back() 
     // A mutator that fails locally queues nothing.
     let missing = late.mutate::<mark_done>(MarkDone { id: "nope".into(), updated_at: 3 });
     assert!(missing.is_err());
-    assert_eq!(late.pending_count(), 0);
+    assert_eq!(late.pending_count().expect("client state"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,10 +322,13 @@ async fn tabs_of_one_group_and_several_groups_converge() {
     for handle in handles {
         assert_eq!(tokio::time::timeout(PATIENCE, handle).await.expect("answered"), Ok(()));
     }
-    until("all converge", || clients.iter().all(|c| titles(c).len() == 15 && c.pending_count() == 0)).await;
+    until("all converge", || {
+        clients.iter().all(|c| titles(c).len() == 15 && c.pending_count().expect("client state") == 0)
+    })
+    .await;
     assert_eq!(titles(&tab1), titles(&tab2));
     assert_eq!(titles(&tab1), titles(&phone));
-    assert_ne!(tab1.client_id(), tab2.client_id());
+    assert_ne!(tab1.client_id().expect("client state"), tab2.client_id().expect("client state"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -331,7 +339,7 @@ async fn a_client_the_server_forgot_resets_to_server_state() {
     let store = MemoryStore::new();
     let client = client_with(&server.endpoint(), "hank", "hank-1", store.clone(), false).await;
     assert_eq!(create(&client, "old world").await, Ok(()));
-    let old_id = client.client_id();
+    let old_id = client.client_id().expect("client state");
     drop(client);
     drop(server);
 
@@ -342,11 +350,11 @@ async fn a_client_the_server_forgot_resets_to_server_state() {
     let client = client_with(&server.endpoint(), "hank", "hank-1", store.clone(), false).await;
     let mut events = client.events();
     until("reset to server state", || titles(&client) == vec!["new world"]).await;
-    assert_ne!(client.client_id(), old_id, "a reset client starts over under a new id");
+    assert_ne!(client.client_id().expect("client state"), old_id, "a reset client starts over under a new id");
     // After the reset, the client works normally under its new identity.
     assert_eq!(create(&client, "after reset").await, Ok(()));
     let persisted = store.load(&SCHEMA, "hank-1", SCHEMA_VERSION).await.expect("load").expect("state");
-    assert_eq!(persisted.meta.client_id, client.client_id(), "the store follows the reset");
+    assert_eq!(persisted.meta.client_id, client.client_id().expect("client state"), "the store follows the reset");
     let mut saw_reset = false;
     while let Ok(Some(event)) = tokio::time::timeout(Duration::from_millis(100), events.next()).await {
         saw_reset |= matches!(event, ClientEvent::Reset { .. });
@@ -489,13 +497,14 @@ impl plasma::client::Transport for ForgetAfterFirstPush {
     fn push(
         &self,
         request: plasma::protocol::PushRequest,
-    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PushResponse, plasma::client::TransportError>> {
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PushResponse, plasma::client::TransportError>>
+    {
         let this = self.clone();
         Box::pin(async move {
             let result = this.inner.push(request).await;
             if result.is_ok() && !this.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 this.server.forget_group(this.group.clone()).await.expect("forget");
-                return Err(plasma::client::TransportError::Network("the answer was lost".into()));
+                return Err(plasma::client::TransportError::network("the answer was lost"));
             }
             result
         })
@@ -504,7 +513,8 @@ impl plasma::client::Transport for ForgetAfterFirstPush {
     fn pull(
         &self,
         request: plasma::protocol::PullRequest,
-    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PullResponse, plasma::client::TransportError>> {
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PullResponse, plasma::client::TransportError>>
+    {
         self.inner.pull(request)
     }
 }
@@ -527,7 +537,7 @@ async fn a_client_forgotten_with_an_unconfirmed_push_starts_over_without_applyin
         .build(transport, TokioPlatform::current().expect("runtime"))
         .await
         .expect("client");
-    let old_id = client.client_id();
+    let old_id = client.client_id().expect("client state");
     let mut events = client.events();
     client.start();
     let handle = create(&client, "exactly once");
@@ -538,7 +548,7 @@ async fn a_client_forgotten_with_an_unconfirmed_push_starts_over_without_applyin
         other => panic!("expected Dropped, got {other:?}"),
     }
     until("in sync again", || client.status() == SyncStatus::InSync && titles(&client) == vec!["exactly once"]).await;
-    assert_ne!(client.client_id(), old_id, "it started over under a new id");
+    assert_ne!(client.client_id().expect("client state"), old_id, "it started over under a new id");
     assert_eq!(
         server.dump().iter().filter(|l| l.starts_with("todos:")).count(),
         1,

@@ -125,7 +125,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 
 /// Every event received within `quiet` of the previous one.
 async fn drain(
-    events: &mut futures_channel::mpsc::UnboundedReceiver<ClientEvent>,
+    events: &mut (impl futures_util::Stream<Item = ClientEvent> + Unpin),
     quiet: Duration,
 ) -> Vec<ClientEvent> {
     let mut out = Vec::new();
@@ -142,7 +142,11 @@ async fn a_mutation_too_large_for_the_server_is_refused_locally_and_blocks_nothi
     let client = client(transport.clone(), "ann", "ann-1", None).await;
     client.start();
     until("in sync", || client.status() == SyncStatus::InSync).await;
-    assert_eq!(client.server_limits(), ServerLimits::default(), "the server's defaults, advertised");
+    assert_eq!(
+        client.server_limits().expect("client state"),
+        ServerLimits::default(),
+        "the server's defaults, advertised"
+    );
     let live = client.live(&Todo::select()).expect("live");
     let diffs = Arc::new(Mutex::new(0usize));
     let seen = Arc::clone(&diffs);
@@ -156,7 +160,7 @@ async fn a_mutation_too_large_for_the_server_is_refused_locally_and_blocks_nothi
         }
         other => panic!("expected MutationTooLarge, got {:?}", other.map(|h| h.mutation_id())),
     }
-    assert_eq!(client.pending_count(), 0, "nothing queued");
+    assert_eq!(client.pending_count().expect("client state"), 0, "nothing queued");
     assert!(titles(&client).is_empty(), "the view is unchanged");
     assert_eq!(*diffs.lock().expect("lock"), 0, "no live query saw anything");
 
@@ -178,10 +182,13 @@ async fn pushes_stay_under_the_limits_the_server_advertises() {
     let transport = Counting::new(&server, "bea");
     // The client assumes the (much larger) defaults until it pulls.
     let client = client(transport.clone(), "bea", "bea-1", None).await;
-    assert_eq!(client.server_limits(), ServerLimits::default());
+    assert_eq!(client.server_limits().expect("client state"), ServerLimits::default());
     client.start();
     until("in sync", || client.status() == SyncStatus::InSync).await;
-    assert_eq!(client.server_limits(), ServerLimits { max_body_bytes: LIMIT, max_mutations_per_push: 6 });
+    assert_eq!(
+        client.server_limits().expect("client state"),
+        ServerLimits { max_body_bytes: LIMIT, max_mutations_per_push: 6 }
+    );
 
     // Hold pushes back while queueing, so the queue goes out in batches.
     let held = transport.gate.write().await;
@@ -234,7 +241,7 @@ async fn a_queued_mutation_the_server_refuses_even_alone_is_abandoned_and_the_re
         assert_eq!(tokio::time::timeout(PATIENCE, handle).await.expect("answered"), Ok(()));
     }
     until("in sync", || client.status() == SyncStatus::InSync).await;
-    assert_eq!(client.pending_count(), 0);
+    assert_eq!(client.pending_count().expect("client state"), 0);
     let expected = vec!["after 0", "after 1", "after 2", "before"];
     assert_eq!(server_titles(&server), expected, "the server holds everything but the big one");
     assert_eq!(titles(&client), expected, "the view rebased without the big one");

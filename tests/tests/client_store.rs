@@ -190,3 +190,15 @@ fn sqlite_store_stages_a_reset_beside_the_snapshot_and_swaps_it_in() {
 fn the_memory_store_does_not_stage() {
     assert!(!MemoryStore::new().begin_stage(&SCHEMA).expect("begin"), "pulls are written whole at commit");
 }
+
+#[test]
+fn a_store_io_failure_keeps_the_engine_error_as_its_source() {
+    use std::error::Error as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gone").join("client.db"); // the directory does not exist
+    let err = SqliteStore::open(&path).expect_err("cannot open a file in a missing directory");
+    let StoreError::Io { message, .. } = &err else { panic!("expected an I/O error, got {err:?}") };
+    let source = err.source().expect("the SQLite error is kept as the source");
+    assert_eq!(source.to_string(), *message, "the source is the engine's error itself");
+    assert!(err.to_string().starts_with("local store I/O: "), "{err}");
+}

@@ -57,7 +57,7 @@ fn missing_required_column_is_a_typed_error<E: Executor>(db: &E) {
 fn duplicate_key_fails_and_upsert_updates<E: Executor>(db: &E) {
     seed(db, 2);
     let err = in_tx(db, async |tx| Kitchen::insert().row(&kitchen(1)).run(tx).await).unwrap_err();
-    assert!(matches!(err, ExecError::Constraint(_)), "{err:?}");
+    assert!(matches!(err, ExecError::Constraint { .. }), "{err:?}");
 
     let mut changed = kitchen(1);
     changed.name = "renamed".into();
@@ -166,7 +166,7 @@ fn rollback_on_drop_and_statement_atomicity<E: Executor>(db: &E) {
     });
     let result = in_tx(db, async |tx| {
         let err = plasma::Transaction::write(tx, both).await.unwrap_err();
-        assert!(matches!(err, ExecError::Constraint(_)), "{err:?}");
+        assert!(matches!(err, ExecError::Constraint { .. }), "{err:?}");
         Kitchen::select().fetch(tx).await
     })
     .expect("tx continues after a failed statement");

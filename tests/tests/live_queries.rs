@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use plasma::client::native::TokioPlatform;
-use plasma::client::{BoxFuture, Client, ClientCore, MemoryStore, Transport, TransportError};
+use plasma::client::{BoxFuture, Client, ClientCore, ClientMeta, MemoryStore, Transport, TransportError};
 use plasma::exec::run_ready;
 use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};
 use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
@@ -226,7 +226,10 @@ fn ctx() -> Ctx {
 fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> PullResponse {
     let mut patch: Vec<PatchOp> = puts
         .iter()
-        .map(|t| PatchOp::Put { table: Todo::DEF.name.into(), row: row_to_json_text(Todo::DEF, &t.to_row()) })
+        .map(|t| PatchOp::Put {
+            table: Todo::DEF.name.into(),
+            row: row_to_json_text(Todo::DEF, &t.to_row()).expect("encode"),
+        })
         .collect();
     patch.extend(dels.iter().map(|id| PatchOp::Del { table: Todo::DEF.name.into(), id: (*id).into() }));
     PullResponse {
@@ -344,13 +347,8 @@ fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
     let mut again = page(3, None, &[todo("z", "z", false, 0)], &[]);
     again.patch.insert(0, PatchOp::Clear);
     let base = core.cookie();
-    let failed = core.apply_pull(
-        &base,
-        &[again],
-        &ctx(),
-        || "x".into(),
-        |_| Err(plasma::client::StoreError::Io("disk full".into())),
-    );
+    let failed =
+        core.apply_pull(&base, &[again], &ctx(), || "x".into(), |_| Err(plasma::client::StoreError::io("disk full")));
     assert!(failed.is_err());
     assert!(core.take_live_diffs().is_empty(), "nothing changed, nothing notified");
     assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "e", "p"]);
@@ -433,19 +431,205 @@ async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
     let _pending = client.mutate::<todo::create_todo>(create("c", 4)).expect("mutate");
     assert_eq!(*order.lock().expect("lock"), [1, 1], "the add, then the nested delete");
 
-    assert_eq!(client.live_query_count(), 2);
+    assert_eq!(client.live_query_count().expect("client state"), 2);
     drop(open);
     drop(reentrant);
-    assert_eq!(client.live_query_count(), 0, "dropping a handle frees its query");
+    assert_eq!(client.live_query_count().expect("client state"), 0, "dropping a handle frees its query");
     let ended = tokio::time::timeout(Duration::from_secs(5), async { while stream.next().await.is_some() {} }).await;
     assert!(ended.is_ok(), "the stream ends when its handle drops");
 
     // A stream that owns its handle: dropping the stream unsubscribes.
     let mut owned = client.live(&Todo::select()).expect("live").into_changes();
-    assert_eq!(client.live_query_count(), 1);
+    assert_eq!(client.live_query_count().expect("client state"), 1);
     let _pending = client.mutate::<todo::create_todo>(create("d", 5)).expect("mutate");
     let diff = owned.next().await.expect("a diff");
     assert!(matches!(&diff.changes[..], [LiveChange::Added { row, .. }] if row.id == "d"));
     drop(owned);
-    assert_eq!(client.live_query_count(), 0);
+    assert_eq!(client.live_query_count().expect("client state"), 0);
+}
+
+/// A panic while the client's state is locked poisons it: every accessor
+/// then says so instead of answering with a stand-in (`""`, `0`, defaults).
+#[tokio::test]
+async fn a_poisoned_client_reports_it_instead_of_stand_in_values() {
+    use plasma::client::{ClientError, SyncStatus};
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .store(MemoryStore::new())
+        .build(Offline, TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    assert!(!client.client_id().expect("healthy").is_empty());
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = client.read(|_| panic!("a reader panics while holding the state"));
+    }));
+    assert!(panicked.is_err());
+    assert!(matches!(client.client_id(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.pending_count(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.pending_ids(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.server_limits(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.live_query_count(), Err(ClientError::Poisoned)));
+    assert!(matches!(client.handle(1), Err(ClientError::Poisoned)));
+    // The status lives apart from the state and is never torn: still the real one.
+    assert_eq!(client.status(), SyncStatus::Offline);
+}
+
+/// Serves one pull page, then never answers again.
+struct OnePage(Mutex<Option<PullResponse>>);
+
+impl Transport for OnePage {
+    fn push(&self, _: PushRequest) -> BoxFuture<'static, Result<PushResponse, TransportError>> {
+        Box::pin(std::future::pending())
+    }
+    fn pull(&self, _: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>> {
+        match self.0.lock().expect("lock").take() {
+            Some(page) => Box::pin(async move { Ok(page) }),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+/// A pulled value that fits its column but not its field (100,000 in an
+/// `i16`) reaches a live query's diff: the query reports the failure and
+/// ends its streams instead of silently skipping the diff.
+#[tokio::test]
+async fn a_live_diff_that_does_not_decode_is_reported_not_dropped() {
+    use plasma::client::ClientEvent;
+    use plasma_tests::{Kitchen, kitchen};
+    let mut bad = kitchen(1).to_row();
+    let level = Kitchen::DEF.columns.iter().position(|c| c.name == "level").expect("level column");
+    bad.0[level] = plasma::Value::Integer(100_000);
+    let patch = vec![PatchOp::Put {
+        table: Kitchen::DEF.name.into(),
+        row: row_to_json_text(Kitchen::DEF, &bad).expect("encode"),
+    }];
+    let response = PullResponse { patch, ..page(1, None, &[], &[]) };
+    let client = Client::<TodoMutators>::builder(&plasma_tests::SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .build(OnePage(Mutex::new(Some(response))), TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    let live = client.live(&Kitchen::select()).expect("live");
+    let mut stream = live.changes();
+    let mut events = client.events();
+    client.start();
+    let event = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next().await {
+                Some(ClientEvent::LiveQueryFailed { id, error }) => return (id, error),
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the failure is reported");
+    assert_eq!(event.0, live.id());
+    assert_eq!(event.1.column, "level");
+    assert_eq!(live.failure(), Some(event.1));
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends");
+    assert!(ended.is_none(), "no diff is delivered after the one that failed");
+    assert!(live.changes().next().await.is_none(), "a new stream of a failed query ends at once");
+}
+
+/// A subscriber that stops reading costs a bounded buffer: events past
+/// `EVENT_BUFFER` drop the oldest and say how many (`Lagged`); a diff stream
+/// past `LIVE_DIFF_BUFFER` ends (diffs cannot be skipped) and the client says so.
+#[tokio::test]
+async fn unread_events_and_diffs_are_bounded_and_the_lag_is_reported() {
+    use futures_util::FutureExt;
+    use plasma::client::{ClientEvent, EVENT_BUFFER, LIVE_DIFF_BUFFER};
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .build(Offline, TokioPlatform::current().expect("runtime"))
+        .await
+        .expect("client");
+    let live = client.live(&Todo::select()).expect("live");
+    let mut diffs = live.changes();
+    let mut events = client.events();
+    let extra = 10;
+    for i in 0..LIVE_DIFF_BUFFER.max(EVENT_BUFFER) + extra {
+        let id = format!("t{i:05}");
+        let _pending = client
+            .mutate::<todo::create_todo>(CreateTodo { id: id.clone(), title: id, updated_at: 1 })
+            .expect("mutate");
+    }
+    let events: Vec<ClientEvent> = std::iter::from_fn(|| events.next().now_or_never().flatten()).collect();
+    assert_eq!(events.len(), EVENT_BUFFER + 1, "the buffer, and one Lagged in front");
+    let ClientEvent::Lagged { missed } = events[0] else { panic!("expected Lagged first, got {:?}", events[0]) };
+    assert!(missed >= extra as u64, "missed {missed}");
+    let lagged = ClientEvent::LiveStreamLagged { id: live.id() };
+    assert_eq!(events.iter().filter(|e| **e == lagged).count(), 1, "the ended stream is reported once");
+    assert!(events.iter().all(|e| matches!(e, ClientEvent::Changed) || *e == lagged || e == &events[0]));
+
+    let delivered = std::iter::from_fn(|| diffs.next().now_or_never().flatten()).count();
+    assert_eq!(delivered, LIVE_DIFF_BUFFER, "what it held, then nothing");
+    assert_eq!(diffs.next().now_or_never(), Some(None), "the lagging stream ended");
+    let mut fresh = live.changes();
+    let _pending = client
+        .mutate::<todo::create_todo>(CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2 })
+        .expect("mutate");
+    assert!(fresh.next().now_or_never().flatten().is_some(), "a new subscription works");
+}
+
+/// A store whose pull commits fail with an engine error.
+struct FailingCommits(MemoryStore);
+
+impl plasma::client::Store for FailingCommits {
+    fn load(
+        &self,
+        schema: &'static plasma::Schema,
+        group: &str,
+        version: &str,
+    ) -> BoxFuture<'_, Result<Option<plasma::client::Persisted>, plasma::client::StoreError>> {
+        self.0.load(schema, group, version)
+    }
+    fn init(&self, group: &str, version: &str, meta: &ClientMeta) -> Result<(), plasma::client::StoreError> {
+        self.0.init(group, version, meta)
+    }
+    fn append_pending(
+        &self,
+        meta: &ClientMeta,
+        record: &plasma::protocol::MutationRecord,
+    ) -> Result<(), plasma::client::StoreError> {
+        self.0.append_pending(meta, record)
+    }
+    fn replace_pending(&self, record: &plasma::protocol::MutationRecord) -> Result<(), plasma::client::StoreError> {
+        self.0.replace_pending(record)
+    }
+    fn commit_pull(&self, _: plasma::client::PullCommit<'_>) -> Result<(), plasma::client::StoreError> {
+        Err(plasma::client::StoreError::io_from(std::io::Error::other("disk full")))
+    }
+}
+
+/// The app hears of a store failure with its cause, not a string.
+#[tokio::test]
+async fn a_store_failure_event_keeps_the_engine_error() {
+    use plasma::client::{ClientEvent, StoreError};
+    use std::error::Error as _;
+    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+        .context(ctx)
+        .store(FailingCommits(MemoryStore::new()))
+        .build(
+            OnePage(Mutex::new(Some(page(1, None, &[todo("a", "a", false, 1)], &[])))),
+            TokioPlatform::current().expect("runtime"),
+        )
+        .await
+        .expect("client");
+    let mut events = client.events();
+    client.start();
+    let error = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.next().await {
+                Some(ClientEvent::StoreFailed(error)) => return error,
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the failure is reported");
+    assert!(matches!(error, StoreError::Io { .. }), "{error:?}");
+    let source = error.source().expect("the cause is kept");
+    assert!(source.downcast_ref::<std::io::Error>().is_some(), "{source:?}");
 }

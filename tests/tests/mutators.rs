@@ -41,6 +41,7 @@ fn run<E: Executor>(exec: &E, user: &str) -> (Vec<Todo>, Vec<String>) {
                 Err(DispatchError::Mutator(e)) => format!("mutator: {e}"),
                 Err(DispatchError::BadArgs { name, .. }) => format!("bad args for {name}"),
                 Err(DispatchError::UnknownMutator(n)) => format!("unknown {n}"),
+                Err(other) => format!("other: {other}"),
             }
         })
         .expect("ready");

@@ -88,7 +88,7 @@ fn text_codec_matches_the_tree_codec() {
     };
     for n in 0..8 {
         let row = kitchen(n).to_row();
-        let encoded = row_to_json_text(Kitchen::DEF, &row);
+        let encoded = row_to_json_text(Kitchen::DEF, &row).expect("encode");
         let tree: serde_json::Value = serde_json::from_str(encoded.get()).expect("valid JSON");
         assert_eq!(tree, serde_json::Value::Object(row_to_json(Kitchen::DEF, &row)), "same JSON as the tree encoder");
         assert_eq!(row_from_json_text(Kitchen::DEF, &encoded).expect("decode"), row);
@@ -115,4 +115,18 @@ fn text_codec_matches_the_tree_codec() {
         let streamed = row_from_json_text(Kitchen::DEF, &text(&object));
         assert_eq!(streamed, tree, "column {column}");
     }
+}
+
+/// A row that does not fit its table is an error, never a partial or empty object.
+#[test]
+fn the_text_encoder_refuses_a_row_of_the_wrong_width() {
+    use plasma::EncodeError;
+    use plasma::wire::row_to_json_text;
+    let columns = Kitchen::DEF.columns.len();
+    let empty = row_to_json_text(Kitchen::DEF, &Row(Vec::new()));
+    assert!(matches!(empty, Err(EncodeError::Width { cells: 0, .. })), "{empty:?}");
+    let mut cells = kitchen(1).to_row().0;
+    cells.pop();
+    let short = row_to_json_text(Kitchen::DEF, &Row(cells));
+    assert!(matches!(short, Err(EncodeError::Width { cells, .. }) if cells == columns - 1), "{short:?}");
 }

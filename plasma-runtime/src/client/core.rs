@@ -159,7 +159,7 @@ fn apply_snapshot_changes(
             Change::Clear => continue,
             Change::Put(def, row) => {
                 let id = row.pk(def).ok_or_else(|| {
-                    crate::error::ExecError::Storage(format!("row of `{}` without a text id", def.name))
+                    crate::error::ExecError::storage(format!("row of `{}` without a text id", def.name))
                 })?;
                 (def, id.to_owned(), Some(row))
             }
@@ -167,7 +167,7 @@ fn apply_snapshot_changes(
         };
         let pos =
             schema.tables.iter().position(|t| t.name == def.name).ok_or_else(|| {
-                crate::error::ExecError::Storage(format!("table `{}` is not in the schema", def.name))
+                crate::error::ExecError::storage(format!("table `{}` is not in the schema", def.name))
             })?;
         tables[pos].push((id, row));
     }

@@ -6,6 +6,7 @@ use crate::mutator::MutatorError;
 
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
     /// The mutator refused when run locally; nothing was queued.
     #[error(transparent)]

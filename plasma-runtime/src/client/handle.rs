@@ -8,6 +8,7 @@ use futures_channel::oneshot;
 
 /// Why a mutation did not take effect on the server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MutationFailed {
     /// The server ran the mutator and it returned this error; its optimistic
     /// writes were rolled back on every client.

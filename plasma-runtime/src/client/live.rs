@@ -6,14 +6,15 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 
-use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use crate::client::bounded::{Pushed, Receiver, Sender, bounded};
 use futures_util::Stream;
 
 use crate::client::error::ClientError;
 use crate::client::platform::MaybeSend;
+use crate::error::DecodeError;
 use crate::live::{Diff, LiveId, RowDiff};
 use crate::table::{Row, Table};
 
@@ -24,12 +25,36 @@ pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>) + Send>;
 #[cfg(target_arch = "wasm32")]
 pub type LiveCallback<T> = Box<dyn FnMut(&Diff<T>)>;
 
+/// Locks one of a sink's mutexes. Nothing panics while they are held (app
+/// callbacks run after being taken out of theirs), so a poisoned lock still
+/// holds whole data and is used as is.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// What the client needs of a live query's subscribers: take a diff in order
 /// (under the client's lock), deliver queued diffs (after releasing it).
 pub(crate) trait LiveSink: MaybeSend {
     fn enqueue(&self, diff: RowDiff);
-    fn deliver(&self);
+    /// Delivers the queued diffs and says what went wrong for the client to report.
+    fn deliver(&self) -> Delivery;
 }
+
+/// What went wrong delivering a live query's diffs.
+#[derive(Debug, Default)]
+pub(crate) struct Delivery {
+    /// A diff did not decode: the sink has failed (see [`Sink::fail`]).
+    pub(crate) failure: Option<DecodeError>,
+    /// Streams ended because they left [`LIVE_DIFF_BUFFER`] diffs unread.
+    pub(crate) lagged: usize,
+}
+
+/// How many diffs a stream of [`LiveQuery::changes`] may leave unread. A
+/// diff cannot be skipped (later ones apply to the result it produced), so a
+/// stream that falls this far behind is ended and the client emits
+/// [`ClientEvent::LiveStreamLagged`](crate::client::ClientEvent::LiveStreamLagged);
+/// subscribe again and re-read [`LiveQuery::rows`].
+pub const LIVE_DIFF_BUFFER: usize = 1024;
 
 /// What a handle needs of its client, without the client's type parameter.
 pub(crate) trait LiveHost: MaybeSend {
@@ -44,7 +69,10 @@ pub(crate) struct Sink<T> {
     /// callback that mutates) are delivered by that thread, in order.
     delivering: AtomicBool,
     callbacks: Mutex<Vec<LiveCallback<T>>>,
-    streams: Mutex<Vec<UnboundedSender<Diff<T>>>>,
+    streams: Mutex<Vec<Sender<Diff<T>>>>,
+    /// Set when a diff did not decode: subscribers missed it, so no later
+    /// diff is delivered (it would apply to a result they never saw).
+    failed: Mutex<Option<DecodeError>>,
 }
 
 impl<T> Sink<T> {
@@ -54,50 +82,85 @@ impl<T> Sink<T> {
             delivering: AtomicBool::new(false),
             callbacks: Mutex::new(Vec::new()),
             streams: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
         }
     }
 
     fn next(&self) -> Option<RowDiff> {
-        self.queue.lock().ok()?.pop_front()
+        lock(&self.queue).pop_front()
+    }
+
+    fn failure(&self) -> Option<DecodeError> {
+        lock(&self.failed).clone()
+    }
+
+    /// A diff did not decode: remembers why, ends every stream, drops every
+    /// callback and every queued diff. The client reports it as
+    /// [`ClientEvent::LiveQueryFailed`](crate::client::ClientEvent::LiveQueryFailed).
+    fn fail(&self, error: DecodeError) {
+        *lock(&self.failed) = Some(error);
+        lock(&self.streams).clear();
+        lock(&self.callbacks).clear();
+        lock(&self.queue).clear();
     }
 }
 
 impl<T: Table + Clone + MaybeSend> LiveSink for Sink<T> {
     fn enqueue(&self, diff: RowDiff) {
-        if let Ok(mut queue) = self.queue.lock() {
+        if self.failure().is_some() {
+            return;
+        }
+        {
+            let mut queue = lock(&self.queue);
             queue.push_back(diff);
         }
     }
 
-    fn deliver(&self) {
+    fn deliver(&self) -> Delivery {
+        let mut delivery = Delivery::default();
         loop {
             if self.delivering.swap(true, Ordering::AcqRel) {
-                return; // another thread (or an outer call on this one) delivers
+                return delivery; // another thread (or an outer call on this one) delivers
             }
             while let Some(raw) = self.next() {
-                // Rows in the client's state were validated on the way in, so
-                // they decode; a failure would be a plasma bug, not bad input.
-                let Ok(diff) = raw.decode::<T>() else {
-                    debug_assert!(false, "a live row failed to decode");
-                    continue;
+                // Rows in the client's state have the right storage class, but
+                // may still not fit the field (an integer too large for an
+                // `i16`, JSON text of another shape, from a server's write).
+                let diff = match raw.decode::<T>() {
+                    Ok(diff) => diff,
+                    Err(error) => {
+                        self.fail(error.clone());
+                        self.delivering.store(false, Ordering::Release);
+                        delivery.failure = Some(error);
+                        return delivery;
+                    }
                 };
-                if let Ok(mut streams) = self.streams.lock() {
-                    streams.retain(|s| s.unbounded_send(diff.clone()).is_ok());
+                {
+                    let mut streams = lock(&self.streams);
+                    streams.retain(|s| match s.push_or_close(diff.clone()) {
+                        Pushed::Queued => true,
+                        Pushed::Closed => {
+                            delivery.lagged += 1;
+                            false
+                        }
+                        Pushed::Gone => false,
+                    });
                 }
                 // Called without holding the lock, so a callback may add callbacks.
-                let mut running = self.callbacks.lock().map(|mut c| std::mem::take(&mut *c)).unwrap_or_default();
+                let mut running = std::mem::take(&mut *lock(&self.callbacks));
                 for callback in &mut running {
                     callback(&diff);
                 }
-                if let Ok(mut callbacks) = self.callbacks.lock() {
+                {
+                    let mut callbacks = lock(&self.callbacks);
                     running.append(&mut callbacks);
                     *callbacks = running;
                 }
             }
             self.delivering.store(false, Ordering::Release);
-            let more = self.queue.lock().map(|q| !q.is_empty()).unwrap_or(false);
+            let more = !lock(&self.queue).is_empty();
             if !more {
-                return;
+                return delivery;
             }
         }
     }
@@ -133,6 +196,14 @@ impl<T: Table + Clone> LiveQuery<T> {
         self.id
     }
 
+    /// Why this query stopped delivering diffs, if it did: a diff held a row
+    /// that does not decode into `T`. Its streams have then ended and its
+    /// callbacks were dropped; [`rows`](Self::rows) still reads the current
+    /// result (and fails while the undecodable row is in it).
+    pub fn failure(&self) -> Option<DecodeError> {
+        self.sink.failure()
+    }
+
     /// The current result (confirmed plus pending state), read from the
     /// maintained window: no query runs.
     pub fn rows(&self) -> Result<Vec<T>, ClientError> {
@@ -145,7 +216,8 @@ impl<T: Table + Clone> LiveQuery<T> {
     /// client's lock (it may read or mutate the client), until the handle drops.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn on_change(&self, callback: impl FnMut(&Diff<T>) + Send + 'static) {
-        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+        {
+            let mut callbacks = lock(&self.sink.callbacks);
             callbacks.push(Box::new(callback));
         }
     }
@@ -154,24 +226,36 @@ impl<T: Table + Clone> LiveQuery<T> {
     /// client's lock (it may read or mutate the client), until the handle drops.
     #[cfg(target_arch = "wasm32")]
     pub fn on_change(&self, callback: impl FnMut(&Diff<T>) + 'static) {
-        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+        {
+            let mut callbacks = lock(&self.sink.callbacks);
             callbacks.push(Box::new(callback));
         }
     }
 
-    /// Every diff from now on, as a stream that ends when the handle drops.
-    pub fn changes(&self) -> LiveChanges<T> {
-        let (tx, rx) = unbounded();
-        if let Ok(mut streams) = self.sink.streams.lock() {
+    /// Every diff from now on, as a stream that ends when the handle drops,
+    /// when the query fails ([`failure`](Self::failure)), or when the stream
+    /// leaves more than [`LIVE_DIFF_BUFFER`] diffs unread (the client then
+    /// emits [`ClientEvent::LiveStreamLagged`](crate::client::ClientEvent::LiveStreamLagged)).
+    pub fn changes(&self) -> impl Stream<Item = Diff<T>> + Unpin + use<T> {
+        self.stream()
+    }
+
+    fn stream(&self) -> LiveChanges<T> {
+        let (tx, rx) = bounded(LIVE_DIFF_BUFFER);
+        // A failed query delivers nothing: its new streams end at once.
+        // Checked under the streams' lock, which `fail` takes after setting it.
+        let mut streams = lock(&self.sink.streams);
+        if self.sink.failure().is_none() {
             streams.push(tx);
         }
+        drop(streams);
         LiveChanges { rx, _owner: None }
     }
 
-    /// Turns the handle into its stream of diffs: dropping the stream
-    /// unsubscribes.
-    pub fn into_changes(self) -> LiveChanges<T> {
-        let mut changes = self.changes();
+    /// Turns the handle into its stream of diffs (bounded as
+    /// [`changes`](Self::changes)): dropping the stream unsubscribes.
+    pub fn into_changes(self) -> impl Stream<Item = Diff<T>> + Unpin + use<T> {
+        let mut changes = self.stream();
         changes._owner = Some(Box::new(self));
         changes
     }
@@ -182,18 +266,20 @@ impl<T: Table> Drop for LiveQuery<T> {
         if let Some(host) = self.host.upgrade() {
             host.unwatch(self.id);
         }
-        if let Ok(mut streams) = self.sink.streams.lock() {
+        {
+            let mut streams = lock(&self.sink.streams);
             streams.clear();
         }
-        if let Ok(mut callbacks) = self.sink.callbacks.lock() {
+        {
+            let mut callbacks = lock(&self.sink.callbacks);
             callbacks.clear();
         }
     }
 }
 
 /// A live query's diffs as a [`Stream`]; see [`LiveQuery::changes`].
-pub struct LiveChanges<T: Table> {
-    rx: UnboundedReceiver<Diff<T>>,
+struct LiveChanges<T: Table> {
+    rx: Receiver<Diff<T>>,
     _owner: Option<Box<LiveQuery<T>>>,
 }
 
@@ -201,6 +287,15 @@ impl<T: Table> Stream for LiveChanges<T> {
     type Item = Diff<T>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.rx).poll_next(cx)
+        // The sender closes on overflow rather than dropping, so no count of
+        // missed diffs ever comes; skip one if it did.
+        loop {
+            return match Pin::new(&mut self.rx).poll_next(cx) {
+                Poll::Ready(Some(Ok(diff))) => Poll::Ready(Some(diff)),
+                Poll::Ready(Some(Err(_))) => continue,
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
     }
 }

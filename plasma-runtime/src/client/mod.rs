@@ -9,6 +9,7 @@
 //!   clock, randomness); [`native`] implements them with reqwest and tokio.
 
 pub mod backoff;
+mod bounded;
 pub mod core;
 pub mod error;
 pub mod events;
@@ -28,9 +29,9 @@ mod sync_loop;
 pub use self::core::{Change, ClientCore, ClientMeta, DecodedPage, Outcome, PageChanges, Pending, Rebase};
 pub use backoff::BackoffConfig;
 pub use error::ClientError;
-pub use events::{ClientEvent, SyncStatus};
+pub use events::{ClientEvent, EVENT_BUFFER, SyncStatus};
 pub use handle::{MutationFailed, MutationHandle};
-pub use live::{LiveCallback, LiveChanges, LiveQuery};
+pub use live::{LIVE_DIFF_BUFFER, LiveCallback, LiveQuery};
 pub use platform::{BoxFuture, BoxStream, MaybeSend, Platform, Transport, TransportError};
 #[cfg(feature = "sqlite")]
 pub use sqlite_store::SqliteStore;

@@ -75,18 +75,18 @@ impl HttpTransport {
         }
         let body = serde_json::to_vec(body);
         Box::pin(async move {
-            let body = body.map_err(|e| TransportError::Network(format!("cannot encode request: {e}")))?;
+            let body = body.map_err(|e| TransportError::network_from("cannot encode request", e))?;
             let response = request
                 .header("content-type", "application/json")
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| TransportError::Network(e.to_string()))?;
+                .map_err(|e| TransportError::network_from("", e))?;
             let status = response.status().as_u16();
-            let bytes = response.bytes().await.map_err(|e| TransportError::Network(e.to_string()))?;
+            let bytes = response.bytes().await.map_err(|e| TransportError::network_from("", e))?;
             if (200..300).contains(&status) {
                 return serde_json::from_slice(&bytes)
-                    .map_err(|e| TransportError::Network(format!("unreadable answer: {e}")));
+                    .map_err(|e| TransportError::network_from("unreadable answer", e));
             }
             let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
                 // A proxy or a server from before error bodies: judge by status.
@@ -113,10 +113,10 @@ impl Transport for HttpTransport {
         let url = format!("{ws}/poke?clientGroupID={}", encode_query(client_group_id));
         let headers = (self.headers)();
         Box::pin(async move {
-            let mut request = url.into_client_request().map_err(|e| TransportError::Network(e.to_string()))?;
+            let mut request = url.into_client_request().map_err(|e| TransportError::network_from("", e))?;
             for (name, value) in headers {
-                let name = HeaderName::try_from(name).map_err(|e| TransportError::Network(e.to_string()))?;
-                let value = HeaderValue::try_from(value).map_err(|e| TransportError::Network(e.to_string()))?;
+                let name = HeaderName::try_from(name).map_err(|e| TransportError::network_from("", e))?;
+                let value = HeaderValue::try_from(value).map_err(|e| TransportError::network_from("", e))?;
                 request.headers_mut().insert(name, value);
             }
             let (socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| match e {
@@ -132,7 +132,7 @@ impl Transport for HttpTransport {
                         );
                     TransportError::Server { status, body }
                 }
-                other => TransportError::Network(other.to_string()),
+                other => TransportError::network_from("", other),
             })?;
             // Every text frame is a poke; control frames are answered by tungstenite.
             let pokes = socket

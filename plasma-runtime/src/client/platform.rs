@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 
+use crate::error::ErrorSource;
 use crate::protocol::{ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse};
 
 /// `Send + Sync` natively; nothing on wasm32, which is single-threaded.
@@ -41,11 +42,18 @@ pub type BoxStream<'a, T> = Pin<Box<dyn Stream<Item = T> + 'a>>;
 
 /// Why a request to the server did not succeed.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// The request did not get an answer (connection refused, reset, timeout,
     /// unreadable body). Retried with backoff.
-    #[error("network: {0}")]
-    Network(String),
+    #[error("network: {message}")]
+    Network {
+        /// What failed.
+        message: String,
+        /// The HTTP client's or decoder's error, if one reported it.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The server answered with an error body.
     #[error("server answered {status}: {} ({:?})", .body.message, .body.error)]
     Server {
@@ -57,6 +65,20 @@ pub enum TransportError {
     /// The transport cannot do this (for example pokes without WebSocket support).
     #[error("not supported by this transport: {0}")]
     Unsupported(String),
+}
+
+impl TransportError {
+    /// A network failure described by text alone (no underlying error).
+    pub fn network(message: impl Into<String>) -> Self {
+        TransportError::Network { message: message.into(), source: None }
+    }
+
+    /// A network failure caused by `error`, kept as the source; `context`
+    /// (may be empty) prefixes its message.
+    pub fn network_from(context: &str, error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let message = if context.is_empty() { error.to_string() } else { format!("{context}: {error}") };
+        TransportError::Network { message, source: Some(ErrorSource::new(error)) }
+    }
 }
 
 /// Carries push, pull and pokes to the server.

@@ -126,8 +126,8 @@ impl Stage {
         self.pages = None;
         match self.writer.take().map(std::thread::JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(StoreError::Io("the stage writer panicked".to_owned())),
-            None => Err(StoreError::Io("could not start the stage writer".to_owned())),
+            Some(Err(_)) => Err(StoreError::io("the stage writer panicked")),
+            None => Err(StoreError::io("could not start the stage writer")),
         }
     }
 }

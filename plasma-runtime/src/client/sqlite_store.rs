@@ -27,11 +27,11 @@ pub struct SqliteStore {
 }
 
 fn io(e: rusqlite::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    StoreError::io_from(e)
 }
 
 fn corrupt(e: serde_json::Error) -> StoreError {
-    StoreError::Corrupt(e.to_string())
+    StoreError::corrupt_from(e)
 }
 
 impl SqliteStore {
@@ -64,7 +64,7 @@ impl SqliteStore {
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
-        self.conn.lock().map_err(|_| StoreError::Io("store connection poisoned".to_owned()))
+        self.conn.lock().map_err(|_| StoreError::io("store connection poisoned"))
     }
 
     fn load_now(
@@ -191,7 +191,7 @@ fn write_changes<'a>(
             .tables
             .iter()
             .position(|t| t.name == table.name)
-            .ok_or_else(|| StoreError::Io(format!("table `{}` is not in the schema", table.name)))
+            .ok_or_else(|| StoreError::io(format!("table `{}` is not in the schema", table.name)))
     };
     for change in changes {
         match change {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::client::core::{Change, ClientMeta, PageChanges};
 use crate::client::platform::{BoxFuture, MaybeSend};
+use crate::error::ErrorSource;
 use crate::protocol::MutationRecord;
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
@@ -51,13 +52,26 @@ pub struct PullCommit<'a> {
 
 /// A local store failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// The storage engine reported an error.
-    #[error("local store I/O: {0}")]
-    Io(String),
+    #[error("local store I/O: {message}")]
+    Io {
+        /// What failed.
+        message: String,
+        /// The storage engine's error (SQLite's, IndexedDB's), if one reported it.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// Stored data does not decode.
-    #[error("local store holds data this build cannot read: {0}")]
-    Corrupt(String),
+    #[error("local store holds data this build cannot read: {message}")]
+    Corrupt {
+        /// What does not decode.
+        message: String,
+        /// The decoder's error, if one reported it.
+        #[source]
+        source: Option<ErrorSource>,
+    },
     /// The store was written by another schema version or client group and
     /// still holds mutations that were never pushed; nothing was deleted.
     #[error(
@@ -71,6 +85,23 @@ pub enum StoreError {
         /// Mutations it still holds.
         pending: usize,
     },
+}
+
+impl StoreError {
+    /// An I/O failure found by plasma itself (no underlying error).
+    pub fn io(message: impl Into<String>) -> Self {
+        StoreError::Io { message: message.into(), source: None }
+    }
+
+    /// An I/O failure reported by the storage engine: `error` is kept as the source.
+    pub fn io_from(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Io { message: error.to_string(), source: Some(ErrorSource::new(error)) }
+    }
+
+    /// Undecodable data reported by a decoder: `error` is kept as the source.
+    pub fn corrupt_from(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        StoreError::Corrupt { message: error.to_string(), source: Some(ErrorSource::new(error)) }
+    }
 }
 
 /// Durable storage for one client.
@@ -112,7 +143,7 @@ pub trait Store: MaybeSend + 'static {
     /// the stage). Each call is its own short write, so mutations queued
     /// meanwhile are never held up for the whole pull.
     fn stage(&self, _schema: &'static Schema, _changes: &[Change]) -> Result<(), StoreError> {
-        Err(StoreError::Io("this store does not stage pulls".to_owned()))
+        Err(StoreError::io("this store does not stage pulls"))
     }
 
     /// Completes when every write issued so far is durable.
@@ -156,13 +187,13 @@ impl MemoryStore {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Option<Saved>) -> T) -> Result<T, StoreError> {
-        let mut state = self.state.lock().map_err(|_| StoreError::Io("memory store poisoned".to_owned()))?;
+        let mut state = self.state.lock().map_err(|_| StoreError::io("memory store poisoned"))?;
         Ok(f(&mut state))
     }
 }
 
 fn not_initialised() -> StoreError {
-    StoreError::Io("write to a store that was not initialised".to_owned())
+    StoreError::io("write to a store that was not initialised")
 }
 
 impl Store for MemoryStore {

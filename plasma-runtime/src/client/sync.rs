@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -178,6 +178,8 @@ pub(crate) struct Shared<R: Registry> {
     pub(crate) platform: Arc<dyn Platform>,
     pub(crate) config: ClientConfig,
     ids: IdGenerator,
+    /// Only ever replaced whole by `set_status` (a comparison and a clone
+    /// that cannot panic), so even a poisoned lock holds a real status.
     status: Mutex<SyncStatus>,
     listeners: Listeners,
     pub(crate) wake: UnboundedSender<Wake>,
@@ -200,12 +202,14 @@ impl<R: Registry> Shared<R> {
     }
 
     pub(crate) fn set_status(&self, status: SyncStatus) {
-        let changed = match self.status.lock() {
-            Ok(mut current) if *current != status => {
+        let changed = {
+            let mut current = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            if *current != status {
                 *current = status.clone();
                 true
+            } else {
+                false
             }
-            _ => false,
         };
         if changed {
             self.emit(ClientEvent::Status(status));
@@ -224,18 +228,27 @@ impl<R: Registry> Shared<R> {
         if diffs.is_empty() {
             return;
         }
-        let mut touched: Vec<Arc<dyn LiveSink>> = Vec::with_capacity(diffs.len());
-        if let Ok(sinks) = self.live_sinks.lock() {
+        let mut touched: Vec<(LiveId, Arc<dyn LiveSink>)> = Vec::with_capacity(diffs.len());
+        {
+            // Only inserts, removes and lookups run under this lock, and none
+            // panics, so a poisoned lock still holds a whole map.
+            let sinks = self.live_sinks.lock().unwrap_or_else(PoisonError::into_inner);
             for (id, diff) in diffs {
                 if let Some(sink) = sinks.get(&id) {
                     sink.enqueue(diff);
-                    touched.push(Arc::clone(sink));
+                    touched.push((id, Arc::clone(sink)));
                 }
             }
         }
         drop(core);
-        for sink in touched {
-            sink.deliver();
+        for (id, sink) in touched {
+            let delivery = sink.deliver();
+            if let Some(error) = delivery.failure {
+                self.emit(ClientEvent::LiveQueryFailed { id, error });
+            }
+            if delivery.lagged > 0 {
+                self.emit(ClientEvent::LiveStreamLagged { id });
+            }
         }
     }
 }
@@ -244,9 +257,7 @@ impl<R: Registry> LiveHost for Shared<R> {
     fn unwatch(&self, id: LiveId) {
         if let Ok(mut core) = self.lock_core() {
             core.unwatch(id);
-            if let Ok(mut sinks) = self.live_sinks.lock() {
-                sinks.remove(&id);
-            }
+            self.live_sinks.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
         }
     }
 
@@ -314,7 +325,8 @@ where
         if self.shared.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        let Some((wake_rx, shutdown_rx)) = self.shared.parked.lock().ok().and_then(|mut p| p.take()) else {
+        let Some((wake_rx, shutdown_rx)) = self.shared.parked.lock().unwrap_or_else(PoisonError::into_inner).take()
+        else {
             return;
         };
         self.shared.set_status(SyncStatus::Syncing);
@@ -380,8 +392,9 @@ where
     }
 
     /// How many live queries this client maintains.
-    pub fn live_query_count(&self) -> usize {
-        self.shared.lock_core().map(|c| c.live_queries().len()).unwrap_or(0)
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn live_query_count(&self) -> Result<usize, ClientError> {
+        Ok(self.shared.lock_core()?.live_queries().len())
     }
 
     /// Runs a typed query against local state (confirmed plus pending).
@@ -407,40 +420,50 @@ where
         self.shared.new_id()
     }
 
-    /// The current sync status.
+    /// The current sync status. Never a stand-in: the status is only ever
+    /// replaced whole, so it is read even through a lock a panic poisoned.
     pub fn status(&self) -> SyncStatus {
-        self.shared.status.lock().map(|s| s.clone()).unwrap_or(SyncStatus::Offline)
+        self.shared.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Every event from now on, as a stream. Dropping it unsubscribes.
-    pub fn events(&self) -> UnboundedReceiver<ClientEvent> {
+    /// Every event from now on, as a stream that ends when the client is
+    /// dropped. Dropping it unsubscribes. Bounded: a subscriber that leaves
+    /// more than [`EVENT_BUFFER`](crate::client::EVENT_BUFFER) events unread
+    /// loses the oldest and gets [`ClientEvent::Lagged`] in their place.
+    pub fn events(&self) -> impl futures_util::Stream<Item = ClientEvent> + Unpin + use<R> {
         self.shared.listeners.subscribe()
     }
 
     /// Mutations not yet confirmed by the server.
-    pub fn pending_count(&self) -> usize {
-        self.shared.lock_core().map(|c| c.pending().len()).unwrap_or(0)
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn pending_count(&self) -> Result<usize, ClientError> {
+        Ok(self.shared.lock_core()?.pending().len())
     }
 
-    /// A handle on a pending mutation restored from the store after a restart.
-    pub fn handle(&self, mutation_id: u64) -> Option<MutationHandle> {
-        self.shared.lock_core().ok()?.handle(mutation_id)
+    /// A handle on a pending mutation restored from the store after a restart
+    /// (`None` if it is not pending).
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn handle(&self, mutation_id: u64) -> Result<Option<MutationHandle>, ClientError> {
+        Ok(self.shared.lock_core()?.handle(mutation_id))
     }
 
     /// The server limits pushes are sized under: the last a pull advertised,
     /// or the builder's (`max_push_bytes`, `max_mutations_per_push`) before that.
-    pub fn server_limits(&self) -> ServerLimits {
-        self.shared.lock_core().map(|c| c.limits()).unwrap_or(self.shared.config.limits)
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn server_limits(&self) -> Result<ServerLimits, ClientError> {
+        Ok(self.shared.lock_core()?.limits())
     }
 
     /// Mutation ids still pending, oldest first.
-    pub fn pending_ids(&self) -> Vec<u64> {
-        self.shared.lock_core().map(|c| c.pending().map(|r| r.id).collect()).unwrap_or_default()
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn pending_ids(&self) -> Result<Vec<u64>, ClientError> {
+        Ok(self.shared.lock_core()?.pending().map(|r| r.id).collect())
     }
 
     /// This client's id (changes only if the client resets).
-    pub fn client_id(&self) -> String {
-        self.shared.lock_core().map(|c| c.client_id().to_owned()).unwrap_or_default()
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn client_id(&self) -> Result<String, ClientError> {
+        Ok(self.shared.lock_core()?.client_id().to_owned())
     }
 
     /// Syncs again at once: after [`SyncStatus::Unauthorized`] once credentials

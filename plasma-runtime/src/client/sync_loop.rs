@@ -208,7 +208,7 @@ async fn too_large<R: Registry>(
         // Durable, so a restart does not send the large body again. If the
         // store fails, a restart sends it once more and abandons it again.
         if let Err(e) = shared.store.replace_pending(&record) {
-            shared.emit(ClientEvent::StoreFailed(e.to_string()));
+            shared.emit(ClientEvent::StoreFailed(e));
         }
         shared.publish(core);
         abandoned
@@ -264,7 +264,7 @@ async fn pull<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<
 /// Reports a store failure to the app, then classifies it.
 fn store_failure<R: Registry>(shared: &Shared<R>, e: ClientError) -> Failure {
     if let ClientError::Store(e) = &e {
-        shared.emit(ClientEvent::StoreFailed(e.to_string()));
+        shared.emit(ClientEvent::StoreFailed(e.clone()));
     }
     failure(e)
 }
@@ -294,6 +294,10 @@ fn classify(e: TransportError, state: &mut LoopState) -> Failure {
             state.batch = (state.batch / 2).max(1);
             Failure::Retry
         }
+        // A newer server's code: its body says whether retrying can help. If
+        // not, this build cannot act on it: the app needs an update.
+        ErrorCode::Unknown if body.retryable => Failure::Retry,
+        ErrorCode::Unknown => Failure::Fatal(SyncStatus::UpdateNeeded),
         _ => Failure::Retry,
     }
 }

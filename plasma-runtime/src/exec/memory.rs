@@ -221,12 +221,12 @@ impl MemoryTx<'_> {
         let mut count = 0;
         for given in &q.rows {
             let pk = pk_slot.and_then(|i| text(&given[i])).ok_or_else(|| {
-                ExecError::Constraint(format!("NOT NULL constraint failed: {}.{}", table.name, table.pk().name))
+                ExecError::constraint(format!("NOT NULL constraint failed: {}.{}", table.name, table.pk().name))
             })?;
             if let Some(existing) = tables[pos].get_mut(pk) {
                 match q.on_conflict {
                     OnConflict::Fail => {
-                        return Err(ExecError::Constraint(format!(
+                        return Err(ExecError::constraint(format!(
                             "UNIQUE constraint failed: {}.{}",
                             table.name,
                             table.pk().name
@@ -352,7 +352,7 @@ impl MemoryExecutor {
     pub fn put_row(&self, table: &TableDef, row: Row) -> Result<(), ExecError> {
         let pos = self.position(table)?;
         let pk =
-            row.pk(table).ok_or_else(|| ExecError::Storage(format!("row of `{}` without a text id", table.name)))?;
+            row.pk(table).ok_or_else(|| ExecError::storage(format!("row of `{}` without a text id", table.name)))?;
         let pk = pk.to_owned();
         let previous = self.tables.borrow_mut()[pos].insert(pk.clone(), row);
         self.note(pos, &pk, previous.as_ref());
@@ -371,7 +371,7 @@ impl MemoryExecutor {
     pub fn put_row_logged(&self, table: &TableDef, row: Row, log: &mut UndoLog) -> Result<(), ExecError> {
         let pos = self.position(table)?;
         let pk =
-            row.pk(table).ok_or_else(|| ExecError::Storage(format!("row of `{}` without a text id", table.name)))?;
+            row.pk(table).ok_or_else(|| ExecError::storage(format!("row of `{}` without a text id", table.name)))?;
         let pk = pk.to_owned();
         let previous = self.tables.borrow_mut()[pos].insert(pk.clone(), row);
         self.note(pos, &pk, previous.as_ref());
@@ -490,7 +490,7 @@ impl Executor for MemoryExecutor {
 
     async fn begin(&self) -> Result<MemoryTx<'_>, ExecError> {
         if self.in_transaction.replace(true) {
-            return Err(ExecError::Busy("a transaction is already open on this memory store".to_owned()));
+            return Err(ExecError::busy("a transaction is already open on this memory store".to_owned()));
         }
         Ok(MemoryTx { exec: self, undo: Vec::new() })
     }

@@ -59,8 +59,8 @@ pub fn run_ready<F: Future>(future: F) -> Result<F::Output, ExecError> {
     let mut future = pin!(future);
     match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(out) => Ok(out),
-        Poll::Pending => Err(ExecError::Storage(
-            "run_ready was given a future that waits; use an async runtime for this executor".to_owned(),
-        )),
+        Poll::Pending => {
+            Err(ExecError::storage("run_ready was given a future that waits; use an async runtime for this executor"))
+        }
     }
 }

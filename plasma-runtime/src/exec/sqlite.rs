@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, params_from_iter};
 
-use crate::error::{ExecError, SchemaError};
+use crate::error::{ErrorSource, ExecError, SchemaError};
 use crate::exec::{Executor, Transaction};
 use crate::query::tree::{SelectQuery, WriteQuery};
 use crate::schema::Schema;
@@ -244,12 +244,15 @@ pub fn value_from_ref(v: ValueRef<'_>) -> Value {
 
 /// Maps rusqlite errors onto the executor's error kinds.
 pub fn map_err(e: rusqlite::Error) -> ExecError {
-    match &e {
-        rusqlite::Error::SqliteFailure(f, _) => match f.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => ExecError::Busy(e.to_string()),
-            ErrorCode::ConstraintViolation => ExecError::Constraint(e.to_string()),
-            _ => ExecError::Storage(e.to_string()),
-        },
-        _ => ExecError::Storage(e.to_string()),
+    let message = e.to_string();
+    let code = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+        _ => None,
+    };
+    let source = Some(ErrorSource::new(e));
+    match code {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => ExecError::Busy { message, source },
+        Some(ErrorCode::ConstraintViolation) => ExecError::Constraint { message, source },
+        _ => ExecError::Storage { message, source },
     }
 }

@@ -1,6 +1,6 @@
 //! Server errors and their wire form.
 
-use crate::error::ExecError;
+use crate::error::{EncodeError, ExecError};
 use crate::protocol::{ErrorBody, ErrorCode};
 
 /// Why the server refused or failed a request. Each maps to one [`ErrorCode`]
@@ -34,6 +34,13 @@ impl From<ExecError> for ServerError {
             tracing::error!(error = %e, "storage failure");
             ServerError::new(ErrorCode::Internal, "internal storage error")
         }
+    }
+}
+
+impl From<EncodeError> for ServerError {
+    fn from(e: EncodeError) -> Self {
+        tracing::error!(error = %e, "a stored row did not encode");
+        ServerError::new(ErrorCode::Internal, "internal error: a stored row did not encode")
     }
 }
 

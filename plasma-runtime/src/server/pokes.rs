@@ -23,6 +23,7 @@ pub enum PokeTarget {
 
 /// Why the hub refused a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SubscribeError {
     /// The user already holds `max_poke_sockets_per_user` subscriptions.
     #[error("this user already holds {0} poke sockets, the most allowed")]

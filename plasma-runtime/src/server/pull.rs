@@ -199,7 +199,7 @@ fn rows_after(
                 ));
             }
         };
-        if !take(id, row_to_json_text(table, &row))? {
+        if !take(id, row_to_json_text(table, &row)?)? {
             return Ok(true);
         }
     }
@@ -238,7 +238,7 @@ fn incremental(
             None
         } else if let Some(table) = schema.table(tbl) {
             Some(match row_by_id(tx, table, pk)? {
-                Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row) },
+                Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row)? },
                 None => PatchOp::Del { table: table.name.to_owned(), id: pk.clone() },
             })
         } else {
