@@ -150,30 +150,24 @@ where
 /// compare wire and table names at compile time with it.
 #[doc(hidden)]
 pub const fn str_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    bytes_eq(a.as_bytes(), b.as_bytes(), false)
 }
 
 /// [`str_eq`] ignoring ASCII case: SQLite compares table names that way.
 #[doc(hidden)]
 pub const fn str_eq_ignore_ascii_case(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+    bytes_eq(a.as_bytes(), b.as_bytes(), true)
+}
+
+/// One loop for both comparisons (a `const fn` cannot take a closure).
+const fn bytes_eq(a: &[u8], b: &[u8], ignore_ascii_case: bool) -> bool {
     if a.len() != b.len() {
         return false;
     }
     let mut i = 0;
     while i < a.len() {
-        if !a[i].eq_ignore_ascii_case(&b[i]) {
+        let same = if ignore_ascii_case { a[i].eq_ignore_ascii_case(&b[i]) } else { a[i] == b[i] };
+        if !same {
             return false;
         }
         i += 1;

@@ -366,14 +366,19 @@ impl Transport for Offline {
     }
 }
 
-#[tokio::test]
-async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+/// A client whose server never answers, on a memory store.
+async fn offline_client() -> Client<TodoMutators> {
+    Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
         .context(ctx)
         .store(MemoryStore::new())
         .build(Offline, TokioPlatform::current().expect("runtime"))
         .await
-        .expect("client");
+        .expect("client")
+}
+
+#[tokio::test]
+async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
+    let client = offline_client().await;
     let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
     let _pending = client.mutate::<todo::create_todo>(create("a", 1)).expect("mutate");
 
@@ -453,12 +458,7 @@ async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
 #[tokio::test]
 async fn a_poisoned_client_reports_it_instead_of_stand_in_values() {
     use plasma::client::{ClientError, SyncStatus};
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
-        .context(ctx)
-        .store(MemoryStore::new())
-        .build(Offline, TokioPlatform::current().expect("runtime"))
-        .await
-        .expect("client");
+    let client = offline_client().await;
     assert!(!client.client_id().expect("healthy").is_empty());
     let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let _ = client.read(|_| panic!("a reader panics while holding the state"));
@@ -539,11 +539,7 @@ async fn a_live_diff_that_does_not_decode_is_reported_not_dropped() {
 async fn unread_events_and_diffs_are_bounded_and_the_lag_is_reported() {
     use futures_util::FutureExt;
     use plasma::client::{ClientEvent, EVENT_BUFFER, LIVE_DIFF_BUFFER};
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
-        .context(ctx)
-        .build(Offline, TokioPlatform::current().expect("runtime"))
-        .await
-        .expect("client");
+    let client = offline_client().await;
     let live = client.live(&Todo::select()).expect("live");
     let mut diffs = live.changes();
     let mut events = client.events();
