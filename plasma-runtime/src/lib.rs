@@ -58,6 +58,51 @@ pub use column_type::{ColumnType, IntoColumnValue, Json, JsonValue};
 pub use error::{DecodeError, EncodeError, ErrorSource, ExecError, QueryError, SchemaError, ValueError};
 pub use exec::{Executor, Transaction};
 pub use mutator::{DispatchError, InRegistry, Mutator, MutatorError, Registry};
+/// Declares a mutator: a named, typed `async fn` that runs optimistically on clients and
+/// canonically on the server.
+///
+/// ```
+/// use plasma::{MutatorError, Transaction};
+/// # #[plasma::table] pub struct Note { #[plasma(id)] pub id: String, pub body: String }
+///
+/// /// Who is asking.
+/// pub struct Ctx { pub user: String }
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// pub struct AddNote { pub id: String, pub body: String }
+///
+/// /// Adds a note.
+/// #[plasma::mutator(name = "addNote")]
+/// pub async fn add_note(tx: &mut impl Transaction, ctx: &Ctx, args: AddNote) -> Result<(), MutatorError> {
+///     if ctx.user.is_empty() {
+///         return Err(MutatorError::app("sign in first"));
+///     }
+///     Note::insert().value(Note::ID, args.id).value(Note::BODY, args.body).run(tx).await?;
+///     Ok(())
+/// }
+/// # fn main() { use plasma::Mutator; assert_eq!(<add_note as Mutator>::NAME, "addNote"); }
+/// ```
+///
+/// # Shape and attributes
+///
+/// `async fn name(tx: &mut impl plasma::Transaction, ctx: &Ctx, args: Args) -> Result<(), E>`:
+/// the transaction first, the app's context by shared reference, the arguments by value (a serde
+/// type: they travel as JSON), and a `Result<(), E>` whose error converts into [`MutatorError`].
+/// It is a free function at module level, not a method.
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `#[plasma::mutator]` | the wire name is the function's name (`r#move` is `move`) |
+/// | `#[plasma::mutator(name = "addNote")]` | the wire name clients and the server agree on |
+///
+/// # What it generates
+///
+/// The function as written, plus a marker type of the same name (a braced struct lives only in
+/// the type namespace, so it does not clash with the function) implementing [`Mutator`]: list it
+/// in [`mutators!`] and call `client.mutate::<add_note>(args)`. Mistakes in the shape are reported
+/// at the parameter or type at fault ("the parameters are swapped: the transaction comes
+/// first"); the function and its marker are still emitted, so nothing else fails as well.
+pub use plasma_macros::mutator;
 /// Collects mutators into a [`Registry`]: `plasma::mutators! { pub struct AppMutators { a, b } }`.
 ///
 /// Every entry must be a `#[plasma::mutator]` taking the first one's context type, listed
@@ -163,51 +208,6 @@ pub use plasma_macros::schema;
 /// Every mistake is reported at the field, attribute or literal that causes it, all in one
 /// compile; the struct is still emitted, so code using it does not fail as well.
 pub use plasma_macros::table;
-/// Declares a mutator: a named, typed `async fn` that runs optimistically on clients and
-/// canonically on the server.
-///
-/// ```
-/// use plasma::{MutatorError, Transaction};
-/// # #[plasma::table] pub struct Note { #[plasma(id)] pub id: String, pub body: String }
-///
-/// /// Who is asking.
-/// pub struct Ctx { pub user: String }
-///
-/// #[derive(serde::Serialize, serde::Deserialize)]
-/// pub struct AddNote { pub id: String, pub body: String }
-///
-/// /// Adds a note.
-/// #[plasma::mutator(name = "addNote")]
-/// pub async fn add_note(tx: &mut impl Transaction, ctx: &Ctx, args: AddNote) -> Result<(), MutatorError> {
-///     if ctx.user.is_empty() {
-///         return Err(MutatorError::app("sign in first"));
-///     }
-///     Note::insert().value(Note::ID, args.id).value(Note::BODY, args.body).run(tx).await?;
-///     Ok(())
-/// }
-/// # fn main() { use plasma::Mutator; assert_eq!(<add_note as Mutator>::NAME, "addNote"); }
-/// ```
-///
-/// # Shape and attributes
-///
-/// `async fn name(tx: &mut impl plasma::Transaction, ctx: &Ctx, args: Args) -> Result<(), E>`:
-/// the transaction first, the app's context by shared reference, the arguments by value (a serde
-/// type: they travel as JSON), and a `Result<(), E>` whose error converts into [`MutatorError`].
-/// It is a free function at module level, not a method.
-///
-/// | attribute | meaning |
-/// |---|---|
-/// | `#[plasma::mutator]` | the wire name is the function's name (`r#move` is `move`) |
-/// | `#[plasma::mutator(name = "addNote")]` | the wire name clients and the server agree on |
-///
-/// # What it generates
-///
-/// The function as written, plus a marker type of the same name (a braced struct lives only in
-/// the type namespace, so it does not clash with the function) implementing [`Mutator`]: list it
-/// in [`mutators!`] and call `client.mutate::<add_note>(args)`. Mistakes in the shape are reported
-/// at the parameter or type at fault ("the parameters are swapped: the transaction comes
-/// first"); the function and its marker are still emitted, so nothing else fails as well.
-pub use plasma_macros::mutator;
 pub use query::typed::{Column, Delete, Filter, Insert, Order, Select, Update, not};
 pub use schema::{ColumnDef, ColumnKind, Schema, TableDef};
 pub use table::{Row, Table};

@@ -281,7 +281,8 @@ async fn a_paged_reset_catches_up_with_pushes_made_while_it_ran() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_clients_repeated_push_is_refused_not_run_again() {
     let s = TestServer::start(ServerConfig::default()).await;
-    let push = [("c1", 1, "createTodo", create("a", "once")), ("c1", 2, "markDone", json!({"id": "a", "updatedAt": 2}))];
+    let push =
+        [("c1", 1, "createTodo", create("a", "once")), ("c1", 2, "markDone", json!({"id": "a", "updatedAt": 2}))];
     let (status, _) = s.push("alice", "g1", &push).await;
     assert_eq!(status, 200);
     // The answer is lost; meanwhile the server forgets the group.

@@ -241,12 +241,30 @@ impl Rng {
 
 #[derive(Clone)]
 enum Message {
-    Push { client: usize, request: PushRequest },
-    Pull { client: usize, base: Option<Cookie>, cookie: Option<Cookie>, pages: Vec<PullResponse> },
-    PushDone { client: usize, out_of_order: bool },
-    PullDone { client: usize, base: Option<Cookie>, pages: Vec<PullResponse> },
+    Push {
+        client: usize,
+        request: PushRequest,
+    },
+    Pull {
+        client: usize,
+        base: Option<Cookie>,
+        cookie: Option<Cookie>,
+        pages: Vec<PullResponse>,
+    },
+    PushDone {
+        client: usize,
+        out_of_order: bool,
+    },
+    PullDone {
+        client: usize,
+        base: Option<Cookie>,
+        pages: Vec<PullResponse>,
+    },
     /// The server refused a push of `client_id` as forgotten.
-    Forgotten { client: usize, client_id: String },
+    Forgotten {
+        client: usize,
+        client_id: String,
+    },
 }
 
 impl Message {
@@ -768,7 +786,12 @@ impl World {
         let rebase = sim.core.start_over(fresh, &sim.ctx, |commit| store.commit_pull(commit)).expect("start over");
         let expected: Vec<(u64, Outcome)> =
             sim.model.pending.drain(..).map(|r| (r.id, Outcome::Dropped(String::new()))).collect();
-        assert_eq!(normalized(&rebase.resolved), expected, "t{} client {c}: starting over drops what is pending", self.now);
+        assert_eq!(
+            normalized(&rebase.resolved),
+            expected,
+            "t{} client {c}: starting over drops what is pending",
+            self.now
+        );
         assert!(rebase.reset_client);
         self.record_resolved(c, &rebase);
         let sim = &mut self.clients[c];

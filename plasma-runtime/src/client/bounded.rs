@@ -143,8 +143,8 @@ impl<T> Drop for Receiver<T> {
 
 #[cfg(test)]
 mod tests {
-    use futures_util::StreamExt;
     use futures_util::FutureExt;
+    use futures_util::StreamExt;
 
     use super::*;
 

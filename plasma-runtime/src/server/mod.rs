@@ -409,13 +409,11 @@ where
     /// Checks that `group` may be used by `user_id` (for the poke socket).
     pub async fn check_group_access(&self, user_id: String, group: String) -> Result<(), ServerError> {
         check_id("client group id", &group)?;
-        self.with_reader(move |db, _| {
-            match bookkeeping::group_owner(db.connection(), &group)? {
-                Some(owner) if owner != user_id => {
-                    Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
-                }
-                _ => Ok(()),
+        self.with_reader(move |db, _| match bookkeeping::group_owner(db.connection(), &group)? {
+            Some(owner) if owner != user_id => {
+                Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
             }
+            _ => Ok(()),
         })
         .await
     }
