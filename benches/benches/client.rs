@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use plasma::Table;
-use plasma::client::native::TokioPlatform;
+use plasma::client::platform::native::TokioPlatform;
 use plasma::client::{Client, MemoryStore};
 use plasma_benches::client::{Unreachable, core_with_pending, ctx, pull_pages};
 use todo::{CreateTodo, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators, create_todo};

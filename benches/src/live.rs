@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plasma::client::native::TokioPlatform;
+use plasma::client::platform::native::TokioPlatform;
 use plasma::client::{Change, Client, ClientMeta, LiveQuery, MemoryStore, PullCommit, Store};
 use plasma::exec::run_ready;
 use plasma::live::{LiveChange, LiveId, LiveQueries, RowDiff};

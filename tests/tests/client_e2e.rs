@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use plasma::client::native::{HttpTransport, TokioPlatform};
+use plasma::client::platform::native::{HttpTransport, TokioPlatform};
 use plasma::client::{BackoffConfig, Client, ClientEvent, MemoryStore, MutationFailed, SqliteStore, Store, SyncStatus};
 use plasma::{Select, Table};
 use todo::client::{TodoClient, connect};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use plasma::client::native::{HttpTransport, TokioPlatform};
+use plasma::client::platform::native::{HttpTransport, TokioPlatform};
 use plasma::client::{
     BackoffConfig, BoxFuture, Client, ClientCore, ClientError, ClientEvent, MutationFailed, SqliteStore, Store,
     SyncStatus, Transport, TransportError,

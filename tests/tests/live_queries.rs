@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use plasma::client::native::TokioPlatform;
+use plasma::client::platform::native::TokioPlatform;
 use plasma::client::{BoxFuture, Client, ClientCore, ClientMeta, MemoryStore, Transport, TransportError};
 use plasma::exec::run_ready;
 use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};

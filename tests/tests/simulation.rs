@@ -39,7 +39,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use plasma::client::core::Change;
+use plasma::client::Change;
 use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, Rebase, Store};
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, ErrorCode, MutationRecord, PullResponse, PushRequest};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use plasma::client::native::{HttpTransport, TokioPlatform};
+use plasma::client::platform::native::{HttpTransport, TokioPlatform};
 use plasma::client::{BackoffConfig, Client, SyncStatus, Transport, TransportError};
 use plasma::protocol::{ErrorCode, PROTOCOL_VERSION, PullRequest};
 use todo::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators};

@@ -183,7 +183,7 @@ pub const USER_HEADER: &str = "x-user";
 /// The client side: a native client of the todo server.
 #[cfg(feature = "client")]
 pub mod client {
-    use plasma::client::native::{HttpTransport, TokioPlatform};
+    use plasma::client::platform::native::{HttpTransport, TokioPlatform};
     use plasma::client::{Client, ClientError, Store};
 
     use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators, USER_HEADER};

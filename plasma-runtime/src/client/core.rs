@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use crate::client::error::ClientError;
 use crate::client::handle::{MutationFailed, MutationHandle, Resolver};
 use crate::client::platform::MaybeSend;
-use crate::client::store::{Persisted, PullCommit, StoreError};
+use crate::client::store::{Change, ClientMeta, PageChanges, Persisted, PullCommit, StoreError};
 use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
 use crate::live::{LiveId, LiveQueries, RowDiff};
@@ -25,7 +25,7 @@ use crate::protocol::{
     PushRequest, ServerLimits,
 };
 use crate::query::tree::SelectQuery;
-use crate::schema::{Schema, TableDef};
+use crate::schema::Schema;
 use crate::table::Row;
 use crate::wire::row_from_json_text;
 
@@ -88,16 +88,6 @@ impl Outcome {
     }
 }
 
-/// One change to the server snapshot, decoded, as a durable store applies it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// Every row of every table goes (the start of a reset).
-    Clear,
-    /// Insert or replace a row.
-    Put(&'static TableDef, Row),
-    /// Delete a row by id.
-    Del(&'static TableDef, String),
-}
 
 /// What applying a pull did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -114,8 +104,6 @@ pub struct Rebase {
     pub rows: usize,
 }
 
-/// One page's decoded snapshot changes.
-pub type PageChanges = std::sync::Arc<Vec<Change>>;
 
 /// One pull page with its rows decoded.
 #[derive(Debug, Clone)]
@@ -275,19 +263,6 @@ fn beside<A, B>(side: impl FnOnce() -> A, main: impl FnOnce() -> B, _worth_a_thr
     (a, main())
 }
 
-/// Durable facts about a client, as persisted between runs.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientMeta {
-    /// This client's id.
-    pub client_id: String,
-    /// The next mutation id to hand out.
-    pub next_mutation_id: u64,
-    /// The last mutation id the server confirmed.
-    pub last_mutation_id: u64,
-    /// The cookie of the last pull applied.
-    pub cookie: Option<Cookie>,
-}
 
 /// The client state machine for the app whose mutators are `R`.
 pub struct ClientCore<R: Registry> {

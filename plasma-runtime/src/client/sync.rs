@@ -2,10 +2,10 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_channel::mpsc::unbounded;
 use futures_channel::oneshot;
 
 use crate::client::backoff::BackoffConfig;
@@ -17,15 +17,15 @@ use crate::client::id::IdGenerator;
 use crate::client::live::{LiveHost, LiveQuery, LiveSink, Sink};
 use crate::client::platform::{MaybeSend, Platform, Transport};
 use crate::client::store::{MemoryStore, Store};
+use crate::client::shared::{Shared, Wake, new_id};
 use crate::client::sync_loop;
 use crate::exec::memory::MemoryExecutor;
 use crate::exec::{Executor, run_ready};
-use crate::live::LiveId;
 use crate::mutator::{InRegistry, Mutator, Registry};
 use crate::protocol::ServerLimits;
 use crate::query::typed::Select;
 use crate::schema::Schema;
-use crate::table::{Row, Table};
+use crate::table::Table;
 
 /// Provides the mutator context for each local run (the server builds its own
 /// from the auth hook).
@@ -156,125 +156,6 @@ impl<R: Registry> ClientBuilder<R> {
             }),
         })
     }
-}
-
-/// Why the sync loop woke up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
-    /// A mutation was queued.
-    Push,
-    /// The server poked: something changed.
-    Poke,
-    /// The app asked to retry now (after fixing credentials, say).
-    Resume,
-}
-
-pub(crate) struct Shared<R: Registry> {
-    pub(crate) schema: &'static Schema,
-    pub(crate) core: Mutex<ClientCore<R>>,
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) context: ContextProvider<R::Context>,
-    pub(crate) transport: Arc<dyn Transport>,
-    pub(crate) platform: Arc<dyn Platform>,
-    pub(crate) config: ClientConfig,
-    ids: IdGenerator,
-    /// Only ever replaced whole by `set_status` (a comparison and a clone
-    /// that cannot panic), so even a poisoned lock holds a real status.
-    status: Mutex<SyncStatus>,
-    listeners: Listeners,
-    pub(crate) wake: UnboundedSender<Wake>,
-    /// The loop's receiving ends until `start` hands them to the tasks.
-    parked: Mutex<Option<(UnboundedReceiver<Wake>, oneshot::Receiver<()>)>>,
-    /// Dropped with the last client: ends the poke task.
-    _shutdown: oneshot::Sender<()>,
-    started: AtomicBool,
-    /// Subscribers of each live query. Locked after `core`, never before.
-    live_sinks: Mutex<HashMap<LiveId, Arc<dyn LiveSink>>>,
-}
-
-impl<R: Registry> Shared<R> {
-    pub(crate) fn lock_core(&self) -> Result<MutexGuard<'_, ClientCore<R>>, ClientError> {
-        self.core.lock().map_err(|_| ClientError::Poisoned)
-    }
-
-    pub(crate) fn emit(&self, event: ClientEvent) {
-        self.listeners.emit(event);
-    }
-
-    pub(crate) fn set_status(&self, status: SyncStatus) {
-        let changed = {
-            let mut current = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-            if *current != status {
-                *current = status.clone();
-                true
-            } else {
-                false
-            }
-        };
-        if changed {
-            self.emit(ClientEvent::Status(status));
-        }
-    }
-
-    pub(crate) fn new_id(&self) -> String {
-        new_id(&self.ids, self.platform.as_ref())
-    }
-
-    /// Hands the diffs of the transaction that just ran to their live
-    /// queries' subscribers (in order, as the client's lock is still held),
-    /// then releases the lock and delivers them.
-    pub(crate) fn publish(&self, mut core: MutexGuard<'_, ClientCore<R>>) {
-        let diffs = core.take_live_diffs();
-        if diffs.is_empty() {
-            return;
-        }
-        let mut touched: Vec<(LiveId, Arc<dyn LiveSink>)> = Vec::with_capacity(diffs.len());
-        {
-            // Only inserts, removes and lookups run under this lock, and none
-            // panics, so a poisoned lock still holds a whole map.
-            let sinks = self.live_sinks.lock().unwrap_or_else(PoisonError::into_inner);
-            for (id, diff) in diffs {
-                if let Some(sink) = sinks.get(&id) {
-                    sink.enqueue(diff);
-                    touched.push((id, Arc::clone(sink)));
-                }
-            }
-        }
-        drop(core);
-        for (id, sink) in touched {
-            let delivery = sink.deliver();
-            if let Some(error) = delivery.failure {
-                self.emit(ClientEvent::LiveQueryFailed { id, error });
-            }
-            if delivery.lagged > 0 {
-                self.emit(ClientEvent::LiveStreamLagged { id });
-            }
-        }
-    }
-}
-
-impl<R: Registry> LiveHost for Shared<R> {
-    fn unwatch(&self, id: LiveId) {
-        if let Ok(mut core) = self.lock_core() {
-            core.unwatch(id);
-            self.live_sinks.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
-        }
-    }
-
-    fn live_rows(&self, id: LiveId) -> Result<Option<Vec<Row>>, ClientError> {
-        Ok(self.lock_core()?.live_rows(id))
-    }
-}
-
-impl<R: Registry> Drop for Shared<R> {
-    fn drop(&mut self) {
-        // The sync loop sees its channel end and stops.
-        self.wake.close_channel();
-    }
-}
-
-fn new_id(ids: &IdGenerator, platform: &dyn Platform) -> String {
-    ids.next(platform.now_ms(), || (u128::from(platform.random_u64()) << 64) | u128::from(platform.random_u64()))
 }
 
 /// A plasma client: local state that mutators change at once, a durable

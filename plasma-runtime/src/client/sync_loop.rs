@@ -17,7 +17,7 @@ use crate::client::error::ClientError;
 use crate::client::events::{ClientEvent, SyncStatus};
 use crate::client::platform::{Platform, Transport, TransportError};
 use crate::client::pull_stream::PullPages;
-use crate::client::sync::{Shared, Wake};
+use crate::client::shared::{Shared, Wake};
 use crate::mutator::Registry;
 use crate::protocol::ErrorCode;
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use plasma::Table;
-use plasma::client::native::TokioPlatform;
+use plasma::client::platform::native::TokioPlatform;
 use plasma::client::{Client, ClientEvent, MemoryStore, SqliteStore, Store, SyncStatus};
 use plasma::exec::rusqlite::Connection;
 use plasma_benches::client::{PagesTransport, Unreachable, core_with_pending, ctx, encoded_pull_pages, pull_pages};

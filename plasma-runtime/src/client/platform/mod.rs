@@ -14,6 +14,9 @@ use futures_util::Stream;
 use crate::error::ErrorSource;
 use crate::protocol::{ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse};
 
+#[cfg(feature = "native-client")]
+pub mod native;
+
 /// `Send + Sync` natively; nothing on wasm32, which is single-threaded.
 #[cfg(not(target_arch = "wasm32"))]
 pub trait MaybeSend: Send + Sync {}
