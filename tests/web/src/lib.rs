@@ -1,0 +1,1 @@
+//! Browser test crate: everything lives in `tests/`, compiled for wasm32 only.
