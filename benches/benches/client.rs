@@ -8,12 +8,12 @@ use plasma::Table;
 use plasma::client::platform::native::TokioPlatform;
 use plasma::client::{Client, MemoryStore};
 use plasma_benches::client::{Unreachable, core_with_pending, ctx, pull_pages};
-use todo::{CreateTodo, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators, create_todo};
+use todo::{CreateTodo, SCHEMA, Todo, TodoMutators, create_todo};
 
 fn mutate_until_visible(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let client = runtime.block_on(async {
-        Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "bench")
+        Client::<TodoMutators>::builder(&SCHEMA, "bench")
             .context(ctx)
             .store(MemoryStore::new())
             .build(Unreachable, TokioPlatform::current().expect("runtime"))

@@ -8,7 +8,7 @@ use plasma::Table;
 use plasma::client::{BoxFuture, ClientCore, Transport, TransportError};
 use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
 use plasma::wire::row_to_json_text;
-use todo::{CreateTodo, Ctx, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators, create_todo};
+use todo::{CreateTodo, Ctx, SCHEMA, Todo, TodoMutators, create_todo};
 
 use crate::todo;
 
@@ -93,7 +93,7 @@ pub fn ctx() -> Ctx {
 
 /// A client core with `n` pending createTodo mutations and no server state.
 pub fn core_with_pending(n: u64) -> ClientCore<TodoMutators> {
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "bench".into(), SCHEMA_VERSION.into(), "c1".into());
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "bench".into(), "c1".into());
     let ctx = ctx();
     for i in 0..n {
         let args = CreateTodo { id: format!("pending-{i:06}"), title: format!("pending {i}"), updated_at: i as i64 };

@@ -376,7 +376,7 @@ impl Fanout {
     /// registers the live queries, then checks untimed that one mutation
     /// calls exactly [`AFFECTED`] callbacks, each with the new row at the top.
     pub async fn new(rows: u64) -> Self {
-        let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "bench")
+        let client = Client::<TodoMutators>::builder(&SCHEMA, "bench")
             .context(ctx)
             .store(store_with(rows))
             .build(Unreachable, TokioPlatform::current().expect("runtime"))

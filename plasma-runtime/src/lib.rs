@@ -152,7 +152,22 @@ pub use plasma_macros::mutators;
 /// }
 /// pub static SCHEMA: plasma::Schema = plasma::schema![Todo];
 /// assert_eq!(SCHEMA.tables[0].name, "todos");
+/// // Versioned by the tables' fingerprint: a changed table is a new version.
+/// assert!(SCHEMA.version().starts_with("tables-"));
+///
+/// // Or explicitly, when mutators change meaning but the tables do not.
+/// pub static V2: plasma::Schema = plasma::schema![version = "todos-v2"; Todo];
+/// assert_eq!(V2.version(), "todos-v2");
+///
+/// // A `const` works too, for code that needs the version as a `&str`.
+/// pub const VERSION: &str = "todos-v3";
+/// pub static V3: plasma::Schema = plasma::schema![version = VERSION; Todo];
+/// assert_eq!(V3.version(), VERSION);
 /// ```
+///
+/// The version is what clients and server compare (`schemaVersion` on the wire): both
+/// builders read it from this one value, so a client and a server built from the same
+/// schema always agree.
 pub use plasma_macros::schema;
 /// Declares a table: `#[plasma::table]` on a struct with named fields.
 ///

@@ -116,21 +116,79 @@ impl TableDef {
     }
 }
 
-/// All tables of an app. Build it with [`schema!`](crate::schema!).
+/// All tables of an app, and the version clients and server must agree on.
+/// Build it with [`schema!`](crate::schema!).
+///
+/// The version lives here, not in the client's or the server's builder, so
+/// both sides read it from the one definition they share.
 #[derive(Debug, Clone, Copy)]
 pub struct Schema {
     /// The tables, in declaration order.
     pub tables: &'static [&'static TableDef],
+    /// The version set with `schema![version = "..."; ...]`, if any.
+    pub explicit_version: Option<&'static str>,
 }
 
 impl Schema {
-    /// A schema over these tables.
+    /// A schema over these tables, versioned by their fingerprint.
     pub const fn new(tables: &'static [&'static TableDef]) -> Self {
-        Schema { tables }
+        Schema { tables, explicit_version: None }
+    }
+
+    /// The same schema with an explicit version. Set one when mutators change
+    /// meaning without the tables changing: clients with another version are
+    /// told to update (`version_mismatch`) instead of running old code.
+    pub const fn with_version(self, version: &'static str) -> Self {
+        Schema { tables: self.tables, explicit_version: Some(version) }
+    }
+
+    /// The version on the wire (`schemaVersion`): the explicit one, or else
+    /// `tables-<fingerprint>` of every table's name and columns (name, kind,
+    /// nullability, index, key), so a changed table means a new version
+    /// without anyone remembering to bump it.
+    pub fn version(&self) -> std::borrow::Cow<'static, str> {
+        match self.explicit_version {
+            Some(version) => std::borrow::Cow::Borrowed(version),
+            None => std::borrow::Cow::Owned(format!("tables-{:016x}", self.fingerprint())),
+        }
+    }
+
+    /// FNV-1a over a canonical description of the tables: the same on every
+    /// platform and build, unlike `std`'s hashers.
+    fn fingerprint(&self) -> u64 {
+        let mut hash = Fnv1a::default();
+        for table in self.tables {
+            hash.write(table.name.as_bytes());
+            hash.write(&[0xff, table.primary_key as u8]);
+            for column in table.columns {
+                hash.write(column.name.as_bytes());
+                hash.write(&[0xfe]);
+                hash.write(column.kind.name().as_bytes());
+                hash.write(&[u8::from(column.nullable), u8::from(column.indexed), 0xfd]);
+            }
+        }
+        hash.0
     }
 
     /// The table called `name`.
     pub fn table(&self, name: &str) -> Option<&'static TableDef> {
         self.tables.iter().copied().find(|t| t.name == name)
+    }
+}
+
+/// The 64-bit FNV-1a hash.
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv1a {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
     }
 }

@@ -94,7 +94,7 @@ fn quick_backoff() -> BackoffConfig {
 async fn client_with(endpoint: &str, user: &str, group: &str, store: impl Store, pokes: bool) -> TodoClient {
     let transport = HttpTransport::new(endpoint).expect("transport").header(todo::USER_HEADER, user);
     let user = user.to_owned();
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, group)
+    let client = Client::<TodoMutators>::builder(&SCHEMA, group)
         .context(move || Ctx { user_id: user.clone() })
         .store(store)
         .pokes(pokes)
@@ -263,7 +263,9 @@ async fn version_and_auth_errors_stop_syncing_with_an_observable_status() {
     let server = ServerProcess::start(&dir.path().join("server.db"), local(0));
 
     let transport = HttpTransport::new(server.endpoint()).expect("transport").header(todo::USER_HEADER, "erin");
-    let outdated = Client::<TodoMutators>::builder(&SCHEMA, "todos-v0", "erin-old")
+    // The same tables, an older app version: a client built before a release.
+    static OUTDATED: plasma::Schema = plasma::schema![version = "todos-v0"; Todo];
+    let outdated = Client::<TodoMutators>::builder(&OUTDATED, "erin-old")
         .context(|| Ctx { user_id: "erin".into() })
         .backoff(quick_backoff())
         .build(transport, TokioPlatform::current().expect("runtime"))
@@ -289,7 +291,7 @@ async fn version_and_auth_errors_stop_syncing_with_an_observable_status() {
     let transport = HttpTransport::new(server.endpoint()).expect("transport").headers(move || {
         source.lock().expect("lock").clone().map(|user| vec![(todo::USER_HEADER.to_owned(), user)]).unwrap_or_default()
     });
-    let anonymous = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "frank-1")
+    let anonymous = Client::<TodoMutators>::builder(&SCHEMA, "frank-1")
         .context(|| Ctx { user_id: "frank".into() })
         .backoff(quick_backoff())
         .build(transport, TokioPlatform::current().expect("runtime"))
@@ -528,7 +530,7 @@ async fn a_client_forgotten_with_an_unconfirmed_push_starts_over_without_applyin
         group: "lee-laptop".into(),
         fired: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "lee-laptop")
+    let client = Client::<TodoMutators>::builder(&SCHEMA, "lee-laptop")
         .context(|| Ctx { user_id: "lee".into() })
         .store(MemoryStore::new())
         .pokes(false)

@@ -84,7 +84,7 @@ fn quick_backoff() -> BackoffConfig {
 /// until its first pull.
 async fn client(transport: Counting, user: &str, group: &str, max_push_bytes: Option<usize>) -> TodoClient {
     let user = user.to_owned();
-    let mut builder = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, group)
+    let mut builder = Client::<TodoMutators>::builder(&SCHEMA, group)
         .context(move || Ctx { user_id: user.clone() })
         .pull_interval(Duration::from_secs(600))
         .backoff(quick_backoff());
@@ -267,7 +267,7 @@ async fn a_queued_mutation_the_server_refuses_even_alone_is_abandoned_and_the_re
 
 /// A todo client core with `limits`, and the todos it queued.
 fn core_with(limits: ServerLimits, titles: &[String]) -> ClientCore<TodoMutators> {
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
     core.set_limits(limits);
     let ctx = Ctx { user_id: "u".into() };
     for (i, title) in titles.iter().enumerate() {
@@ -365,7 +365,7 @@ async fn an_abandoned_mutation_stays_abandoned_across_a_restart() {
     let path = dir.path().join("client.db");
     let ctx = Ctx { user_id: "u".into() };
     let store = SqliteStore::open(&path).expect("store");
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
     // As a client starts: a fresh store loads empty (creating the tables), then is initialised.
     assert!(store.load(&SCHEMA, "g", SCHEMA_VERSION).await.expect("load").is_none());
     store.init("g", SCHEMA_VERSION, core.meta()).expect("init");

@@ -14,7 +14,7 @@ use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};
 use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
 use plasma::wire::row_to_json_text;
 use plasma::{Executor, MemoryExecutor, Row, Table};
-use todo::{CreateTodo, Ctx, DeleteTodo, MarkDone, RenameTodo, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators};
+use todo::{CreateTodo, Ctx, DeleteTodo, MarkDone, RenameTodo, SCHEMA, Todo, TodoMutators};
 
 fn todo(id: &str, title: &str, done: bool, updated_at: i64) -> Todo {
     Todo { id: id.into(), title: title.into(), done, updated_at }
@@ -244,7 +244,7 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
 
 #[test]
 fn a_rebase_notifies_only_the_net_difference() {
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
     let (id, rows) = core
         .watch(Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc()).query().clone())
         .expect("watch");
@@ -301,7 +301,7 @@ fn a_rebase_notifies_only_the_net_difference() {
 
 #[test]
 fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), SCHEMA_VERSION.into(), "c1".into());
+    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
     let (id, _) = core
         .watch(Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc()).query().clone())
         .expect("watch");
@@ -368,7 +368,7 @@ impl Transport for Offline {
 
 /// A client whose server never answers, on a memory store.
 async fn offline_client() -> Client<TodoMutators> {
-    Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+    Client::<TodoMutators>::builder(&SCHEMA, "g")
         .context(ctx)
         .store(MemoryStore::new())
         .build(Offline, TokioPlatform::current().expect("runtime"))
@@ -504,7 +504,7 @@ async fn a_live_diff_that_does_not_decode_is_reported_not_dropped() {
         row: row_to_json_text(Kitchen::DEF, &bad).expect("encode"),
     }];
     let response = PullResponse { patch, ..page(1, None, &[], &[]) };
-    let client = Client::<TodoMutators>::builder(&plasma_tests::SCHEMA, SCHEMA_VERSION, "g")
+    let client = Client::<TodoMutators>::builder(&plasma_tests::SCHEMA, "g")
         .context(ctx)
         .build(OnePage(Mutex::new(Some(response))), TokioPlatform::current().expect("runtime"))
         .await
@@ -603,7 +603,7 @@ impl plasma::client::Store for FailingCommits {
 async fn a_store_failure_event_keeps_the_engine_error() {
     use plasma::client::{ClientEvent, StoreError};
     use std::error::Error as _;
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+    let client = Client::<TodoMutators>::builder(&SCHEMA, "g")
         .context(ctx)
         .store(FailingCommits(MemoryStore::new()))
         .build(

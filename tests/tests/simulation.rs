@@ -40,7 +40,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use plasma::client::Change;
-use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Outcome, Rebase, Store};
+use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Rebase, Store};
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, ErrorCode, MutationRecord, PullResponse, PushRequest};
 use plasma::query::tree::SelectQuery;
@@ -311,7 +311,7 @@ struct SimClient {
     /// The newest mutation id sent in a push; the next push may start after it (pipelining).
     pushed_through: u64,
     issued: BTreeMap<(String, u64), Effects>,
-    resolved: BTreeMap<(String, u64), Outcome>,
+    resolved: BTreeMap<(String, u64), Result<(), MutationFailed>>,
 }
 
 /// How often each scenario happened, summed over seeds: each must occur.
@@ -469,10 +469,19 @@ fn group_of(i: usize) -> (String, String) {
     if i < 2 { ("g-shared".to_owned(), "alice".to_owned()) } else { (format!("g{i}"), format!("user{i}")) }
 }
 
-fn normalized(resolved: &[(u64, Outcome)]) -> Vec<(u64, Outcome)> {
+fn normalized(resolved: &[(u64, Result<(), MutationFailed>)]) -> Vec<(u64, Result<(), MutationFailed>)> {
     resolved
         .iter()
-        .map(|(id, o)| (*id, if let Outcome::Dropped(_) = o { Outcome::Dropped(String::new()) } else { o.clone() }))
+        .map(|(id, o)| {
+            (
+                *id,
+                if let Err(MutationFailed::Dropped(_)) = o {
+                    Err(MutationFailed::Dropped(String::new()))
+                } else {
+                    o.clone()
+                },
+            )
+        })
         .collect()
 }
 
@@ -486,9 +495,9 @@ impl World {
         let clients = (0..n)
             .map(|i| {
                 let (group, user) = group_of(i);
-                let core = ClientCore::new(&SCHEMA, group.clone(), "v1".into(), format!("c{i}"));
+                let core = ClientCore::new(&SCHEMA, group.clone(), format!("c{i}"));
                 let store = MemoryStore::new();
-                store.init(&group, "v1", core.meta()).expect("init store");
+                store.init(&group, &SCHEMA.version(), core.meta()).expect("init store");
                 SimClient {
                     model: Model {
                         confirmed: MemoryExecutor::new(&SCHEMA),
@@ -642,7 +651,7 @@ impl World {
     fn restart_client(&mut self, c: usize) {
         let client = &mut self.clients[c];
         let group = client.core.client_group_id().to_owned();
-        let persisted = run_ready(client.store.load(&SCHEMA, &group, "v1")).expect("ready").expect("load");
+        let persisted = run_ready(client.store.load(&SCHEMA, &group, &SCHEMA.version())).expect("ready").expect("load");
         let persisted = persisted.expect("store was initialised");
         client.core = ClientCore::restore(&SCHEMA, persisted, &client.ctx).expect("restore");
         client.pushed_through = 0;
@@ -752,21 +761,12 @@ impl World {
             let key = (sim.model.client_id.clone(), *id);
             assert!(sim.resolved.insert(key.clone(), outcome.clone()).is_none(), "mutation {key:?} answered twice");
             if let Some(mut handle) = sim.handles.remove(&key) {
-                let expected = match outcome.clone() {
-                    Outcome::Ok => Ok(()),
-                    Outcome::Rejected(m) => Err(MutationFailed::Rejected(m)),
-                    Outcome::Dropped(m) => Err(MutationFailed::Dropped(m)),
-                };
-                assert_eq!(handle.try_outcome(), Some(expected), "handle of {key:?} disagrees with the rebase");
+                assert_eq!(handle.try_outcome(), Some(outcome.clone()), "handle of {key:?} disagrees with the rebase");
             }
             let effects = sim.issued.get(&key).cloned().unwrap_or_default();
             if effects.always_refused {
-                assert!(
-                    *outcome != Outcome::Ok,
-                    "t{} mutation {key:?} always fails on the server but resolved ok",
-                    self.now
-                );
-                if matches!(outcome, Outcome::Rejected(_)) && !effects.adds.is_empty() {
+                assert!(outcome.is_err(), "t{} mutation {key:?} always fails on the server but resolved ok", self.now);
+                if matches!(outcome, Err(MutationFailed::Rejected(_))) && !effects.adds.is_empty() {
                     self.stats.rejected_after_writing += 1;
                 }
             }
@@ -784,8 +784,8 @@ impl World {
         let sim = &mut self.clients[c];
         let store = &sim.store;
         let rebase = sim.core.start_over(fresh, &sim.ctx, |commit| store.commit_pull(commit)).expect("start over");
-        let expected: Vec<(u64, Outcome)> =
-            sim.model.pending.drain(..).map(|r| (r.id, Outcome::Dropped(String::new()))).collect();
+        let expected: Vec<(u64, Result<(), MutationFailed>)> =
+            sim.model.pending.drain(..).map(|r| (r.id, Err(MutationFailed::Dropped(String::new())))).collect();
         assert_eq!(
             normalized(&rebase.resolved),
             expected,
@@ -899,13 +899,13 @@ impl World {
         let mut expected = Vec::new();
         if forgotten {
             self.stats.client_resets += 1;
-            expected.extend(model.pending.drain(..).map(|r| (r.id, Outcome::Dropped(String::new()))));
+            expected.extend(model.pending.drain(..).map(|r| (r.id, Err(MutationFailed::Dropped(String::new())))));
             model.lmid = 0;
         } else {
             model.lmid = model.lmid.max(lmid.unwrap_or(0));
             while model.pending.first().is_some_and(|r| r.id <= model.lmid) {
                 let r = model.pending.remove(0);
-                expected.push((r.id, errors.remove(&r.id).map_or(Outcome::Ok, Outcome::Rejected)));
+                expected.push((r.id, errors.remove(&r.id).map_or(Ok(()), |m| Err(MutationFailed::Rejected(m)))));
             }
         }
         assert_eq!(
@@ -1106,7 +1106,7 @@ fn run_seed(seed: u64) -> Result<Stats, String> {
             return Err(format!("client {i}: handles never resolved: {:?}", client.handles.keys()));
         }
         for (key, outcome) in &client.resolved {
-            if let (Outcome::Ok, Some(effects)) = (outcome, client.issued.get(key)) {
+            if let (Ok(()), Some(effects)) = (outcome, client.issued.get(key)) {
                 for (counter, n) in &effects.adds {
                     *accepted.entry(counter.clone()).or_default() += n;
                 }
@@ -1220,7 +1220,7 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     db.ensure_schema(&SCHEMA).expect("schema");
     let ctx = Ctx { user: "alice".into(), on_server: false };
     let server_ctx = Ctx { user: "alice".into(), on_server: true };
-    let mut core = ClientCore::<Sim>::new(&SCHEMA, "g".into(), "v1".into(), "c0".into());
+    let mut core = ClientCore::<Sim>::new(&SCHEMA, "g".into(), "c0".into());
     for i in 0..10 {
         let _ = core.mutate::<add>(&ctx, Add { id: format!("k{i}"), n: 1 }, 0).expect("mutate");
     }
@@ -1232,7 +1232,7 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     let _ = core.mutate::<add>(&ctx, Add { id: "k0".into(), n: 1 }, 0).expect("mutate");
 
     // Another group writes, and compaction strands the cookie: the next pull is a paged reset.
-    let mut other = ClientCore::<Sim>::new(&SCHEMA, "h".into(), "v1".into(), "d0".into());
+    let mut other = ClientCore::<Sim>::new(&SCHEMA, "h".into(), "d0".into());
     let _ = other.mutate::<add>(&ctx, Add { id: "k99".into(), n: 1 }, 0).expect("mutate");
     push::process::<Sim>(&db, "alice", &server_ctx, &other.push_request(1).expect("push"), 0).expect("push");
     let base = core.cookie();
@@ -1247,6 +1247,6 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     let rebase = core.apply_pull(&base, &pages, &ctx, || "c0-new".into(), |_| Ok(())).expect("apply");
     assert!(rebase.reset_client, "the client must learn it was forgotten: {rebase:?}");
     assert_eq!(core.client_id(), "c0-new");
-    assert_eq!(normalized(&rebase.resolved), vec![(11, Outcome::Dropped(String::new()))]);
+    assert_eq!(normalized(&rebase.resolved), vec![(11, Err(MutationFailed::Dropped(String::new())))]);
     assert_eq!(dump_memory(core.view()), dump_server(&db), "only the server's rows remain");
 }

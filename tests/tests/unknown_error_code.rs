@@ -81,7 +81,7 @@ async fn http_transport_decodes_an_unknown_error_code_with_its_body() {
 }
 
 async fn client_against(endpoint: &str) -> Client<TodoMutators> {
-    let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "g")
+    let client = Client::<TodoMutators>::builder(&SCHEMA, "g")
         .context(|| Ctx { user_id: "u".to_owned() })
         .pull_interval(Duration::from_secs(600))
         .backoff(BackoffConfig { initial: Duration::from_millis(10), max: Duration::from_millis(20) })

@@ -23,10 +23,11 @@ pub struct Todo {
     pub updated_at: i64,
 }
 
-/// Every table of the app.
-pub static SCHEMA: plasma::Schema = plasma::schema![Todo];
+/// Every table of the app, at the version client and server compare.
+pub static SCHEMA: plasma::Schema = plasma::schema![version = SCHEMA_VERSION; Todo];
 
 /// The app's schema version; clients with another version are told to update.
+/// `SCHEMA` carries it to both builders; the constant is for raw requests.
 pub const SCHEMA_VERSION: &str = "todos-v1";
 
 /// Who is asking: handed to every mutator by the server's auth hook (or the client).
@@ -186,7 +187,7 @@ pub mod client {
     use plasma::client::platform::native::{HttpTransport, TokioPlatform};
     use plasma::client::{Client, ClientError, Store};
 
-    use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators, USER_HEADER};
+    use super::{Ctx, SCHEMA, TodoMutators, USER_HEADER};
 
     /// A client of the todo app.
     pub type TodoClient = Client<TodoMutators>;
@@ -203,7 +204,7 @@ pub mod client {
     ) -> Result<TodoClient, ClientError> {
         let transport = HttpTransport::new(endpoint)?.header(USER_HEADER, user);
         let user = user.to_owned();
-        Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, group)
+        Client::<TodoMutators>::builder(&SCHEMA, group)
             .context(move || Ctx { user_id: user.clone() })
             .store(store)
             .pokes(true)
@@ -219,7 +220,7 @@ pub mod server {
     use plasma::{ExecError, SqliteExecutor};
 
     pub use super::USER_HEADER;
-    use super::{Ctx, SCHEMA, SCHEMA_VERSION, TodoMutators};
+    use super::{Ctx, SCHEMA, TodoMutators};
 
     /// Builds the todo sync server on `db` with default limits.
     pub fn build(db: SqliteExecutor) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
@@ -232,7 +233,7 @@ pub mod server {
         config: ServerConfig,
     ) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
-            .config(ServerConfig { schema_version: SCHEMA_VERSION.to_owned(), ..config })
+            .config(config)
             .auth(|headers| async move {
                 let user = headers
                     .get(USER_HEADER)

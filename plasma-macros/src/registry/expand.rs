@@ -128,10 +128,11 @@ pub fn schema(model: &SchemaModel) -> TokenStream {
             });
         }
     }
+    let version = model.version.as_ref().map(|v| quote_spanned!(syn::spanned::Spanned::span(v)=> .with_version(#v)));
     quote! {
         {
             #(#unique)*
-            ::plasma::Schema::new(&[#(#defs),*])
+            ::plasma::Schema::new(&[#(#defs),*])#version
         }
     }
 }

@@ -32,14 +32,34 @@ impl Parse for MutatorsInput {
     }
 }
 
-/// `A, B, ...`
+/// `version = "v1"; A, B, ...` (the version part is optional).
 pub struct SchemaInput {
+    pub version: Option<syn::Expr>,
     pub tables: Punctuated<syn::Type, syn::Token![,]>,
 }
 
 impl Parse for SchemaInput {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        Ok(SchemaInput { tables: Punctuated::parse_terminated(input)? })
+        let version = if input.peek(syn::Ident) && input.peek2(syn::Token![=]) {
+            let key: syn::Ident = input.parse()?;
+            if key != "version" {
+                return Err(syn::Error::new(key.span(), "expected `version = \"...\";` or a list of tables"));
+            }
+            input.parse::<syn::Token![=]>()?;
+            // A literal, or a `const` path, so a test or a raw request can
+            // name the same value the schema carries.
+            let version: syn::Expr = input.parse()?;
+            if let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) = &version
+                && lit.value().is_empty()
+            {
+                return Err(syn::Error::new(lit.span(), "the schema version must not be empty"));
+            }
+            input.parse::<syn::Token![;]>()?;
+            Some(version)
+        } else {
+            None
+        };
+        Ok(SchemaInput { version, tables: Punctuated::parse_terminated(input)? })
     }
 }
 
@@ -124,6 +144,8 @@ pub fn check_mutators(input: MutatorsInput) -> (MutatorsModel, Errors) {
 }
 
 pub struct SchemaModel {
+    /// `version = ...`, if given.
+    pub version: Option<syn::Expr>,
     /// Each table type with the span of the user's tokens.
     pub tables: Vec<(syn::Type, Span, String)>,
 }
@@ -131,6 +153,7 @@ pub struct SchemaModel {
 pub fn check_schema(input: SchemaInput) -> (SchemaModel, Errors) {
     let mut errors = Errors::default();
     let mut tables: Vec<(syn::Type, Span, String)> = Vec::new();
+    let version = input.version;
     for ty in input.tables {
         let written = spelled(&ty);
         if tables.iter().any(|(_, _, w)| *w == written) {
@@ -140,5 +163,5 @@ pub fn check_schema(input: SchemaInput) -> (SchemaModel, Errors) {
         let span = ty.span();
         tables.push((ty, span, written));
     }
-    (SchemaModel { tables }, errors)
+    (SchemaModel { version, tables }, errors)
 }

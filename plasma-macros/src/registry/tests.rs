@@ -27,6 +27,16 @@ fn expands_a_schema() {
 }
 
 #[test]
+fn expands_a_versioned_schema() {
+    let out = super::schema(quote!(version = "todos-v2"; Todo)).to_string();
+    assert!(out.contains(". with_version (\"todos-v2\")"), "{out}");
+    let out = super::schema(quote!(version = ""; Todo)).to_string();
+    assert!(out.contains("must not be empty"), "{out}");
+    let out = super::schema(quote!(revision = "x"; Todo)).to_string();
+    assert!(out.contains("expected `version"), "{out}");
+}
+
+#[test]
 fn reports_duplicates_and_keeps_the_registry() {
     let out = super::mutators(quote!(pub struct R { a, b, a })).to_string();
     assert!(out.contains("`a` is listed twice in `R`"), "{out}");

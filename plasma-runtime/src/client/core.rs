@@ -19,7 +19,7 @@ use crate::client::store::{Change, ClientMeta, PageChanges, Persisted, PullCommi
 use crate::exec::memory::{MemoryExecutor, UndoLog};
 use crate::exec::{Executor, run_ready};
 use crate::live::{LiveId, LiveQueries, RowDiff};
-use crate::mutator::{Mutator, Registry};
+use crate::mutator::{InRegistry, Mutator, Registry};
 use crate::protocol::{
     AbandonReason, Abandoned, Cookie, MutationRecord, PROTOCOL_VERSION, PatchOp, PullRequest, PullResponse,
     PushRequest, ServerLimits,
@@ -67,33 +67,11 @@ impl Pending {
     }
 }
 
-/// How the server answered one of this client's mutations.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Applied canonically.
-    Ok,
-    /// The server ran it and it failed; its writes were discarded everywhere.
-    Rejected(String),
-    /// The client reset (its group was forgotten by the server); the mutation was dropped.
-    Dropped(String),
-}
-
-impl Outcome {
-    fn into_result(self) -> Result<(), MutationFailed> {
-        match self {
-            Outcome::Ok => Ok(()),
-            Outcome::Rejected(message) => Err(MutationFailed::Rejected(message)),
-            Outcome::Dropped(reason) => Err(MutationFailed::Dropped(reason)),
-        }
-    }
-}
-
-
 /// What applying a pull did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Rebase {
     /// Mutations of this client the server answered, with their outcome.
-    pub resolved: Vec<(u64, Outcome)>,
+    pub resolved: Vec<(u64, Result<(), MutationFailed>)>,
     /// Whether the client started over as a new client.
     pub reset_client: bool,
     /// Pending mutations whose replay failed this time (no-ops, still pending).
@@ -103,7 +81,6 @@ pub struct Rebase {
     /// Snapshot changes the pull carried.
     pub rows: usize,
 }
-
 
 /// One pull page with its rows decoded.
 #[derive(Debug, Clone)]
@@ -263,7 +240,6 @@ fn beside<A, B>(side: impl FnOnce() -> A, main: impl FnOnce() -> B, _worth_a_thr
     (a, main())
 }
 
-
 /// The client state machine for the app whose mutators are `R`.
 pub struct ClientCore<R: Registry> {
     schema: &'static Schema,
@@ -288,7 +264,8 @@ pub struct ClientCore<R: Registry> {
 
 impl<R: Registry> ClientCore<R> {
     /// A client with empty local state.
-    pub fn new(schema: &'static Schema, client_group_id: String, schema_version: String, client_id: String) -> Self {
+    pub fn new(schema: &'static Schema, client_group_id: String, client_id: String) -> Self {
+        let schema_version = schema.version().into_owned();
         let envelope = PushRequest {
             protocol_version: PROTOCOL_VERSION,
             schema_version: schema_version.clone(),
@@ -317,8 +294,8 @@ impl<R: Registry> ClientCore<R> {
     /// Restores a client from what its store persisted: the server snapshot's
     /// rows, and the pending queue, which is replayed on top.
     pub fn restore(schema: &'static Schema, persisted: Persisted, ctx: &R::Context) -> Result<Self, ClientError> {
-        let Persisted { client_group_id, schema_version, meta, rows, pending } = persisted;
-        let mut core = ClientCore::new(schema, client_group_id, schema_version, meta.client_id.clone());
+        let Persisted { client_group_id, schema_version: _, meta, rows, pending } = persisted;
+        let mut core = ClientCore::new(schema, client_group_id, meta.client_id.clone());
         for (table, row) in rows {
             core.view.put_row(table, row)?;
         }
@@ -424,7 +401,7 @@ impl<R: Registry> ClientCore<R> {
     /// Runs mutator `M` optimistically and queues it. Returns its record (to
     /// persist) and a handle that resolves with the server's answer, or the
     /// mutator's error, in which case nothing is queued.
-    pub fn mutate<M: Mutator<Context = R::Context>>(
+    pub fn mutate<M: InRegistry<R> + Mutator<Context = R::Context>>(
         &mut self,
         ctx: &R::Context,
         args: M::Args,
@@ -764,14 +741,19 @@ impl<R: Registry> ClientCore<R> {
         if forgotten {
             let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
             for id in dropped {
-                self.resolve(&mut rebase, id, Outcome::Dropped("the server no longer knows this client".into()));
+                self.resolve(
+                    &mut rebase,
+                    id,
+                    Err(MutationFailed::Dropped("the server no longer knows this client".into())),
+                );
             }
             rebase.reset_client = true;
             return Ok(rebase);
         }
         while self.pending.front().is_some_and(|p| p.record.id <= self.meta.last_mutation_id) {
             if let Some(done) = self.pending.pop_front() {
-                let outcome = errors.remove(&done.record.id).map_or(Outcome::Ok, Outcome::Rejected);
+                let outcome =
+                    errors.remove(&done.record.id).map_or(Ok(()), |message| Err(MutationFailed::Rejected(message)));
                 self.resolve(&mut rebase, done.record.id, outcome);
             }
         }
@@ -806,15 +788,15 @@ impl<R: Registry> ClientCore<R> {
         let mut rebase = Rebase { reset_client: true, ..Rebase::default() };
         let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
         for id in dropped {
-            self.resolve(&mut rebase, id, Outcome::Dropped("the server forgot this client".into()));
+            self.resolve(&mut rebase, id, Err(MutationFailed::Dropped("the server forgot this client".into())));
         }
         self.flush_live();
         Ok(rebase)
     }
 
-    fn resolve(&mut self, rebase: &mut Rebase, id: u64, outcome: Outcome) {
+    fn resolve(&mut self, rebase: &mut Rebase, id: u64, outcome: Result<(), MutationFailed>) {
         if let Some(waiter) = self.waiters.remove(&id) {
-            waiter.resolve(outcome.clone().into_result());
+            waiter.resolve(outcome.clone());
         }
         rebase.resolved.push((id, outcome));
     }

@@ -27,7 +27,7 @@ pub mod store;
 pub mod sync;
 mod sync_loop;
 
-pub use self::core::{ClientCore, DecodedPage, Outcome, Pending, Rebase};
+pub use self::core::{ClientCore, DecodedPage, Pending, Rebase};
 pub use backoff::BackoffConfig;
 pub use error::ClientError;
 pub use events::{ClientEvent, EVENT_BUFFER, SyncStatus};

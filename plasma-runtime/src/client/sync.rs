@@ -16,8 +16,8 @@ use crate::client::handle::MutationHandle;
 use crate::client::id::IdGenerator;
 use crate::client::live::{LiveHost, LiveQuery, LiveSink, Sink};
 use crate::client::platform::{MaybeSend, Platform, Transport};
-use crate::client::store::{MemoryStore, Store};
 use crate::client::shared::{Shared, Wake, new_id};
+use crate::client::store::{MemoryStore, Store};
 use crate::client::sync_loop;
 use crate::exec::memory::MemoryExecutor;
 use crate::exec::{Executor, run_ready};
@@ -36,8 +36,6 @@ pub type ContextProvider<C> = Arc<dyn Fn() -> C + Send + Sync>;
 pub struct ClientConfig {
     /// The client group (one per browser profile / app install; tabs share it).
     pub client_group_id: String,
-    /// The app's schema version; must equal the server's.
-    pub schema_version: String,
     /// How often to pull when nothing pokes (default 30 s).
     pub pull_interval: Duration,
     /// Listen for WebSocket pokes (default off).
@@ -118,18 +116,14 @@ impl<R: Registry> ClientBuilder<R> {
         let platform: Arc<dyn Platform> = Arc::new(platform);
         let ids = IdGenerator::new();
         let config = self.config;
-        let persisted = store.load(self.schema, &config.client_group_id, &config.schema_version).await?;
+        let schema_version = self.schema.version();
+        let persisted = store.load(self.schema, &config.client_group_id, &schema_version).await?;
         let mut core = match persisted {
             Some(persisted) => ClientCore::restore(self.schema, persisted, &context())?,
             None => {
                 let client_id = new_id(&ids, platform.as_ref());
-                let core = ClientCore::<R>::new(
-                    self.schema,
-                    config.client_group_id.clone(),
-                    config.schema_version.clone(),
-                    client_id,
-                );
-                store.init(&config.client_group_id, &config.schema_version, core.meta())?;
+                let core = ClientCore::<R>::new(self.schema, config.client_group_id.clone(), client_id);
+                store.init(&config.client_group_id, &schema_version, core.meta())?;
                 core
             }
         };
@@ -177,17 +171,13 @@ where
     R: Registry + 'static,
     R::Context: 'static,
 {
-    /// Starts building a client of `schema` for one client group, speaking `schema_version`.
-    pub fn builder(
-        schema: &'static Schema,
-        schema_version: impl Into<String>,
-        client_group_id: impl Into<String>,
-    ) -> ClientBuilder<R> {
+    /// Starts building a client of `schema` for one client group. It speaks
+    /// `schema.version()`, as the server built from the same schema does.
+    pub fn builder(schema: &'static Schema, client_group_id: impl Into<String>) -> ClientBuilder<R> {
         ClientBuilder {
             schema,
             config: ClientConfig {
                 client_group_id: client_group_id.into(),
-                schema_version: schema_version.into(),
                 pull_interval: Duration::from_secs(30),
                 pokes: false,
                 push_batch: 100,

@@ -49,8 +49,6 @@ pub const MAX_ID_BYTES: usize = 256;
 pub struct ServerConfig {
     /// Path prefix of the endpoints (`{base}/push`, `{base}/pull`, `{base}/poke`).
     pub base_path: String,
-    /// The app's schema version; requests with another one are refused.
-    pub schema_version: String,
     /// Largest request body accepted (413 above it).
     pub max_body_bytes: usize,
     /// Most mutations in one push.
@@ -82,7 +80,6 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             base_path: "/sync".to_owned(),
-            schema_version: String::new(),
             max_body_bytes: 4 << 20,
             max_mutations_per_push: 5_000,
             pull_page_rows: 10_000,
@@ -157,6 +154,8 @@ struct Inner<R: Registry> {
     /// which only the writer's connection can see.
     readers: Option<ReadPool>,
     schema: &'static Schema,
+    /// `schema.version()`, computed once.
+    schema_version: String,
     config: ServerConfig,
     auth: Box<AuthFn<R::Context>>,
     pokes: PokeHub,
@@ -174,12 +173,6 @@ impl<R: Registry> SyncServerBuilder<R>
 where
     R::Context: Send + Sync + 'static,
 {
-    /// The app's schema version (required).
-    pub fn schema_version(mut self, version: impl Into<String>) -> Self {
-        self.config.schema_version = version.into();
-        self
-    }
-
     /// The endpoints' path prefix (default `/sync`).
     pub fn base_path(mut self, base: impl Into<String>) -> Self {
         self.config.base_path = base.into().trim_end_matches('/').to_owned();
@@ -188,11 +181,7 @@ where
 
     /// Replaces all limits at once.
     pub fn config(mut self, config: ServerConfig) -> Self {
-        let version = std::mem::take(&mut self.config.schema_version);
         self.config = config;
-        if self.config.schema_version.is_empty() {
-            self.config.schema_version = version;
-        }
         self
     }
 
@@ -209,9 +198,6 @@ where
     /// Applies the schema (`ensure_schema`) and returns the server.
     pub fn build(self) -> Result<SyncServer<R>, BuildError> {
         let auth = self.auth.ok_or(BuildError::MissingAuth)?;
-        if self.config.schema_version.is_empty() {
-            return Err(BuildError::MissingSchemaVersion);
-        }
         for (i, name) in R::NAMES.iter().enumerate() {
             if R::NAMES[..i].contains(name) {
                 return Err(BuildError::DuplicateMutator((*name).to_owned()));
@@ -226,6 +212,7 @@ where
                 db: Mutex::new(self.db),
                 readers,
                 schema: self.schema,
+                schema_version: self.schema.version().into_owned(),
                 config: self.config,
                 auth,
                 pokes: PokeHub::with_limits(1024, max_poke_sockets, max_poke_sockets_per_user),
@@ -236,13 +223,11 @@ where
 
 /// Why a server could not be built.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BuildError {
     /// No auth hook was given.
     #[error("the sync server needs an auth hook: call .auth(...)")]
     MissingAuth,
-    /// No schema version was given.
-    #[error("the sync server needs the app's schema version: call .schema_version(...)")]
-    MissingSchemaVersion,
     /// Two mutators share a name.
     #[error("two mutators are named `{0}`")]
     DuplicateMutator(String),
@@ -437,12 +422,12 @@ where
     }
 
     fn check_common(&self, schema_version: &str, group: &str, who: &Authorized<R::Context>) -> Result<(), ServerError> {
-        if schema_version != self.inner.config.schema_version {
+        if schema_version != self.inner.schema_version {
             return Err(ServerError::new(
                 ErrorCode::SchemaVersionMismatch,
                 format!(
                     "client schema version `{schema_version}` differs from the server's `{}`: update needed",
-                    self.inner.config.schema_version
+                    self.inner.schema_version
                 ),
             ));
         }

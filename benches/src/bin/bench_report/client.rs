@@ -9,7 +9,7 @@ use plasma::client::{Client, ClientEvent, MemoryStore, SqliteStore, Store, SyncS
 use plasma::exec::rusqlite::Connection;
 use plasma_benches::client::{PagesTransport, Unreachable, core_with_pending, ctx, encoded_pull_pages, pull_pages};
 use plasma_benches::{raw_insert, todo};
-use todo::{CreateTodo, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators, create_todo};
+use todo::{CreateTodo, SCHEMA, Todo, TodoMutators, create_todo};
 
 use super::{REPEATS, median, percentile, row, time};
 
@@ -17,7 +17,7 @@ const SYNC_ROWS: u64 = 100_000;
 const PAGE_ROWS: u64 = 10_000;
 
 async fn offline_client(store: impl Store) -> Client<TodoMutators> {
-    Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "bench")
+    Client::<TodoMutators>::builder(&SCHEMA, "bench")
         .context(ctx)
         .store(store)
         .build(Unreachable, TokioPlatform::current().expect("runtime"))
@@ -84,7 +84,7 @@ pub async fn figures(dir: &tempfile::TempDir) {
     let mut progress_events = 0;
     for attempt in 0..5 {
         let store = SqliteStore::open(dir.path().join(format!("sync-{attempt}.db"))).expect("store");
-        let client = Client::<TodoMutators>::builder(&SCHEMA, SCHEMA_VERSION, "bench")
+        let client = Client::<TodoMutators>::builder(&SCHEMA, "bench")
             .context(plasma_benches::client::ctx)
             .store(store)
             .build(PagesTransport::new(encoded.clone()), TokioPlatform::current().expect("runtime"))
