@@ -192,3 +192,39 @@ impl Fnv1a {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn column(name: &'static str, kind: ColumnKind, indexed: bool) -> ColumnDef {
+        ColumnDef { name, field: name, kind, nullable: false, default: None, indexed }
+    }
+
+    static TEXT_COLUMNS: [ColumnDef; 2] =
+        [column("id", ColumnKind::Text, false), column("title", ColumnKind::Text, false)];
+    static TEXT: TableDef = TableDef { name: "todos", columns: &TEXT_COLUMNS, primary_key: 0 };
+    static JSON_COLUMNS: [ColumnDef; 2] =
+        [column("id", ColumnKind::Text, false), column("title", ColumnKind::Json, false)];
+    static JSON: TableDef = TableDef { name: "todos", columns: &JSON_COLUMNS, primary_key: 0 };
+    static INDEXED_COLUMNS: [ColumnDef; 2] =
+        [column("id", ColumnKind::Text, false), column("title", ColumnKind::Text, true)];
+    static INDEXED: TableDef = TableDef { name: "todos", columns: &INDEXED_COLUMNS, primary_key: 0 };
+
+    #[test]
+    fn the_fingerprint_is_pinned_and_follows_every_table_change() {
+        static BASE: Schema = Schema::new(&[&TEXT]);
+        static CHANGED_KIND: Schema = Schema::new(&[&JSON]);
+        static NEW_INDEX: Schema = Schema::new(&[&INDEXED]);
+        static NEW_TABLE: Schema = Schema::new(&[&TEXT, &INDEXED]);
+        static EXPLICIT: Schema = Schema::new(&[&TEXT]).with_version("v7");
+        let base = BASE.version();
+        // Pinned: a wasm client and a native server must compute the same
+        // text, today and after any refactor of the hashing.
+        assert_eq!(base, "tables-279a6a785f632562");
+        assert_ne!(CHANGED_KIND.version(), base, "a changed kind is a new version");
+        assert_ne!(NEW_INDEX.version(), base, "a new index is a new version");
+        assert_ne!(NEW_TABLE.version(), base, "a new table is a new version");
+        assert_eq!(EXPLICIT.version(), "v7", "explicit wins");
+    }
+}
