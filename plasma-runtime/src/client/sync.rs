@@ -246,6 +246,15 @@ where
         Ok(handle)
     }
 
+    /// Resolves once every mutation queued so far is durable in the store
+    /// (SQLite and memory: at once; IndexedDB: when the transactions carrying
+    /// them have committed). Pushing waits for the same thing on its own; call
+    /// this when the app must know, say before a tab closes or a benchmark
+    /// stops its clock.
+    pub async fn persisted(&self) -> Result<(), ClientError> {
+        Ok(self.shared.store.flush().await?)
+    }
+
     /// Keeps `select` current against local state (confirmed plus pending):
     /// the handle has the current rows at once, and its subscribers get one
     /// diff after every mutation, rebase or pull that changes the result —
