@@ -13,10 +13,14 @@ use crate::protocol::{Cookie, MutationRecord};
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
 
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+mod indexeddb;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub use indexeddb::{IdbError, IndexedDbStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
