@@ -135,7 +135,7 @@ impl IndexedDbStore {
                 .and_then(|t| t.dyn_into::<IdbOpenDbRequest>().ok())
                 .ok_or_else(|| JsValue::from_str("upgrade event without its request"))
                 .and_then(|r| r.result())
-                .and_then(|db| db.dyn_into::<IdbDatabase>().map_err(JsValue::from))
+                .and_then(|db| db.dyn_into::<IdbDatabase>())
                 .and_then(|db| {
                     for store in layout::ALL {
                         db.create_object_store(store)?;
@@ -200,19 +200,21 @@ impl Drop for IndexedDbStore {
 }
 
 /// Issues `get(key)` on `store`, then runs `then` with its result inside the
-/// same transaction.
+/// same transaction. If `then` fails, the transaction aborts and its error
+/// (described by `what`) goes to `failed`, for the next flush to report.
 fn get_then(
     tx: &IdbTransaction,
     store: &str,
     key: &JsValue,
+    (what, failed): (&'static str, Rc<RefCell<Option<StoreError>>>),
     then: impl FnOnce(&IdbTransaction, JsValue) -> Result<(), JsValue> + 'static,
 ) -> Result<(), JsValue> {
     let req = tx.object_store(store)?.get(key)?;
     let tx2 = tx.clone();
     let req2 = req.clone();
     let callback = Closure::once_into_js(move |_: JsValue| {
-        let result = req2.result().and_then(|value| then(&tx2, value));
-        if result.is_err() {
+        if let Err(e) = req2.result().and_then(|value| then(&tx2, value)) {
+            failed.borrow_mut().get_or_insert_with(|| IdbError::from_js(what, &e).into());
             // Nothing of the transaction commits; the writer's flush reports the abort.
             let _ = tx2.abort();
         }
@@ -268,13 +270,19 @@ impl Store for IndexedDbStore {
         self.writer.write("replacing a pending mutation", |tx| {
             let json = Rc::clone(&json);
             let key2 = key.clone();
-            get_then(tx, PENDING, &key, move |tx, existing| {
-                if existing.is_undefined() {
-                    return Ok(()); // no longer pending
-                }
-                tx.object_store(PENDING)?.put_with_key(&JsValue::from_str(&json), &key2)?;
-                Ok(())
-            })
+            get_then(
+                tx,
+                PENDING,
+                &key,
+                ("replacing a pending mutation", self.writer.failure_slot()),
+                move |tx, existing| {
+                    if existing.is_undefined() {
+                        return Ok(()); // no longer pending
+                    }
+                    tx.object_store(PENDING)?.put_with_key(&JsValue::from_str(&json), &key2)?;
+                    Ok(())
+                },
+            )
         })
     }
 
@@ -325,9 +333,11 @@ impl Store for IndexedDbStore {
             let ops = Rc::clone(&ops);
             let stage = stage.clone();
             let meta = meta.clone();
-            get_then(tx, META, &JsValue::from_str(SNAPSHOT), move |tx, stored| {
+            let failed = ("committing a pull to the snapshot", self.writer.failure_slot());
+            get_then(tx, META, &JsValue::from_str(SNAPSHOT), failed, move |tx, stored| {
                 let mut snapshot: SnapshotMeta = match stored.as_string() {
-                    Some(text) => serde_json::from_str(&text).map_err(|e| JsValue::from_str(&e.to_string()))?,
+                    Some(text) => serde_json::from_str(&text)
+                        .map_err(|e| js_sys::Error::new(&format!("the stored snapshot meta does not decode: {e}")))?,
                     None => SnapshotMeta::default(),
                 };
                 let forward = moves_forward(snapshot.cookie.as_ref(), meta.cookie.as_ref());

@@ -7,6 +7,7 @@
 //! and flush: the store can no longer vouch for what it holds.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::JsValue;
@@ -29,8 +30,9 @@ pub(super) struct Writer {
     outstanding: RefCell<Vec<(u64, Promise)>>,
     /// Number of the next transaction.
     next: std::cell::Cell<u64>,
-    /// The first failure; sticky.
-    failed: RefCell<Option<StoreError>>,
+    /// The first failure; sticky. Shared with callbacks that write after a
+    /// read inside a transaction, so their error is the one reported.
+    failed: Rc<RefCell<Option<StoreError>>>,
 }
 
 impl Writer {
@@ -41,8 +43,13 @@ impl Writer {
             current: RefCell::new(None),
             outstanding: RefCell::new(Vec::new()),
             next: std::cell::Cell::new(0),
-            failed: RefCell::new(None),
+            failed: Rc::default(),
         }
+    }
+
+    /// Where a callback records why it aborted its transaction.
+    pub(super) fn failure_slot(&self) -> Rc<RefCell<Option<StoreError>>> {
+        Rc::clone(&self.failed)
     }
 
     /// The database written to.
@@ -122,12 +129,10 @@ impl Writer {
 
     /// Completes once every transaction opened so far has committed.
     pub(super) async fn flush(&self) -> Result<(), StoreError> {
-        if let Some(tx) = self.current.borrow_mut().take() {
-            // Commit now rather than when the task ends; an inactive or
-            // finished transaction refuses, and commits (or did) by itself.
-            #[allow(deprecated)] // web-sys marks it so only because not every browser had it; Chromium does.
-            let _ = tx.commit();
-        }
+        // Later writes go to a new transaction. This one is not committed
+        // explicitly: a write that reads first still has requests to issue
+        // from its callbacks; it commits by itself once none is left.
+        self.current.borrow_mut().take();
         let waiting: Vec<(u64, Promise)> = self.outstanding.borrow().clone();
         let context = format!("committing a write to database {}", self.name);
         for (number, done) in waiting {
