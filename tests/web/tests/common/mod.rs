@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod platform;
+
 use plasma::client::IndexedDbStore;
 use plasma_conformance::store::StoreFactory;
 use wasm_bindgen::{JsCast, JsValue};
