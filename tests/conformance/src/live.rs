@@ -89,7 +89,8 @@ fn pull(core: &mut ClientCore<TodoMutators>, store: &impl Store, pages: &[PullRe
 }
 
 /// Reopens the store and restores a client from it: its live rows of
-/// `query` must be `expected` (snapshot plus the pending queue replayed).
+/// `query` (snapshot plus the pending queue replayed). The store must be
+/// closed first: an open one holds its client (a browser tab does).
 async fn restored_rows<F: StoreFactory>(factory: &F, query: SelectQuery) -> Vec<Row> {
     let store = factory.open().await;
     let persisted = loaded(&store).await;
@@ -121,11 +122,15 @@ pub async fn a_rebase_notifies_only_the_net_difference<F: StoreFactory>(factory:
     let diff = only(core.take_live_diffs(), id);
     assert_eq!(shape(&diff), [("edit", Some(0), Some(1), "a".into()), ("add", None, Some(0), "z".into())]);
     store.flush().await.expect("flush");
+    drop(store);
     assert_eq!(
         restored_rows(factory, open_todos()).await,
         core.live_rows(id).unwrap_or_default(),
         "a client restored from the store sees the same rows (b still pending)"
     );
+    // The same client goes on with the store reopened.
+    let store = factory.open().await;
+    assert_eq!(loaded(&store).await.meta.client_id, "c1");
 
     let mut rejected = page(3, Some(("c1", 2)), &[], &[]);
     rejected.mutation_errors.push(MutationError { client_id: "c1".into(), mutation_id: 2, message: "no".into() });

@@ -12,6 +12,7 @@ use web_sys::{IdbDatabase, IdbTransactionMode};
 
 use super::error::IdbError;
 use super::layout::{ALL, GROUP, META, PENDING, ROWS, SNAPSHOT, SnapshotMeta, VERSION, slot_range};
+use super::lock::{HeldLock, client_lock, try_take};
 use super::request::{committed, request, wait_committed};
 use crate::client::store::{ClientMeta, Persisted, StoreError};
 use crate::protocol::MutationRecord;
@@ -88,16 +89,30 @@ async fn wipe(db: &IdbDatabase, name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Picks the client to resume: the one with the most unpushed mutations
-/// (so none is stranded), the first by id on a tie.
-fn choose(clients: Vec<ClientMeta>, pending: &[MutationRecord], lmids: &BTreeMap<String, u64>) -> Option<ClientMeta> {
+/// The clients to try resuming, best first: the most unpushed mutations
+/// (so none is stranded), then by id.
+fn candidates(clients: Vec<ClientMeta>, pending: &[MutationRecord], lmids: &BTreeMap<String, u64>) -> Vec<ClientMeta> {
     let unpushed = |c: &ClientMeta| {
         let lmid = c.last_mutation_id.max(lmids.get(&c.client_id).copied().unwrap_or(0));
         pending.iter().filter(|r| r.client_id == c.client_id && r.id > lmid).count()
     };
     let mut clients = clients;
-    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
-    clients.into_iter().rev().max_by_key(|c| unpushed(c))
+    clients.sort_by(|a, b| unpushed(b).cmp(&unpushed(a)).then_with(|| a.client_id.cmp(&b.client_id)));
+    clients
+}
+
+/// A client id for a tab that found every stored client taken.
+fn mint_client_id() -> String {
+    let random = (js_sys::Math::random() * 2f64.powi(52)) as u64;
+    format!("{:011x}{random:013x}", js_sys::Date::now() as u64)
+}
+
+/// What [`load`] found, and the lock on the client it resumes.
+pub(super) struct Loaded {
+    /// The state, `None` for a fresh (or wiped) database.
+    pub persisted: Option<Persisted>,
+    /// The lock on `persisted`'s client.
+    pub lock: Option<HeldLock>,
 }
 
 /// Loads the state of `group` at `version` (see [`Store::load`](crate::client::Store::load)).
@@ -107,7 +122,7 @@ pub(super) async fn load(
     schema: &'static Schema,
     group: &str,
     version: &str,
-) -> Result<Option<Persisted>, StoreError> {
+) -> Result<Loaded, StoreError> {
     let stored = read(db, name).await?;
     let matches = stored.group.as_deref() == Some(group) && stored.version.as_deref() == Some(version);
     if !matches {
@@ -119,11 +134,27 @@ pub(super) async fn load(
             });
         }
         wipe(db, name).await?;
-        return Ok(None);
+        return Ok(Loaded { persisted: None, lock: None });
     }
     let snapshot = stored.snapshot.unwrap_or_default();
-    let Some(mut meta) = choose(stored.clients, &stored.pending, &snapshot.lmids) else {
-        return Ok(None);
+    // Resume a client no open tab holds; if every one is held, start a new
+    // client on the shared snapshot.
+    let mut chosen = None;
+    for client in candidates(stored.clients, &stored.pending, &snapshot.lmids) {
+        if let Some(lock) = try_take(&client_lock(name, &client.client_id)).await? {
+            chosen = Some((client, lock));
+            break;
+        }
+    }
+    let (mut meta, lock) = match chosen {
+        Some(chosen) => chosen,
+        None => {
+            let client_id = mint_client_id();
+            let lock = try_take(&client_lock(name, &client_id))
+                .await?
+                .ok_or_else(|| StoreError::io(format!("the lock of new client {client_id} is taken")))?;
+            (ClientMeta { client_id, next_mutation_id: 1, last_mutation_id: 0, cookie: None }, lock)
+        }
     };
     meta.last_mutation_id = meta.last_mutation_id.max(snapshot.lmids.get(&meta.client_id).copied().unwrap_or(0));
     meta.next_mutation_id = meta.next_mutation_id.max(meta.last_mutation_id + 1);
@@ -142,5 +173,7 @@ pub(super) async fn load(
         let raw = RawValue::from_string(json).map_err(StoreError::corrupt_from)?;
         rows.push((def, row_from_json_text(def, &raw).map_err(StoreError::corrupt_from)?));
     }
-    Ok(Some(Persisted { client_group_id: group.to_owned(), schema_version: version.to_owned(), meta, rows, pending }))
+    let persisted =
+        Persisted { client_group_id: group.to_owned(), schema_version: version.to_owned(), meta, rows, pending };
+    Ok(Loaded { persisted: Some(persisted), lock: Some(lock) })
 }

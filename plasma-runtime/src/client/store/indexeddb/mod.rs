@@ -10,6 +10,7 @@
 mod error;
 mod layout;
 mod load;
+mod lock;
 mod request;
 mod writer;
 
@@ -41,6 +42,8 @@ pub struct IndexedDbStore {
     writer: Writer,
     /// The client this store writes for, once loaded or initialised.
     client_id: RefCell<Option<String>>,
+    /// The Web Lock on `client_id`: no other tab writes as this client.
+    lock: RefCell<Option<lock::HeldLock>>,
     /// The slot a reset is being staged in.
     stage_slot: RefCell<Option<String>>,
     /// Closes the connection when another one wants to delete or upgrade the database.
@@ -163,6 +166,7 @@ impl IndexedDbStore {
             name: name.to_owned(),
             writer: Writer::new(db, name.to_owned()),
             client_id: RefCell::new(None),
+            lock: RefCell::new(None),
             stage_slot: RefCell::new(None),
             _on_version_change: on_change,
         })
@@ -185,6 +189,19 @@ impl IndexedDbStore {
     /// The client this store writes for (after `load` or `init`).
     pub fn client_id(&self) -> Option<String> {
         self.client_id.borrow().clone()
+    }
+
+    /// Records that this store now writes as `client_id` (a new client, or
+    /// a reset's new identity) and takes its lock. The id is new, so the
+    /// lock is free: it is granted without waiting.
+    fn own(&self, client_id: &str) -> Result<(), StoreError> {
+        if self.client_id.borrow().as_deref() == Some(client_id) && self.lock.borrow().is_some() {
+            return Ok(());
+        }
+        let (held, _granted) = lock::request(&lock::client_lock(&self.name, client_id), false)?;
+        *self.lock.borrow_mut() = Some(held);
+        *self.client_id.borrow_mut() = Some(client_id.to_owned());
+        Ok(())
     }
 
     fn db(&self) -> &IdbDatabase {
@@ -234,8 +251,9 @@ impl Store for IndexedDbStore {
         let version = schema_version.to_owned();
         Box::pin(async move {
             let loaded = load::load(self.db(), &self.name, schema, &group, &version).await?;
-            *self.client_id.borrow_mut() = loaded.as_ref().map(|p| p.meta.client_id.clone());
-            Ok(loaded)
+            *self.client_id.borrow_mut() = loaded.persisted.as_ref().map(|p| p.meta.client_id.clone());
+            *self.lock.borrow_mut() = loaded.lock;
+            Ok(loaded.persisted)
         })
     }
 
@@ -248,8 +266,7 @@ impl Store for IndexedDbStore {
             store.put_with_key(&JsValue::from_str(&encoded), &JsValue::from_str(&client_key(&meta.client_id)))?;
             Ok(())
         })?;
-        *self.client_id.borrow_mut() = Some(meta.client_id.clone());
-        Ok(())
+        self.own(&meta.client_id)
     }
 
     fn append_pending(&self, meta: &ClientMeta, record: &MutationRecord) -> Result<(), StoreError> {
@@ -361,8 +378,7 @@ impl Store for IndexedDbStore {
                 Ok(())
             })
         })?;
-        *self.client_id.borrow_mut() = Some(meta.client_id.clone());
-        Ok(())
+        self.own(&meta.client_id)
     }
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
