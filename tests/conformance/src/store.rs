@@ -68,7 +68,15 @@ pub fn titles(persisted: &Persisted) -> Vec<String> {
 /// Commits a pull of `changes` (not staged).
 pub fn commit(store: &impl Store, meta: &ClientMeta, changes: Vec<Change>) {
     let pages = if changes.is_empty() { Vec::new() } else { vec![Arc::new(changes)] };
-    store.commit_pull(PullCommit { schema: &SCHEMA, meta, changes: &pages, staged: false }).expect("commit pull");
+    store
+        .commit_pull(PullCommit {
+            schema: &SCHEMA,
+            meta,
+            last_mutation_ids: &Default::default(),
+            changes: &pages,
+            staged: false,
+        })
+        .expect("commit pull");
 }
 
 /// Writes flushed before a reopen come back: the meta, the pending queue
@@ -202,7 +210,15 @@ pub async fn staged_reset_swaps_in<F: StoreFactory>(factory: &F) -> bool {
     store.stage(&SCHEMA, &[Change::Clear, Change::Put(table, row("x", "new x"))]).expect("page 1");
     store.stage(&SCHEMA, &[Change::Put(table, row("z", "new z"))]).expect("page 2");
     let second = meta("c1", 2, 0, Some(2));
-    store.commit_pull(PullCommit { schema: &SCHEMA, meta: &second, changes: &[], staged: true }).expect("commit");
+    store
+        .commit_pull(PullCommit {
+            schema: &SCHEMA,
+            meta: &second,
+            last_mutation_ids: &Default::default(),
+            changes: &[],
+            staged: true,
+        })
+        .expect("commit");
     store.flush().await.expect("flush");
     drop(store);
     let store = factory.open().await;

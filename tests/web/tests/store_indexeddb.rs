@@ -74,7 +74,13 @@ async fn flush_reports_a_transaction_that_aborted() {
 
     let confirmed = meta("c1", 1, 0, Some(1));
     store
-        .commit_pull(PullCommit { schema: &SCHEMA, meta: &confirmed, changes: &[], staged: false })
+        .commit_pull(PullCommit {
+            schema: &SCHEMA,
+            meta: &confirmed,
+            last_mutation_ids: &Default::default(),
+            changes: &[],
+            staged: false,
+        })
         .expect("issued: the snapshot is read inside the transaction");
     // Joins the same transaction (same task), so it is lost with it.
     store.append_pending(&meta("c1", 2, 0, Some(1)), &record("c1", 1)).expect("issued");

@@ -9,9 +9,9 @@ mod common;
 
 use common::Idb;
 use common::platform::sleep_ms;
-use plasma::client::{Change, Store};
+use plasma::client::{Change, PullCommit, Store};
 use plasma_conformance::store::{GROUP, StoreFactory, commit, load, loaded, meta, record, titles, todo_row};
-use todo::SCHEMA_VERSION;
+use todo::{SCHEMA, SCHEMA_VERSION};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -92,5 +92,44 @@ async fn the_shared_snapshot_only_moves_forward() {
     assert_eq!(c1.meta.last_mutation_id, 1);
     assert!(c1.pending.is_empty());
     drop((c, d));
+    db.delete().await;
+}
+
+/// A pull in one tab that confirms another tab's mutations (the server
+/// took them from the tab that adopted them, or the other tab pushed them)
+/// drops them from that client's queue and records its last mutation id,
+/// so a tab adopting that client later neither replays nor re-pushes them.
+#[wasm_bindgen_test]
+async fn a_pull_in_one_tab_confirms_another_tabs_mutations() {
+    let db = Idb::fresh("tabs-lmids");
+    let a = db.open().await;
+    assert!(load(&a, SCHEMA_VERSION).await.expect("load").is_none(), "fresh");
+    a.init(GROUP, SCHEMA_VERSION, &meta("c1", 1, 0, None)).expect("init");
+    for id in 1..=2 {
+        a.append_pending(&meta("c1", id + 1, 0, None), &record("c1", id)).expect("append");
+    }
+    a.flush().await.expect("flush");
+    let b = db.open().await;
+    let b_meta = loaded(&b).await.meta;
+    let lmids = std::collections::BTreeMap::from([("c1".to_owned(), 1)]);
+    let confirmed = meta(&b_meta.client_id, 1, 0, Some(4));
+    b.commit_pull(PullCommit {
+        schema: &SCHEMA,
+        meta: &confirmed,
+        last_mutation_ids: &lmids,
+        changes: &[],
+        staged: false,
+    })
+    .expect("commit");
+    b.flush().await.expect("flush");
+    drop((a, b));
+    sleep_ms(20).await;
+
+    let c = db.open().await;
+    let resumed = loaded(&c).await;
+    assert_eq!(resumed.meta.client_id, "c1", "c1 still has an unpushed mutation: it is adopted first");
+    assert_eq!(resumed.meta.last_mutation_id, 1, "the other tab's pull confirmed c1's first mutation");
+    assert_eq!(resumed.pending.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+    drop(c);
     db.delete().await;
 }

@@ -323,6 +323,7 @@ impl Store for IndexedDbStore {
 
     fn commit_pull(&self, commit: PullCommit<'_>) -> Result<(), StoreError> {
         let meta = commit.meta.clone();
+        let lmids = commit.last_mutation_ids.clone();
         let encoded = encode_meta(&meta).map_err(StoreError::corrupt_from)?;
         let ops: Rc<Vec<Op>> = Rc::new(if commit.staged {
             Vec::new()
@@ -341,6 +342,10 @@ impl Store for IndexedDbStore {
             let pending = tx.object_store(PENDING)?;
             metas.put_with_key(&JsValue::from_str(&encoded), &JsValue::from_str(&client_key(&meta.client_id)))?;
             pending.delete(&pending_through(&meta.client_id, meta.last_mutation_id)?)?;
+            // Other clients' (tabs') mutations the server confirmed are gone too.
+            for (client, lmid) in lmids.iter().filter(|(c, _)| **c != meta.client_id) {
+                pending.delete(&pending_through(client, *lmid)?)?;
+            }
             if let Some(old) = previous.as_deref().filter(|old| *old != meta.client_id) {
                 // A reset: the old identity and its queue are gone.
                 pending.delete(&pending_of(old)?)?;
@@ -350,6 +355,7 @@ impl Store for IndexedDbStore {
             let ops = Rc::clone(&ops);
             let stage = stage.clone();
             let meta = meta.clone();
+            let lmids = lmids.clone();
             let failed = ("committing a pull to the snapshot", self.writer.failure_slot());
             get_then(tx, META, &JsValue::from_str(SNAPSHOT), failed, move |tx, stored| {
                 let mut snapshot: SnapshotMeta = match stored.as_string() {
@@ -371,8 +377,11 @@ impl Store for IndexedDbStore {
                 if forward {
                     snapshot.cookie = meta.cookie.clone();
                 }
-                let lmid = snapshot.lmids.entry(meta.client_id.clone()).or_default();
-                *lmid = (*lmid).max(meta.last_mutation_id);
+                let own = std::iter::once((&meta.client_id, &meta.last_mutation_id));
+                for (client, confirmed) in lmids.iter().chain(own) {
+                    let lmid = snapshot.lmids.entry(client.clone()).or_default();
+                    *lmid = (*lmid).max(*confirmed);
+                }
                 let text = serde_json::to_string(&snapshot).map_err(|e| JsValue::from_str(&e.to_string()))?;
                 tx.object_store(META)?.put_with_key(&JsValue::from_str(&text), &JsValue::from_str(SNAPSHOT))?;
                 Ok(())
