@@ -364,6 +364,7 @@ pub fn store_with(rows: u64) -> MemoryStore {
         .commit_pull(PullCommit {
             schema: &SCHEMA,
             meta: &meta,
+            last_mutation_ids: &Default::default(),
             changes: &[std::sync::Arc::new(changes)],
             staged: false,
         })

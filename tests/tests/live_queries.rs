@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use plasma::client::platform::native::TokioPlatform;
-use plasma::client::{BoxFuture, Client, ClientCore, ClientMeta, MemoryStore, Transport, TransportError};
+use plasma::client::{BoxFuture, Client, ClientMeta, MemoryStore, Transport, TransportError};
 use plasma::exec::run_ready;
 use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};
 use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
@@ -242,117 +242,8 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
     }
 }
 
-#[test]
-fn a_rebase_notifies_only_the_net_difference() {
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
-    let (id, rows) = core
-        .watch(Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc()).query().clone())
-        .expect("watch");
-    assert!(rows.is_empty());
-    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
-    let _pending = core.mutate::<todo::create_todo>(&ctx(), create("a", 1), 0).expect("mutate");
-    assert_eq!(shape(&only(core.take_live_diffs(), id)), [("add", None, Some(0), "a".into())]);
-    let _pending = core.mutate::<todo::create_todo>(&ctx(), create("b", 2), 0).expect("mutate");
-    assert_eq!(core.take_live_diffs().len(), 1, "one diff per mutation");
-
-    // The server confirms mutation 1 with exactly the optimistic row, while
-    // mutation 2 stays pending: nothing visible changed, no notification.
-    let base = core.cookie();
-    core.apply_pull(
-        &base,
-        &[page(1, Some(("c1", 1)), &[todo("a", "a", false, 1)], &[])],
-        &ctx(),
-        || "x".into(),
-        |_| Ok(()),
-    )
-    .expect("pull");
-    assert!(core.take_live_diffs().is_empty(), "a confirmed-unchanged row is no change");
-
-    // The server's own edit of `a` and another client's row arrive while `b`
-    // is pending: one diff with just that.
-    let base = core.cookie();
-    core.apply_pull(
-        &base,
-        &[page(2, None, &[todo("a", "a (edited)", false, 1), todo("z", "z", false, 0)], &[])],
-        &ctx(),
-        || "x".into(),
-        |_| Ok(()),
-    )
-    .expect("pull");
-    let diff = only(core.take_live_diffs(), id);
-    assert_eq!(shape(&diff), [("edit", Some(0), Some(1), "a".into()), ("add", None, Some(0), "z".into())]);
-
-    // The server rejects mutation 2: the optimistic row goes.
-    let base = core.cookie();
-    let mut rejected = page(3, Some(("c1", 2)), &[], &[]);
-    rejected.mutation_errors.push(plasma::protocol::MutationError {
-        client_id: "c1".into(),
-        mutation_id: 2,
-        message: "no".into(),
-    });
-    core.apply_pull(&base, &[rejected], &ctx(), || "x".into(), |_| Ok(())).expect("pull");
-    assert_eq!(shape(&only(core.take_live_diffs(), id)), [("remove", Some(2), None, "b".into())]);
-    assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["z", "a"]);
-
-    // A mutator failing locally changes nothing and notifies no one.
-    assert!(core.mutate::<todo::mark_done>(&ctx(), MarkDone { id: "nope".into(), updated_at: 3 }, 0).is_err());
-    assert!(core.take_live_diffs().is_empty());
-}
-
-#[test]
-fn a_reset_built_in_bulk_notifies_exactly_what_changed() {
-    let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
-    let (id, _) = core
-        .watch(Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc()).query().clone())
-        .expect("watch");
-    let base = core.cookie();
-    let start = [todo("a", "a", false, 1), todo("b", "b", false, 2), todo("c", "c", false, 3)];
-    core.apply_pull(&base, &[page(1, None, &start, &[])], &ctx(), || "x".into(), |_| Ok(())).expect("pull");
-    assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "c"]);
-    core.take_live_diffs();
-    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
-    let _pending = core.mutate::<todo::create_todo>(&ctx(), create("p", 9), 0).expect("mutate");
-    let previous = core.live_rows(id).unwrap_or_default();
-    core.take_live_diffs();
-
-    // A reset over two pages: `a` unchanged, `b` edited (then edited again on
-    // the second page: the last one wins), `c` gone, `d` new and deleted
-    // again by the catch-up, `e` new; the pending `p` is replayed on top.
-    let mut first =
-        page(2, None, &[todo("a", "a", false, 1), todo("b", "b1", false, 2), todo("d", "d", false, 4)], &[]);
-    first.patch.insert(0, PatchOp::Clear);
-    first.more = true;
-    let second = page(2, None, &[todo("e", "e", false, 5), todo("b", "b2", false, 2)], &["d"]);
-    let base = core.cookie();
-    core.apply_pull(&base, &[first, second], &ctx(), || "x".into(), |_| Ok(())).expect("reset");
-    let now = core.live_rows(id).unwrap_or_default();
-    assert_eq!(ids(&now), ["a", "b", "e", "p"]);
-    let diff = only(core.take_live_diffs(), id);
-    assert_eq!(
-        shape(&diff),
-        [
-            ("edit", Some(1), Some(1), "b".into()),
-            ("remove", Some(2), None, "c".into()),
-            ("add", None, Some(2), "e".into())
-        ],
-        "the unchanged row and the pending one are no change"
-    );
-    let mut replayed = previous.clone();
-    diff.apply(&mut replayed);
-    assert_eq!(replayed, now, "the diff replays onto the previous rows");
-    let titles: Vec<String> = now.into_iter().map(|r| Todo::from_row(r).expect("todo").title).collect();
-    assert_eq!(titles, ["a", "b2", "e", "p"], "the last put of a row wins");
-
-    // A failed persist leaves everything as it was, through the bulk undo.
-    let mut again = page(3, None, &[todo("z", "z", false, 0)], &[]);
-    again.patch.insert(0, PatchOp::Clear);
-    let base = core.cookie();
-    let failed =
-        core.apply_pull(&base, &[again], &ctx(), || "x".into(), |_| Err(plasma::client::StoreError::io("disk full")));
-    assert!(failed.is_err());
-    assert!(core.take_live_diffs().is_empty(), "nothing changed, nothing notified");
-    assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "e", "p"]);
-}
+// The rebase and reset scenarios over a store live in plasma-conformance
+// (`live`), run on every store by client_store.rs and in Chromium.
 
 /// Push and pull never answer: the client works offline.
 struct Offline;

@@ -666,6 +666,7 @@ impl<R: Registry> ClientCore<R> {
         let cookie = Some(last.cookie.clone());
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
         let mut lmid = None;
+        let mut lmids: BTreeMap<String, u64> = BTreeMap::new();
         let staged = pages.iter().all(|p| p.staged);
         let mut changes = Vec::with_capacity(pages.len());
         for page in pages {
@@ -674,7 +675,12 @@ impl<R: Registry> ClientCore<R> {
             // the pages before it said no longer holds.
             if page.changes.iter().any(|c| matches!(c, Change::Clear)) {
                 lmid = None;
+                lmids.clear();
                 errors.clear();
+            }
+            for (client, l) in &page.last_mutation_id_changes {
+                let known = lmids.entry(client.clone()).or_default();
+                *known = (*known).max(*l);
             }
             if let Some(l) = page.last_mutation_id_changes.get(&self.meta.client_id) {
                 lmid = Some(*l);
@@ -701,7 +707,8 @@ impl<R: Registry> ClientCore<R> {
         // A staged pull's store already has its rows, so the view may take
         // them instead of copying them.
         let owned = if staged { std::mem::take(&mut changes) } else { Vec::new() };
-        let commit = PullCommit { schema: self.schema, meta: &meta, changes: &changes, staged };
+        let commit =
+            PullCommit { schema: self.schema, meta: &meta, last_mutation_ids: &lmids, changes: &changes, staged };
         let view = &self.view;
         let schema = self.schema;
         let pending = &mut self.pending;
@@ -779,7 +786,14 @@ impl<R: Registry> ClientCore<R> {
         for p in self.pending.iter_mut().rev() {
             self.view.undo(std::mem::take(&mut p.undo));
         }
-        if let Err(e) = persist(PullCommit { schema: self.schema, meta: &meta, changes: &[], staged: false }) {
+        let none = BTreeMap::new();
+        if let Err(e) = persist(PullCommit {
+            schema: self.schema,
+            meta: &meta,
+            last_mutation_ids: &none,
+            changes: &[],
+            staged: false,
+        }) {
             self.replay(ctx);
             self.flush_live();
             return Err(e.into());

@@ -37,4 +37,6 @@ pub use platform::{BoxFuture, BoxStream, MaybeSend, Platform, Transport, Transpo
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{Change, ClientMeta, MemoryStore, PageChanges, Persisted, PullCommit, Store, StoreError};
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub use store::{IdbError, IndexedDbStore};
 pub use sync::{Client, ClientBuilder, ClientConfig};

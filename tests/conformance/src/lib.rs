@@ -6,3 +6,6 @@
 //! with wasm-bindgen-test). Scenarios panic on a failed assertion, as tests do.
 
 #![deny(missing_docs)]
+
+pub mod live;
+pub mod store;

@@ -13,10 +13,14 @@ use crate::protocol::{Cookie, MutationRecord};
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
 
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+mod indexeddb;
 mod memory;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub use indexeddb::{IdbError, IndexedDbStore};
 pub use memory::MemoryStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -43,6 +47,10 @@ pub struct PullCommit<'a> {
     pub schema: &'static Schema,
     /// New meta (cookie, last mutation id, possibly a new client id after a reset).
     pub meta: &'a ClientMeta,
+    /// The last mutation ids the pull reported for every client of the group
+    /// (this one's is also in `meta`). A store shared by several clients (the
+    /// tabs of a browser) drops their confirmed mutations too.
+    pub last_mutation_ids: &'a std::collections::BTreeMap<String, u64>,
     /// Snapshot changes, page by page, in order. Pending mutations of another
     /// client id than `meta.client_id` (a reset) or with id up to
     /// `meta.last_mutation_id` are gone.
