@@ -62,7 +62,7 @@ impl FetchTransport {
             return Err(ClientError::Platform(format!("endpoint `{endpoint}` must be an http(s) URL, not {protocol}")));
         }
         resolved.set_hash("");
-        let endpoint = String::from(resolved.href()).trim_end_matches('/').to_owned();
+        let endpoint = resolved.href().trim_end_matches('/').to_owned();
         Ok(FetchTransport { endpoint, headers: Rc::new(Vec::new) })
     }
 

@@ -57,7 +57,7 @@ pub(super) async fn connect_pokes(
     let on_open = handler(|_| SocketEvent::Open);
     let on_message = handler(|event| match event.dyn_ref::<web_sys::MessageEvent>() {
         Some(message) if message.data().is_string() => SocketEvent::Text,
-        // Binary frames are not pokes; report them as text anyway would be wrong, so end.
+        // The server never sends binary frames: something else answers here.
         _ => SocketEvent::Ended { code: 1003, reason: "unexpected binary message".to_owned() },
     });
     let on_close = handler(|event| match event.dyn_ref::<web_sys::CloseEvent>() {
