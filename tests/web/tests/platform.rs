@@ -23,7 +23,7 @@ async fn sleep_waits_about_as_long_as_asked() {
 }
 
 #[wasm_bindgen_test]
-async fn a_dropped_sleep_never_fires_and_spawned_tasks_run() {
+async fn spawned_tasks_run_and_sleeps_can_be_dropped() {
     let platform = WebPlatform::new();
     drop(platform.sleep(Duration::from_millis(1)));
     let (tx, rx) = futures_channel::oneshot::channel();
