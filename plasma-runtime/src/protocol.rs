@@ -461,6 +461,38 @@ pub enum AbandonReason {
     PayloadTooLarge,
 }
 
+/// The WebSocket subprotocol of the poke socket. A client that offers
+/// subprotocols (the browser transport does) offers this one, and the server
+/// selects it.
+pub const POKE_SUBPROTOCOL: &str = "plasma-poke";
+
+/// Prefix of the subprotocols that carry request headers on the poke socket:
+/// a browser's `WebSocket` cannot set headers, so the browser transport
+/// offers each header as `plasma-header.<name>.<value in unpadded base64url>`
+/// and the server reads them as headers (never replacing a real one) before
+/// its auth hook runs. See PROTOCOL.md, "Pokes from a browser".
+pub const HEADER_SUBPROTOCOL_PREFIX: &str = "plasma-header.";
+
+/// The subprotocol carrying header `name: value` (`name` lowercased).
+pub fn header_subprotocol(name: &str, value: &str) -> String {
+    use base64::Engine as _;
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.as_bytes());
+    format!("{HEADER_SUBPROTOCOL_PREFIX}{}.{value}", name.to_ascii_lowercase())
+}
+
+/// The header a subprotocol from [`header_subprotocol`] carries, or `None`
+/// for any other subprotocol or a malformed one.
+pub fn parse_header_subprotocol(protocol: &str) -> Option<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    let rest = protocol.trim().strip_prefix(HEADER_SUBPROTOCOL_PREFIX)?;
+    let (name, value) = rest.rsplit_once('.')?;
+    if name.is_empty() {
+        return None;
+    }
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value).ok()?;
+    Some((name.to_owned(), value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,5 +508,14 @@ mod tests {
         let known: ErrorBody =
             serde_json::from_str(r#"{"error":"busy","message":"x","retryable":true}"#).expect("decodes");
         assert_eq!(known.error, ErrorCode::Busy);
+    }
+
+    #[test]
+    fn a_header_survives_the_trip_through_a_subprotocol() {
+        let protocol = header_subprotocol("X-User", "ålice:1 /+");
+        assert!(protocol.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)), "a token: {protocol}");
+        assert_eq!(parse_header_subprotocol(&protocol), Some(("x-user".to_owned(), "ålice:1 /+".as_bytes().to_vec())));
+        assert_eq!(parse_header_subprotocol(POKE_SUBPROTOCOL), None);
+        assert_eq!(parse_header_subprotocol("plasma-header.x-user.***"), None);
     }
 }

@@ -227,11 +227,13 @@ pub mod server {
         build_with(db, ServerConfig::default())
     }
 
-    /// Builds the todo sync server on `db` with `config` (the schema version is filled in).
+    /// Builds the todo sync server on `db` with `config` (the schema version
+    /// is filled in, and [`USER_HEADER`] joins the CORS headers browsers may send).
     pub fn build_with(
         db: SqliteExecutor,
-        config: ServerConfig,
+        mut config: ServerConfig,
     ) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
+        config.cors.allowed_headers.push(USER_HEADER.to_owned());
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
             .config(config)
             .auth(|headers| async move {
@@ -250,7 +252,15 @@ pub mod server {
 
     /// Opens (creating) the SQLite file and builds the server.
     pub fn open(path: &std::path::Path) -> Result<SyncServer<TodoMutators>, Box<dyn std::error::Error + Send + Sync>> {
+        open_with(path, ServerConfig::default())
+    }
+
+    /// Opens (creating) the SQLite file and builds the server with `config`.
+    pub fn open_with(
+        path: &std::path::Path,
+        config: ServerConfig,
+    ) -> Result<SyncServer<TodoMutators>, Box<dyn std::error::Error + Send + Sync>> {
         let db = SqliteExecutor::open(path).map_err(|e: ExecError| Box::new(e))?;
-        Ok(build(db)?)
+        Ok(build_with(db, config)?)
     }
 }

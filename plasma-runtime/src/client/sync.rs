@@ -28,8 +28,13 @@ use crate::schema::Schema;
 use crate::table::Table;
 
 /// Provides the mutator context for each local run (the server builds its own
-/// from the auth hook).
-pub type ContextProvider<C> = Arc<dyn Fn() -> C + Send + Sync>;
+/// from the auth hook). `Send + Sync` natively; on wasm32 it may capture `Rc`s.
+pub type ContextProvider<C> = Arc<dyn ContextFn<C>>;
+
+/// A function building the mutator context: any `Fn() -> C` that is
+/// [`MaybeSend`] (`Send + Sync` natively, anything on wasm32).
+pub trait ContextFn<C>: Fn() -> C + MaybeSend {}
+impl<C, F: Fn() -> C + MaybeSend + ?Sized> ContextFn<C> for F {}
 
 /// Tunables of a client.
 #[derive(Debug, Clone)]
@@ -97,7 +102,8 @@ impl<R: Registry> ClientBuilder<R> {
     }
 
     /// Sets the mutator context provider (required), called for every local run.
-    pub fn context(mut self, provider: impl Fn() -> R::Context + Send + Sync + 'static) -> Self {
+    /// `Send + Sync` natively; on wasm32 it may capture anything (an `Rc`, say).
+    pub fn context(mut self, provider: impl Fn() -> R::Context + MaybeSend + 'static) -> Self {
         self.context = Some(Arc::new(provider));
         self
     }

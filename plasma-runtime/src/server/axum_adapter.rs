@@ -15,8 +15,9 @@ use axum::routing::any;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use crate::mutator::Registry;
-use crate::protocol::{ErrorCode, Poke};
+use crate::protocol::{ErrorCode, POKE_SUBPROTOCOL, Poke};
 use crate::server::http_handler::{error_response, too_large};
+use crate::server::subprotocol_headers::add_subprotocol_headers;
 use crate::server::{PokeSubscription, ServerError, SubscribeError, SyncServer};
 
 /// How long a poke may take to reach a socket before the socket is dropped.
@@ -53,7 +54,22 @@ where
         .with_state(server)
 }
 
+/// Push and pull, with CORS: preflights answered, every other answer
+/// (errors too) carrying the CORS headers the configuration calls for.
 async fn http_endpoint<R: Registry>(State(server): State<SyncServer<R>>, request: Request<Body>) -> Response<Body>
+where
+    R::Context: Send + Sync + 'static,
+{
+    if let Some(preflight) = server.preflight(request.uri().path(), request.method(), request.headers()) {
+        return preflight.map(Body::from);
+    }
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = sync_endpoint(&server, request).await;
+    server.config().cors.decorate(origin.as_ref(), response.headers_mut());
+    response
+}
+
+async fn sync_endpoint<R: Registry>(server: &SyncServer<R>, request: Request<Body>) -> Response<Body>
 where
     R::Context: Send + Sync + 'static,
 {
@@ -114,7 +130,7 @@ async fn poke_endpoint<R: Registry>(
     State(server): State<SyncServer<R>>,
     method: Method,
     Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
+    mut headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response<Body>
 where
@@ -125,6 +141,8 @@ where
             return Err(ServerError::new(ErrorCode::MethodNotAllowed, "use GET with a WebSocket upgrade"));
         }
         check_headers(&headers, server.config().max_header_bytes)?;
+        // A browser sends its credentials as subprotocols (it cannot set headers).
+        add_subprotocol_headers(&mut headers);
         let who = server.authorize(headers).await?;
         let group = query
             .get("clientGroupID")
@@ -154,6 +172,8 @@ where
         Ok((subscription, upgrade)) => {
             let coalesce = server.config().poke_coalesce;
             upgrade
+                // Selected only if offered: a browser that offers subprotocols needs one back.
+                .protocols([POKE_SUBPROTOCOL])
                 .read_buffer_size(POKE_READ_BUFFER)
                 .write_buffer_size(0)
                 .max_write_buffer_size(POKE_MAX_WRITE_BUFFER)

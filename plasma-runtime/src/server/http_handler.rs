@@ -27,14 +27,41 @@ where
     /// request itself. The axum endpoint instead reads the body under the
     /// limit (and a timeout) and calls `SyncServer::endpoint` and
     /// `SyncServer::answer`, so each request is routed and checked once.
+    /// Answers CORS preflights and adds CORS headers as
+    /// [`ServerConfig::cors`](crate::server::ServerConfig::cors) says.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
         let (parts, body) = request.into_parts();
+        if let Some(preflight) = self.preflight(parts.uri.path(), &parts.method, &parts.headers) {
+            return preflight;
+        }
+        let origin = parts.headers.get(header::ORIGIN).cloned();
         let limit = self.config().max_body_bytes;
-        match self.endpoint(parts.uri.path(), &parts.method) {
+        let mut response = match self.endpoint(parts.uri.path(), &parts.method) {
             Ok(_) if body.len() > limit => error_response(&too_large(limit)),
             Ok(endpoint) => self.answer(endpoint, parts.headers, &body).await,
             Err(error) => error_response(&error),
+        };
+        self.config().cors.decorate(origin.as_ref(), response.headers_mut());
+        response
+    }
+
+    /// The answer to a CORS preflight (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`, CORS on), or `None` for any other
+    /// request. A path that is no endpoint gets the JSON 404 (with CORS
+    /// headers, so the page can read it).
+    pub(crate) fn preflight(&self, path: &str, method: &Method, headers: &HeaderMap) -> Option<Response<Bytes>> {
+        let cors = &self.config().cors;
+        if !cors.is_preflight(method, headers) {
+            return None;
         }
+        Some(match self.endpoint(path, &Method::POST) {
+            Ok(_) => cors.preflight(headers),
+            Err(error) => {
+                let mut response = error_response(&error);
+                cors.decorate(headers.get(header::ORIGIN), response.headers_mut());
+                response
+            }
+        })
     }
 
     /// The endpoint answering `method path`: a JSON 404 for a path that is

@@ -11,6 +11,7 @@
 mod axum_adapter;
 pub mod bookkeeping;
 pub mod compact;
+pub mod cors;
 pub mod error;
 pub mod forget;
 mod http_handler;
@@ -19,6 +20,7 @@ pub mod pull;
 pub mod push;
 #[cfg(feature = "axum")]
 pub mod serve;
+pub mod subprotocol_headers;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "axum")]
 pub use axum_adapter::router;
+pub use cors::CorsConfig;
 pub use error::ServerError;
 pub use pokes::{PokeHub, PokeSubscription, PokeTarget, SubscribeError};
 #[cfg(feature = "axum")]
@@ -74,6 +77,9 @@ pub struct ServerConfig {
     pub max_poke_sockets: usize,
     /// Most poke sockets one user may hold open (JSON 429 `too_many_sockets` above it).
     pub max_poke_sockets_per_user: usize,
+    /// Which browser origins may call the endpoints (off by default: only
+    /// pages of the server's own origin). See [`CorsConfig`].
+    pub cors: CorsConfig,
 }
 
 impl Default for ServerConfig {
@@ -90,6 +96,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(30),
             max_poke_sockets: 10_000,
             max_poke_sockets_per_user: 32,
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -176,6 +183,26 @@ where
     /// The endpoints' path prefix (default `/sync`).
     pub fn base_path(mut self, base: impl Into<String>) -> Self {
         self.config.base_path = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Lets pages of `origin` (exactly: `https://app.example`) call the
+    /// endpoints from a browser (CORS). Call once per origin.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.cors.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Lets pages of every origin call the endpoints (CORS). For development.
+    pub fn allow_any_origin(mut self) -> Self {
+        self.config.cors.allow_any_origin = true;
+        self
+    }
+
+    /// Lets browsers send request header `name` (the one the auth hook reads)
+    /// from other origins, besides `content-type` and `authorization`.
+    pub fn allow_header(mut self, name: impl Into<String>) -> Self {
+        self.config.cors.allowed_headers.push(name.into());
         self
     }
 

@@ -78,7 +78,11 @@ fn new_core(store: &impl Store) -> ClientCore<TodoMutators> {
 }
 
 /// Runs `M` and queues it durably, as the client does.
-fn mutate<M: plasma::mutator::InRegistry<TodoMutators> + plasma::Mutator<Context = Ctx>>(core: &mut ClientCore<TodoMutators>, store: &impl Store, args: M::Args) {
+fn mutate<M: plasma::mutator::InRegistry<TodoMutators> + plasma::Mutator<Context = Ctx>>(
+    core: &mut ClientCore<TodoMutators>,
+    store: &impl Store,
+    args: M::Args,
+) {
     let (record, _handle) = core.mutate::<M>(&ctx(), args, 0).expect("mutate");
     store.append_pending(core.meta(), &record).expect("append");
 }

@@ -12,10 +12,12 @@ use std::time::Duration;
 use futures_util::Stream;
 
 use crate::error::ErrorSource;
-use crate::protocol::{ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse};
+use crate::protocol::{ErrorBody, ErrorCode, PullRequest, PullResponse, PushRequest, PushResponse};
 
 #[cfg(feature = "native-client")]
 pub mod native;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;
 
 /// `Send + Sync` natively; nothing on wasm32, which is single-threaded.
 #[cfg(not(target_arch = "wasm32"))]
@@ -82,6 +84,23 @@ impl TransportError {
         let message = if context.is_empty() { error.to_string() } else { format!("{context}: {error}") };
         TransportError::Network { message, source: Some(ErrorSource::new(error)) }
     }
+}
+
+/// Decodes an HTTP answer the same way on every platform: a 2xx body as `T`
+/// (an unreadable one is a [`TransportError::Network`]), anything else as the
+/// server's [`ErrorBody`] in a [`TransportError::Server`]. A body that is not
+/// an `ErrorBody` (a proxy's page, a server from before error bodies) is
+/// judged by its status: 5xx retryable, 4xx not.
+pub fn decode_answer<T: serde::de::DeserializeOwned>(status: u16, bytes: &[u8]) -> Result<T, TransportError> {
+    if (200..300).contains(&status) {
+        return serde_json::from_slice(bytes).map_err(|e| TransportError::network_from("unreadable answer", e));
+    }
+    let body = serde_json::from_slice::<ErrorBody>(bytes).unwrap_or_else(|_| ErrorBody {
+        error: if status >= 500 { ErrorCode::Internal } else { ErrorCode::BadRequest },
+        message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        retryable: status >= 500,
+    });
+    Err(TransportError::Server { status, body })
 }
 
 /// Carries push, pull and pokes to the server.

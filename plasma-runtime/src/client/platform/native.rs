@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 
 use crate::client::error::ClientError;
-use crate::client::platform::{BoxFuture, BoxStream, Platform, Transport, TransportError};
+use crate::client::platform::{BoxFuture, BoxStream, Platform, Transport, TransportError, decode_answer};
 use crate::protocol::{ErrorBody, ErrorCode, PullRequest, PullResponse, PushRequest, PushResponse};
 
 /// Supplies request headers (credentials) for every request, so tokens can rotate.
@@ -84,17 +84,7 @@ impl HttpTransport {
                 .map_err(|e| TransportError::network_from("", e))?;
             let status = response.status().as_u16();
             let bytes = response.bytes().await.map_err(|e| TransportError::network_from("", e))?;
-            if (200..300).contains(&status) {
-                return serde_json::from_slice(&bytes)
-                    .map_err(|e| TransportError::network_from("unreadable answer", e));
-            }
-            let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
-                // A proxy or a server from before error bodies: judge by status.
-                error: if status >= 500 { ErrorCode::Internal } else { ErrorCode::BadRequest },
-                message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-                retryable: status >= 500,
-            });
-            Err(TransportError::Server { status, body })
+            decode_answer(status, &bytes)
         })
     }
 }
