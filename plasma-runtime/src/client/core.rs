@@ -88,7 +88,6 @@ impl Outcome {
     }
 }
 
-
 /// What applying a pull did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Rebase {
@@ -103,7 +102,6 @@ pub struct Rebase {
     /// Snapshot changes the pull carried.
     pub rows: usize,
 }
-
 
 /// One pull page with its rows decoded.
 #[derive(Debug, Clone)]
@@ -262,7 +260,6 @@ fn beside<A, B>(side: impl FnOnce() -> A, main: impl FnOnce() -> B, _worth_a_thr
     let a = side();
     (a, main())
 }
-
 
 /// The client state machine for the app whose mutators are `R`.
 pub struct ClientCore<R: Registry> {

@@ -143,4 +143,3 @@ impl<R: Registry> Drop for Shared<R> {
 pub(crate) fn new_id(ids: &IdGenerator, platform: &dyn Platform) -> String {
     ids.next(platform.now_ms(), || (u128::from(platform.random_u64()) << 64) | u128::from(platform.random_u64()))
 }
-
