@@ -6,3 +6,7 @@
 //! with wasm-bindgen-test). Scenarios panic on a failed assertion, as tests do.
 
 #![deny(missing_docs)]
+
+pub mod executor;
+pub mod fixtures;
+pub mod fuzz;
