@@ -61,25 +61,41 @@ impl IndexedDbExecutor {
     /// holds the database open at an older version, the upgrade waits until
     /// it closes.
     pub async fn open(name: &str, schema: &Schema) -> Result<Self, ExecError> {
-        let mut db = open::open_db(name, None, schema).await?;
-        let stored = open::read_catalog(&db).await?;
-        let plan = migrate::plan(schema, &stored)?;
-        if !open::structure_complete(&db, schema)? {
-            let next = db.version() as u32 + 1;
-            db.close();
-            db = open::open_db(name, Some(next), schema).await?;
-        }
-        if !plan.catalog.is_empty() {
-            open::write_catalog(&db, stored, &plan.catalog).await?;
-        }
-        let store_names = schema.tables.iter().map(|t| JsValue::from_str(t.name)).collect();
-        Ok(IndexedDbExecutor {
+        let db = open::open_db(name, None, schema).await?;
+        // Built first so that its drop closes the connection on every error path.
+        let mut exec = IndexedDbExecutor {
             db,
             name: name.to_owned(),
             tables: schema.tables.to_vec(),
-            store_names,
-            changes: plan.changes,
-        })
+            store_names: schema.tables.iter().map(|t| JsValue::from_str(t.name)).collect(),
+            changes: Vec::new(),
+        };
+        let stored = open::read_catalog(&exec.db).await?;
+        let plan = migrate::plan(schema, &stored)?;
+        if !open::structure_complete(&exec.db, schema)? {
+            let next = exec.db.version() as u32 + 1;
+            exec.db.close();
+            exec.db = open::open_db(name, Some(next), schema).await?;
+        }
+        // Rows written before an index or column existed lack its key field;
+        // rewrite them before recording the new catalogue, so a crash in
+        // between repeats the rewrite on the next open.
+        for table in schema.tables {
+            let grew = plan.changes.iter().any(|c| match c {
+                SchemaChange::AddColumn { table: t, .. } | SchemaChange::CreateIndex { table: t, .. } => {
+                    t == table.name
+                }
+                _ => false,
+            });
+            if grew {
+                open::rewrite_rows(&exec.db, table).await?;
+            }
+        }
+        if !plan.catalog.is_empty() {
+            open::write_catalog(&exec.db, stored, &plan.catalog).await?;
+        }
+        exec.changes = plan.changes;
+        Ok(exec)
     }
 
     /// What opening changed (empty when the database already matched).

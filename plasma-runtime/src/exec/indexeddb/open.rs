@@ -21,7 +21,7 @@ use web_sys::{DomStringList, Event, IdbDatabase, IdbFactory, IdbOpenDbRequest, I
 use crate::error::{ExecError, SchemaError};
 use crate::exec::indexeddb::codec;
 use crate::exec::indexeddb::request::{self, IdbError, Request, storage, thrown};
-use crate::schema::Schema;
+use crate::schema::{Schema, TableDef};
 use crate::sql::migrate::CatalogColumn;
 
 /// plasma's bookkeeping store: the column catalogue under [`CATALOG_KEY`].
@@ -72,7 +72,7 @@ pub(crate) async fn open_db(name: &str, version: Option<u32>, schema: &Schema) -
 
 /// The `upgradeneeded` step: creates the meta store, one store per table and
 /// one index per indexed column, skipping those that exist.
-fn create_missing(opening: &IdbOpenDbRequest, tables: &[&crate::schema::TableDef]) -> Result<(), ExecError> {
+fn create_missing(opening: &IdbOpenDbRequest, tables: &[&TableDef]) -> Result<(), ExecError> {
     let db: IdbDatabase = opening.result().map_err(thrown("upgrade"))?.unchecked_into();
     let upgrade = opening.transaction().ok_or_else(|| ExecError::storage("IndexedDB upgrade without a transaction"))?;
     let names = db.object_store_names();
@@ -182,4 +182,32 @@ pub(crate) async fn write_catalog(
     let committed = tx.commit().map_err(thrown("commit"));
     committed?;
     done.wait().await.map_err(|e: IdbError| storage("commit", e))
+}
+
+/// Rewrites every row of `table` in the current format (index keys included),
+/// in one transaction.
+pub(crate) async fn rewrite_rows(db: &IdbDatabase, table: &TableDef) -> Result<(), ExecError> {
+    let tx =
+        db.transaction_with_str_and_mode(table.name, IdbTransactionMode::Readwrite).map_err(thrown("transaction"))?;
+    let mut done = request::Done::watch(&tx);
+    let store = tx.object_store(table.name).map_err(thrown("object store"))?;
+    let records = request::call("reading rows to reindex", || store.get_all()).await?;
+    let records: Array = records.dyn_into().map_err(|_| ExecError::storage("IndexedDB getAll returned no array"))?;
+    let mut pending = Vec::with_capacity(records.length() as usize);
+    for record in records.iter() {
+        let Some(row) = codec::decode(table, &record)? else { continue };
+        let id = row
+            .pk(table)
+            .ok_or_else(|| ExecError::storage(format!("IndexedDB: row of `{}` without id", table.name)))?;
+        let put = store.put_with_key(&codec::record(table, &row)?, &JsValue::from_str(id)).map_err(thrown("put"))?;
+        pending.push(Request::new(put));
+    }
+    for mut p in pending {
+        p.next().await.map_err(|e| storage("reindexing", e))?;
+    }
+    // `commit()` is standard; web-sys marks it deprecated after an old spec draft.
+    #[allow(deprecated)]
+    let committed = tx.commit().map_err(thrown("commit"));
+    committed?;
+    done.wait().await.map_err(|e| storage("commit", e))
 }
