@@ -88,6 +88,7 @@ impl Outcome {
     }
 }
 
+
 /// What applying a pull did.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Rebase {
@@ -102,6 +103,7 @@ pub struct Rebase {
     /// Snapshot changes the pull carried.
     pub rows: usize,
 }
+
 
 /// One pull page with its rows decoded.
 #[derive(Debug, Clone)]
@@ -260,6 +262,7 @@ fn beside<A, B>(side: impl FnOnce() -> A, main: impl FnOnce() -> B, _worth_a_thr
     let a = side();
     (a, main())
 }
+
 
 /// The client state machine for the app whose mutators are `R`.
 pub struct ClientCore<R: Registry> {

@@ -12,8 +12,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::client::core::{ClientCore, DecodedPage};
-use crate::client::error::ClientError;
 use crate::client::store::PageChanges;
+use crate::client::error::ClientError;
 use crate::client::store::{PullCommit, Store, StoreError};
 use crate::mutator::Registry;
 use crate::protocol::{PatchOp, PullResponse};

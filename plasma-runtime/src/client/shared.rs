@@ -143,3 +143,4 @@ impl<R: Registry> Drop for Shared<R> {
 pub(crate) fn new_id(ids: &IdGenerator, platform: &dyn Platform) -> String {
     ids.next(platform.now_ms(), || (u128::from(platform.random_u64()) << 64) | u128::from(platform.random_u64()))
 }
+

@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::client::platform::BoxFuture;
 use crate::client::store::{Change, ClientMeta};
+use crate::client::platform::BoxFuture;
 use crate::client::store::{Persisted, PullCommit, Store, StoreError};
 use crate::exec::sqlite::value_from_ref;
 use crate::protocol::MutationRecord;
