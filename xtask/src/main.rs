@@ -1,5 +1,7 @@
 //! Project automation: `cargo xtask test` installs what the tests need (only
-//! what is missing) and runs every test; CI runs exactly this.
+//! what is missing: the wasm32 target, wasm-bindgen-cli at the locked version,
+//! Chromium and its driver) and runs every test, native and in the browser; CI
+//! runs exactly this. `cargo xtask web` runs only the browser suite.
 
 use std::process::{Command, ExitCode};
 
@@ -9,12 +11,13 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "test" => test(),
+        "web" => web(),
         "bench" => bench(),
         "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
         "planted" => planted(std::env::args().skip(2).collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|bench|sim|planted>\n  test   install missing tools, run every test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert"
+                "usage: cargo xtask <test|web|bench|sim|planted>\n  test   install missing tools, run every test\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium)\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert"
             );
             return ExitCode::from(2);
         }
@@ -37,7 +40,112 @@ fn test() -> Result<(), String> {
     // The framework-agnostic server (`SyncServer::handle`) must build without axum.
     run("cargo", &["check", "-p", "plasma", "--no-default-features", "--features", "server"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "-p",
+            "plasma",
+            "--target",
+            WASM_TARGET,
+            "--no-default-features",
+            "--features",
+            "web",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    web()
+}
+
+/// The browser suite (`tests/web`): installs what it needs, then runs it in headless Chromium.
+fn web() -> Result<(), String> {
+    ensure_rust_target(WASM_TARGET)?;
+    ensure_wasm_bindgen_cli()?;
+    ensure_chromium()?;
+    eprintln!("xtask: browser suite (headless Chromium)");
+    let status = Command::new("cargo")
+        .args(["test", "-p", "plasma-web-tests", "--target", WASM_TARGET])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", "wasm-bindgen-test-runner")
+        .env("CHROMEDRIVER", CHROMEDRIVER)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("browser suite failed ({status})")) }
+}
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The version of the `wasm-bindgen` package in Cargo.lock: the CLI must match it exactly.
+fn locked_wasm_bindgen() -> Result<String, String> {
+    let lock = std::fs::read_to_string("Cargo.lock").map_err(|e| format!("cannot read Cargo.lock: {e}"))?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "name = \"wasm-bindgen\"" {
+            let version = lines.next().and_then(|l| l.trim().strip_prefix("version = \""));
+            return version
+                .and_then(|v| v.strip_suffix('"'))
+                .map(str::to_owned)
+                .ok_or_else(|| "Cargo.lock: `wasm-bindgen` has no version line".to_owned());
+        }
+    }
+    Err("Cargo.lock has no `wasm-bindgen` package".to_owned())
+}
+
+/// Installs wasm-bindgen-cli (`wasm-bindgen`, `wasm-bindgen-test-runner`) at the
+/// locked version unless `wasm-bindgen --version` already reports it.
+fn ensure_wasm_bindgen_cli() -> Result<(), String> {
+    let want = locked_wasm_bindgen()?;
+    let have = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let runner = Command::new("wasm-bindgen-test-runner").arg("--version").output().is_ok_and(|o| o.status.success());
+    if runner && have.as_deref() == Some(&format!("wasm-bindgen {want}")) {
+        return Ok(());
+    }
+    eprintln!(
+        "xtask: wasm-bindgen-cli {want} needed (found {}); building it (a few minutes)",
+        have.as_deref().unwrap_or("none")
+    );
+    // No `--locked`: one of its locked dependencies is not on the registry.
+    run("cargo", &["install", "wasm-bindgen-cli", "--version", &want])
+}
+
+/// Installs Debian's `chromium` and `chromium-driver` when either binary is
+/// missing (as root, as CI runs; otherwise says what to install).
+fn ensure_chromium() -> Result<(), String> {
+    let missing: Vec<&str> =
+        [CHROMIUM, CHROMEDRIVER].into_iter().filter(|p| !std::path::Path::new(p).exists()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let uid = Command::new("id").arg("-u").output().map_err(|e| format!("cannot run id: {e}"))?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Err(format!(
+            "{} missing; install them with `sudo apt-get install -y chromium chromium-driver` (or run as root)",
+            missing.join(" and ")
+        ));
+    }
+    let install = ["install", "-y", "--no-install-recommends", "chromium", "chromium-driver"];
+    if apt(&install).is_err() {
+        apt(&["update"])?;
+        apt(&install)?;
+    }
     Ok(())
+}
+
+fn apt(args: &[&str]) -> Result<(), String> {
+    eprintln!("xtask: apt-get {}", args.join(" "));
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("cannot run apt-get: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("`apt-get {}` failed ({status})", args.join(" "))) }
 }
 
 fn bench() -> Result<(), String> {

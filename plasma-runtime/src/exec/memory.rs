@@ -6,12 +6,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 
 use crate::error::ExecError;
+use crate::exec::rows::{self, pinned_ids};
 use crate::exec::{Executor, Transaction};
 use crate::query::eval;
-use crate::query::tree::{CmpOp, Expr, InsertQuery, OnConflict, SelectQuery, WriteQuery};
+use crate::query::tree::{Expr, InsertQuery, OnConflict, SelectQuery, WriteQuery};
 use crate::schema::{Schema, TableDef};
 use crate::table::Row;
-use crate::value::Value;
 
 /// Rows of every table, keyed by primary key.
 #[derive(Debug)]
@@ -214,66 +214,31 @@ impl MemoryTx<'_> {
     }
 
     fn insert(&mut self, pos: usize, q: &InsertQuery) -> Result<u64, ExecError> {
-        let table = q.table;
-        let pk_col = table.primary_key;
-        let pk_slot = q.columns.iter().position(|c| *c == pk_col);
         let mut tables = self.exec.tables.borrow_mut();
         let mut count = 0;
         for given in &q.rows {
-            let pk = pk_slot.and_then(|i| text(&given[i])).ok_or_else(|| {
-                ExecError::constraint(format!("NOT NULL constraint failed: {}.{}", table.name, table.pk().name))
-            })?;
+            let pk = rows::insert_pk(q, given)?;
             if let Some(existing) = tables[pos].get_mut(pk) {
                 match q.on_conflict {
-                    OnConflict::Fail => {
-                        return Err(ExecError::constraint(format!(
-                            "UNIQUE constraint failed: {}.{}",
-                            table.name,
-                            table.pk().name
-                        )));
-                    }
+                    OnConflict::Fail => return Err(rows::duplicate_key(q.table)),
                     OnConflict::Update => {
-                        if q.columns.iter().all(|c| *c == pk_col) {
+                        if rows::upsert_is_noop(q) {
                             continue; // DO NOTHING
                         }
                         self.exec.note(pos, pk, Some(existing));
                         self.undo.push(Undo::Overwrote { table: pos, old: existing.clone() });
-                        for (c, v) in q.columns.iter().zip(given) {
-                            existing.0[*c] = v.clone();
-                        }
+                        rows::assign(&mut existing.0, &q.columns, given);
                     }
                 }
             } else {
-                let mut row: Vec<Value> =
-                    table.columns.iter().map(|c| c.default.map_or(Value::Null, |d| d.to_value())).collect();
-                for (c, v) in q.columns.iter().zip(given) {
-                    row[*c] = v.clone();
-                }
                 self.exec.note(pos, pk, None);
-                tables[pos].insert(pk.to_owned(), Row(row));
+                tables[pos].insert(pk.to_owned(), rows::fresh_row(q, given));
                 self.undo.push(Undo::Inserted { table: pos, pk: pk.to_owned() });
             }
             count += 1;
         }
         Ok(count)
     }
-}
-
-/// The ids a filter can match when it pins the primary key (`id = 'x'`,
-/// `id IN (..)`, or either under a top-level AND), sorted and distinct; `None`
-/// when any row may match. Reads and writes by id then touch those rows
-/// instead of scanning the table; the whole filter is still checked on each.
-fn pinned_ids(filter: Option<&Expr>, pk: usize) -> Option<Vec<&str>> {
-    let mut ids: Vec<&str> = match filter? {
-        Expr::Cmp { column, op: CmpOp::Eq, value: Value::Text(id) } if *column == pk => vec![id.as_str()],
-        // Non-text values never equal a text id, and NULL is never equal.
-        Expr::In { column, values } if *column == pk => values.iter().filter_map(text).collect(),
-        Expr::And(all) => return all.iter().find_map(|e| pinned_ids(Some(e), pk)),
-        _ => return None,
-    };
-    ids.sort_unstable();
-    ids.dedup();
-    Some(ids)
 }
 
 /// The rows of `table` that `filter` may match, in id order.
@@ -288,13 +253,6 @@ fn candidates<'t>(
             Box::new(ids.into_iter().filter_map(move |id| table.get_key_value(&id)))
         }
         None => Box::new(table.iter()),
-    }
-}
-
-fn text(v: &Value) -> Option<&str> {
-    match v {
-        Value::Text(s) => Some(s),
-        _ => None,
     }
 }
 
@@ -327,7 +285,7 @@ impl MemoryExecutor {
                     }
                 }
                 Undo::Overwrote { table, old } | Undo::Deleted { table, old } => {
-                    if let Some(pk) = old.0.get(self.defs[table].primary_key).and_then(text) {
+                    if let Some(pk) = old.0.get(self.defs[table].primary_key).and_then(rows::text) {
                         let pk = pk.to_owned();
                         let previous = tables[table].insert(pk.clone(), old);
                         self.note(table, &pk, previous.as_ref());

@@ -5,7 +5,10 @@
 //! answer at once. App code (typed builders, mutators) is generic over
 //! [`Transaction`], so the same function runs on every backend.
 
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod indexeddb;
 pub mod memory;
+mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -7,5 +7,8 @@
 
 #![deny(missing_docs)]
 
+pub mod executor;
+pub mod fixtures;
+pub mod fuzz;
 pub mod live;
 pub mod store;
