@@ -5,6 +5,8 @@
 
 use std::process::{Command, ExitCode};
 
+mod web_sync;
+
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> ExitCode {
@@ -17,7 +19,7 @@ fn main() -> ExitCode {
         "planted" => planted(std::env::args().skip(2).collect()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|web|bench|sim|planted>\n  test   install missing tools, run every test\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium)\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert"
+                "usage: cargo xtask <test|web|bench|sim|planted>\n  test   install missing tools, run every test\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert"
             );
             return ExitCode::from(2);
         }
@@ -71,7 +73,11 @@ fn web() -> Result<(), String> {
         .env("CHROMEDRIVER", CHROMEDRIVER)
         .status()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("browser suite failed ({status})")) }
+    if !status.success() {
+        return Err(format!("browser suite failed ({status})"));
+    }
+    eprintln!("xtask: browser sync (a wasm client in Chromium and a native client against a real todo server)");
+    web_sync::run()
 }
 
 const CHROMIUM: &str = "/usr/bin/chromium";
