@@ -40,7 +40,7 @@ tmp="$(mktemp -d /tmp/anchor-bench-run.XXXXXX)"
 SERVER_PID=""
 KV_PID=""
 cleanup() {
-  for pid in "$SERVER_PID" "$KV_PID"; do
+  for pid in $SERVER_PID $KV_PID; do
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
       kill "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -60,15 +60,19 @@ if [[ ",$SUITES," == *",plasma,"* ]]; then
   rm -rf pkg
   wasm-bindgen --target web --out-dir pkg "$target/wasm32-unknown-unknown/release/plasma_browser_bench.wasm"
   echo "plasma wasm: $(stat -c %s pkg/plasma_browser_bench_bg.wasm) bytes raw, $(gzip -9c pkg/plasma_browser_bench_bg.wasm | wc -c) gzipped"
-  "$target/release/kv-server" --db "$tmp/kv.db" --rows 100000 > "$tmp/kv.log" 2>&1 &
-  KV_PID=$!
-  for _ in $(seq 1 600); do
-    grep -q '^listening on ' "$tmp/kv.log" && break
-    sleep 0.1
+  urls=()
+  for rows in 10000 100000; do
+    "$target/release/kv-server" --db "$tmp/kv$rows.db" --rows "$rows" > "$tmp/kv$rows.log" 2>&1 &
+    KV_PID="$KV_PID $!"
+    for _ in $(seq 1 600); do
+      grep -q '^listening on ' "$tmp/kv$rows.log" && break
+      sleep 0.1
+    done
+    grep -q '^listening on ' "$tmp/kv$rows.log" || { echo "run.sh: kv-server did not start" >&2; cat "$tmp/kv$rows.log" >&2; exit 3; }
+    urls+=("$(sed -n 's/^listening on //p' "$tmp/kv$rows.log" | head -1)")
   done
-  grep -q '^listening on ' "$tmp/kv.log" || { echo "run.sh: kv-server did not start" >&2; cat "$tmp/kv.log" >&2; exit 3; }
-  export PLASMA_SYNC_URL="$(sed -n 's/^listening on //p' "$tmp/kv.log" | head -1)"
-  echo "kv-server pid $KV_PID at $PLASMA_SYNC_URL"
+  export PLASMA_SYNC_URL="${urls[0]},${urls[1]}"
+  echo "kv-servers (10k, 100k rows) at $PLASMA_SYNC_URL"
 fi
 PORT=0 PORT_FILE="$tmp/port" node serve.mjs . > "$tmp/server.log" 2>&1 &
 SERVER_PID=$!

@@ -15,7 +15,8 @@ const params = new URLSearchParams(location.search);
 const RUNS = Number(params.get('runs') || 15);
 const WARMUPS = Number(params.get('warmups') || 2);
 const SUB_RUNS = Math.max(50, RUNS);
-const SYNC_URL = params.get('sync') || '';
+// Servers seeded with 10,000 and 100,000 rows: `sync` is `URL10K,URL100K`.
+const [SYNC_10K, SYNC_100K] = (params.get('sync') || ',').split(',');
 
 async function open(group, endpoint = '') {
   return PlasmaBench.open(group, endpoint);
@@ -30,9 +31,9 @@ async function dispose(bench, group) {
 // ---- 2a populate ------------------------------------------------------------
 const recs1k = records(1000, 0);
 
-function populateCase(mode) {
+function populateCase(mode, memory = false) {
   return {
-    id: mode === 'mutations' ? 'populate_1024x1000_1000_mutations' : 'populate_1024x1000_1_mutation',
+    id: (mode === 'mutations' ? 'populate_1024x1000_1000_mutations' : 'populate_1024x1000_1_mutation') + (memory ? '_memory_store' : ''),
     group: '2a',
     label: mode === 'mutations'
       ? 'populate 1000 x 1 KB as 1000 awaited mutations, until visible to a query'
@@ -42,7 +43,7 @@ function populateCase(mode) {
     note: 'extra: persisted_ms = same start, until client.persisted() resolved (the IndexedDB transactions committed)',
     run: async () => {
       const group = uniqueName('plasma-pop');
-      const bench = await open(group);
+      const bench = memory ? await PlasmaBench.openInMemory(group) : await open(group);
       await sleep(300);
       const [lastK, lastV] = recs1k[recs1k.length - 1];
       const t0 = now();
@@ -145,9 +146,10 @@ function syncCase(rows, iterations) {
     warmups: 1,
     note: 'extra: visible_ms = until the rows were queryable; rows_per_s over ms; pages = pull pages (progress events)',
     run: async () => {
-      if (!SYNC_URL) throw new Error('no ?sync= server URL (run.sh starts kv-server when the plasma suite runs)');
+      const url = rows === 10000 ? SYNC_10K : SYNC_100K;
+      if (!url) throw new Error('no ?sync= server URL (run.sh starts kv-server when the plasma suite runs)');
       const group = uniqueName(`plasma-sync${rows}`);
-      const bench = await open(group, `${SYNC_URL}/sync`);
+      const bench = await open(group, `${url}/sync`);
       let progress = 0;
       const t0 = now();
       const pages = await bench.syncUntil(rows, () => progress++);
@@ -165,6 +167,8 @@ function syncCase(rows, iterations) {
 const cases = [
   populateCase('mutations'),
   populateCase('one'),
+  // Diagnostic: the same without IndexedDB (a MemoryStore), to split the cost.
+  populateCase('mutations', true),
   {
     id: 'scan_1024x10000',
     group: '2b',
@@ -187,7 +191,15 @@ const cases = [
     iterations: RUNS,
     warmups: WARMUPS,
     note: 'extra metric open_ms = until the client was built (store loaded)',
-    prepare: prepareScan,
+    prepare: async () => {
+      await prepareScan();
+      // Close the writer (as a closed tab): the new client adopts its queue.
+      if (scanBench) {
+        scanBench.free();
+        scanBench = null;
+        await sleep(100);
+      }
+    },
     run: async () => {
       const t0 = now();
       const bench = await open(scanGroup);
@@ -200,8 +212,9 @@ const cases = [
       return { ms: t2 - t0, open_ms: t1 - t0 };
     },
     cleanup: async () => {
-      if (scanBench) await dispose(scanBench, scanGroup);
+      if (scanBench) scanBench.free();
       scanBench = null;
+      await PlasmaBench.deleteDatabase(scanGroup);
     },
   },
   {

@@ -6,8 +6,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::StreamExt;
-use plasma::client::platform::web::{FetchTransport, WebPlatform};
 use plasma::Table;
+use plasma::client::platform::web::{FetchTransport, WebPlatform};
 use plasma::client::{Client, ClientEvent, IndexedDbStore, LiveQuery};
 use wasm_bindgen::prelude::*;
 
@@ -42,6 +42,19 @@ impl PlasmaBench {
         let client = Client::<KvMutators>::builder(&SCHEMA, group)
             .context(|| Ctx)
             .store(store)
+            .build(transport, WebPlatform::new())
+            .await
+            .map_err(js)?;
+        Ok(PlasmaBench { client, live: RefCell::new(Vec::new()) })
+    }
+
+    /// A client on a [`MemoryStore`](plasma::client::MemoryStore): the same
+    /// cases without IndexedDB, to see what the store costs.
+    #[wasm_bindgen(js_name = openInMemory)]
+    pub async fn open_in_memory(group: String) -> Result<PlasmaBench, JsError> {
+        let transport = FetchTransport::new("http://127.0.0.1:9/sync").map_err(js)?;
+        let client = Client::<KvMutators>::builder(&SCHEMA, group)
+            .context(|| Ctx)
             .build(transport, WebPlatform::new())
             .await
             .map_err(js)?;

@@ -35,7 +35,11 @@ mod native {
                 "--db" => db = args.next().ok_or("--db needs a path")?.into(),
                 "--rows" => rows = args.next().ok_or("--rows needs a number")?.parse()?,
                 "--port" => port = args.next().ok_or("--port needs a number")?.parse()?,
-                other => return Err(format!("unknown argument `{other}`; usage: kv-server --db PATH --rows N [--port P]").into()),
+                other => {
+                    return Err(
+                        format!("unknown argument `{other}`; usage: kv-server --db PATH --rows N [--port P]").into()
+                    );
+                }
             }
         }
         let executor = SqliteExecutor::open(&db)?;

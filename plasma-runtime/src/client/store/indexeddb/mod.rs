@@ -39,7 +39,7 @@ use crate::wire::row_to_json_text;
 /// A client store in IndexedDB, shared by the tabs of one app.
 pub struct IndexedDbStore {
     name: String,
-    writer: Writer,
+    writer: Rc<Writer>,
     /// The client this store writes for, once loaded or initialised.
     client_id: RefCell<Option<String>>,
     /// The Web Lock on `client_id`: no other tab writes as this client.
@@ -164,7 +164,7 @@ impl IndexedDbStore {
         db.set_onversionchange(Some(on_change.as_ref().unchecked_ref()));
         Ok(IndexedDbStore {
             name: name.to_owned(),
-            writer: Writer::new(db, name.to_owned()),
+            writer: Rc::new(Writer::new(db, name.to_owned())),
             client_id: RefCell::new(None),
             lock: RefCell::new(None),
             stage_slot: RefCell::new(None),
@@ -270,13 +270,18 @@ impl Store for IndexedDbStore {
     }
 
     fn append_pending(&self, meta: &ClientMeta, record: &MutationRecord) -> Result<(), StoreError> {
+        // Deferred to a batch (see `writer`): queueing stays in memory, and
+        // the meta is put once per batch.
         let json = serde_json::to_string(record).map_err(StoreError::corrupt_from)?;
         let encoded = encode_meta(meta).map_err(StoreError::corrupt_from)?;
-        self.writer.write("queueing a mutation", |tx| {
-            tx.object_store(PENDING)?
-                .put_with_key(&JsValue::from_str(&json), &pending_key(&record.client_id, record.id))?;
-            tx.object_store(META)?
-                .put_with_key(&JsValue::from_str(&encoded), &JsValue::from_str(&client_key(&meta.client_id)))?;
+        let key = pending_key(&record.client_id, record.id);
+        self.writer.write_deferred("queueing a mutation", None, move |tx| {
+            tx.object_store(PENDING)?.put_with_key(&JsValue::from_str(&json), &key)?;
+            Ok(())
+        })?;
+        let meta_key = client_key(&meta.client_id);
+        self.writer.write_deferred("recording the mutation counter", Some(meta_key.clone()), move |tx| {
+            tx.object_store(META)?.put_with_key(&JsValue::from_str(&encoded), &JsValue::from_str(&meta_key))?;
             Ok(())
         })
     }

@@ -1,16 +1,27 @@
-//! Batched write transactions. Each write is *issued* at once, in call
-//! order: it joins the transaction opened by an earlier write if that one is
-//! still active (same task: the browser commits it when the task ends), or
-//! opens a new one. [`Writer::flush`] waits for the `complete` event of every
+//! Batched write transactions. Each write is *issued* in call order: it
+//! joins the transaction opened by an earlier write if that one is still
+//! active (same task: the browser commits it when the task ends), or opens a
+//! new one. [`Writer::flush`] waits for the `complete` event of every
 //! transaction opened so far, so it resolves only once their writes are
 //! durable. A transaction that aborts fails that flush and every later write
 //! and flush: the store can no longer vouch for what it holds.
+//!
+//! Queued mutations are the hot path: an app may queue a thousand in one
+//! task. Their puts are *deferred* ([`Writer::write_deferred`]) to a task of
+//! their own (a zero-delay timer), issued together there, with the client's
+//! meta put once per batch rather than once per mutation. Nothing is lost by
+//! waiting: any other write, `flush` (which every push awaits first) and
+//! dropping the store issue the deferred puts before anything else, so call
+//! order and the durability promise are unchanged. An IndexedDB error in a
+//! deferred put surfaces at the next write or flush (as a commit's does).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
 
 use js_sys::{Array, Promise};
 use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbTransaction, IdbTransactionMode};
 
 use super::error::IdbError;
@@ -18,8 +29,26 @@ use super::layout::ALL;
 use super::request::{committed, wait_committed};
 use crate::client::store::StoreError;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `setTimeout(handler, ms)` (pages and workers).
+    #[wasm_bindgen(js_name = setTimeout, catch)]
+    fn set_timeout(handler: &js_sys::Function, ms: i32) -> Result<JsValue, JsValue>;
+}
+
+/// Issues requests into a transaction.
+type Op = Box<dyn Fn(&IdbTransaction) -> Result<(), JsValue>>;
+
+/// A put waiting for its batch: blind (it reads nothing), so only the order
+/// of puts to the same key matters, and only the last of those.
+struct Deferred {
+    what: &'static str,
+    /// Puts with the same key replace each other in the queue.
+    key: Option<String>,
+    op: Op,
+}
+
 /// Issues writes into batched transactions and waits for their commits.
-#[derive(Debug)]
 pub(super) struct Writer {
     db: IdbDatabase,
     name: String,
@@ -33,6 +62,26 @@ pub(super) struct Writer {
     /// The first failure; sticky. Shared with callbacks that write after a
     /// read inside a transaction, so their error is the one reported.
     failed: Rc<RefCell<Option<StoreError>>>,
+    /// Puts deferred to the next batch, in call order.
+    deferred: RefCell<Vec<Deferred>>,
+    /// A batch task is scheduled.
+    scheduled: Cell<bool>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("name", &self.name)
+            .field("deferred", &self.deferred.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Issued now, they commit by themselves after the store is gone.
+        self.issue_deferred();
+    }
 }
 
 impl Writer {
@@ -44,6 +93,55 @@ impl Writer {
             outstanding: RefCell::new(Vec::new()),
             next: std::cell::Cell::new(0),
             failed: Rc::default(),
+            deferred: RefCell::new(Vec::new()),
+            scheduled: Cell::new(false),
+        }
+    }
+
+    /// Queues a blind put for the next batch (see the module docs). `key`:
+    /// a later put with the same key replaces this one.
+    pub(super) fn write_deferred(
+        self: &Rc<Self>,
+        what: &'static str,
+        key: Option<String>,
+        op: impl Fn(&IdbTransaction) -> Result<(), JsValue> + 'static,
+    ) -> Result<(), StoreError> {
+        if let Some(failed) = self.failed.borrow().as_ref() {
+            return Err(failed.clone());
+        }
+        {
+            let mut deferred = self.deferred.borrow_mut();
+            if let Some(key) = &key {
+                deferred.retain(|d| d.key.as_ref() != Some(key));
+            }
+            deferred.push(Deferred { what, key, op: Box::new(op) });
+        }
+        if !self.scheduled.replace(true) {
+            let writer: Weak<Writer> = Rc::downgrade(self);
+            let tick = Promise::new(&mut |resolve, _reject| {
+                // Without a timer the batch still goes out with the next
+                // write, flush or drop.
+                let _ = set_timeout(&resolve, 0);
+            });
+            wasm_bindgen_futures::spawn_local(async move {
+                let _ = JsFuture::from(tick).await;
+                if let Some(writer) = writer.upgrade() {
+                    writer.issue_deferred();
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Issues every deferred put, in order (failures become the sticky error).
+    fn issue_deferred(&self) {
+        self.scheduled.set(false);
+        let batch = std::mem::take(&mut *self.deferred.borrow_mut());
+        for Deferred { what, op, .. } in batch {
+            if self.write_in(what, false, op).is_err() {
+                // Sticky: reported by the next write or flush.
+                break;
+            }
         }
     }
 
@@ -87,6 +185,9 @@ impl Writer {
         fresh: bool,
         ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
     ) -> Result<(), StoreError> {
+        if !self.deferred.borrow().is_empty() {
+            self.issue_deferred();
+        }
         if let Some(failed) = self.failed.borrow().as_ref() {
             return Err(failed.clone());
         }
@@ -129,6 +230,7 @@ impl Writer {
 
     /// Completes once every transaction opened so far has committed.
     pub(super) async fn flush(&self) -> Result<(), StoreError> {
+        self.issue_deferred();
         // Later writes go to a new transaction. This one is not committed
         // explicitly: a write that reads first still has requests to issue
         // from its callbacks; it commits by itself once none is left.
