@@ -110,8 +110,8 @@ fn a_foreign_write_shows_at_once_and_leaves_when_a_pull_confirms_it() {
 
     // The server applied A's rename, then another client renamed it again.
     pull(&mut b, page(2, &[todo("x", "two", 12)], &[("ca", 1), ("cc", 1)], &[]));
-    assert_eq!(b.foreign_pending().len(), 0, "confirmed: dropped");
     assert_eq!(rows(&b), pairs(&[("mine", "mine"), ("x", "two")]), "the server's row, not A's rename on top of it");
+    assert_eq!(b.foreign_pending().len(), 0, "confirmed: dropped");
     assert_eq!(b.pending().len(), 1, "B's own mutation is still pending");
     assert!(!b.apply_foreign(&ctx(), renamed), "a late copy of a confirmed record is ignored");
     assert_eq!(rows(&b), pairs(&[("mine", "mine"), ("x", "two")]));
