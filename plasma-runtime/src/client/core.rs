@@ -1,18 +1,22 @@
 //! The client's synchronous core: local state, the pending queue, and rebase.
 //!
-//! The state readers see (`view`) is always "server snapshot + pending
-//! mutations replayed". Each pending mutation keeps the undo log of its last
-//! run, so a rebase undoes them newest first (leaving the snapshot), applies
-//! the server's patch, drops what the server processed and replays the rest,
-//! all inside one call: no reader ever sees a half-rebased state.
+//! The state readers see (`view`) is always "server snapshot + foreign
+//! pending mutations + own pending mutations replayed", in that order.
+//! *Foreign* ones are other clients' of the same group (other tabs), received
+//! over a tab channel (see [`crate::client::foreign`]). Each pending mutation
+//! keeps the undo log of its last run, so a rebase undoes them newest first
+//! (leaving the snapshot), applies the server's patch, drops what the server
+//! processed and replays the rest, all inside one call: no reader ever sees a
+//! half-rebased state.
 //!
 //! No I/O and no clock here: the async client drives it over a transport, and
 //! the deterministic simulation drives it directly.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::marker::PhantomData;
 
 use crate::client::error::ClientError;
+use crate::client::foreign::{Admission, Foreign, ForeignEntry};
 use crate::client::handle::{MutationFailed, MutationHandle, Resolver};
 use crate::client::platform::MaybeSend;
 use crate::client::store::{Change, ClientMeta, PageChanges, Persisted, PullCommit, StoreError};
@@ -245,6 +249,8 @@ pub struct ClientCore<R: Registry> {
     schema: &'static Schema,
     view: MemoryExecutor,
     pending: VecDeque<Pending>,
+    /// Other clients' mutations, applied below `pending`.
+    foreign: Foreign,
     meta: ClientMeta,
     client_group_id: String,
     schema_version: String,
@@ -279,6 +285,7 @@ impl<R: Registry> ClientCore<R> {
             schema,
             view: MemoryExecutor::new(schema),
             pending: VecDeque::new(),
+            foreign: Foreign::default(),
             meta: ClientMeta { client_id, next_mutation_id: 1, last_mutation_id: 0, cookie: None },
             client_group_id,
             schema_version,
@@ -389,11 +396,10 @@ impl<R: Registry> ClientCore<R> {
         record.abandoned = Some(abandoned.clone());
         p.bytes = encoded_len(&record)?;
         p.record = record.clone();
-        // Back to the snapshot and replay without it (undo logs nest).
-        for p in self.pending.iter_mut().rev() {
-            self.view.undo(std::mem::take(&mut p.undo));
-        }
-        self.replay(ctx);
+        // Back below the own pending mutations and replay them without it
+        // (undo logs nest; the foreign ones below stay applied).
+        self.undo_own();
+        self.replay_own(ctx);
         self.flush_live();
         Ok(Some((record, abandoned)))
     }
@@ -665,6 +671,7 @@ impl<R: Registry> ClientCore<R> {
         }
         let cookie = Some(last.cookie.clone());
         let mut errors: BTreeMap<u64, String> = BTreeMap::new();
+        let mut foreign_errors: BTreeSet<(String, u64)> = BTreeSet::new();
         let mut lmid = None;
         let mut lmids: BTreeMap<String, u64> = BTreeMap::new();
         let staged = pages.iter().all(|p| p.staged);
@@ -677,6 +684,7 @@ impl<R: Registry> ClientCore<R> {
                 lmid = None;
                 lmids.clear();
                 errors.clear();
+                foreign_errors.clear();
             }
             for (client, l) in &page.last_mutation_id_changes {
                 let known = lmids.entry(client.clone()).or_default();
@@ -685,8 +693,12 @@ impl<R: Registry> ClientCore<R> {
             if let Some(l) = page.last_mutation_id_changes.get(&self.meta.client_id) {
                 lmid = Some(*l);
             }
-            for e in page.mutation_errors.into_iter().filter(|e| e.client_id == self.meta.client_id) {
-                errors.insert(e.mutation_id, e.message);
+            for e in page.mutation_errors {
+                if e.client_id == self.meta.client_id {
+                    errors.insert(e.mutation_id, e.message);
+                } else {
+                    foreign_errors.insert((e.client_id, e.mutation_id));
+                }
             }
             changes.push(page.changes);
         }
@@ -712,13 +724,13 @@ impl<R: Registry> ClientCore<R> {
         let view = &self.view;
         let schema = self.schema;
         let pending = &mut self.pending;
+        let foreign = &mut self.foreign;
         let (persisted, applied) = beside(
             move || persist(commit),
             || -> Result<UndoLog, ClientError> {
-                // Back to the server snapshot: undo pending mutations, newest first.
-                for p in pending.iter_mut().rev() {
-                    view.undo(std::mem::take(&mut p.undo));
-                }
+                // Back to the server snapshot: undo pending mutations, newest
+                // first (own, then foreign).
+                undo_all(view, pending, foreign);
                 let mut log = UndoLog::default();
                 let source = if staged { Pages::Owned(owned) } else { Pages::Shared(&changes) };
                 if let Err(e) = apply_snapshot_changes(view, schema, source, &mut log) {
@@ -745,7 +757,9 @@ impl<R: Registry> ClientCore<R> {
         let mut rebase = Rebase { rows: count, ..Rebase::default() };
         release(changes);
         self.meta = meta;
+        self.foreign.confirm(&lmids, &foreign_errors);
         if forgotten {
+            self.foreign.clear();
             let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
             for id in dropped {
                 self.resolve(
@@ -783,9 +797,7 @@ impl<R: Registry> ClientCore<R> {
         persist: impl FnOnce(PullCommit<'_>) -> Result<(), StoreError>,
     ) -> Result<Rebase, ClientError> {
         let meta = ClientMeta { client_id: new_client_id, next_mutation_id: 1, last_mutation_id: 0, cookie: None };
-        for p in self.pending.iter_mut().rev() {
-            self.view.undo(std::mem::take(&mut p.undo));
-        }
+        undo_all(&self.view, &mut self.pending, &mut self.foreign);
         let none = BTreeMap::new();
         if let Err(e) = persist(PullCommit {
             schema: self.schema,
@@ -799,6 +811,7 @@ impl<R: Registry> ClientCore<R> {
             return Err(e.into());
         }
         self.meta = meta;
+        self.foreign.clear();
         let mut rebase = Rebase { reset_client: true, ..Rebase::default() };
         let dropped: Vec<u64> = self.pending.drain(..).map(|p| p.record.id).collect();
         for id in dropped {
@@ -815,9 +828,17 @@ impl<R: Registry> ClientCore<R> {
         rebase.resolved.push((id, outcome));
     }
 
-    /// Replays every pending mutation on the view, recording fresh undo logs.
-    /// A mutator that fails is a no-op for this replay and stays pending.
+    /// Replays every pending mutation on the view (foreign, then own),
+    /// recording fresh undo logs; the view must be at the snapshot. A mutator
+    /// that fails is a no-op for this replay and stays pending. Returns the
+    /// own mutations that failed.
     fn replay(&mut self, ctx: &R::Context) -> Vec<u64> {
+        self.replay_foreign(ctx);
+        self.replay_own(ctx)
+    }
+
+    /// Replays the own pending mutations on top of the foreign ones.
+    fn replay_own(&mut self, ctx: &R::Context) -> Vec<u64> {
         let mut failed = Vec::new();
         for p in self.pending.iter_mut() {
             if p.record.abandoned.is_some() {
@@ -825,22 +846,112 @@ impl<R: Registry> ClientCore<R> {
                 p.undo = UndoLog::default();
                 continue;
             }
-            let view = &self.view;
-            let result = run_ready(async {
-                let mut tx = view.begin().await?;
-                R::dispatch(&mut tx, ctx, &p.record.name, p.record.args.get())
-                    .await
-                    .map_err(|e| ClientError::Replay(e.to_string()))?;
-                Ok::<_, ClientError>(MemoryExecutor::commit_keeping_undo(tx))
-            });
-            match result {
-                Ok(Ok(undo)) => p.undo = undo,
-                _ => {
+            match run_record::<R>(&self.view, ctx, &p.record) {
+                Some(undo) => p.undo = undo,
+                None => {
                     p.undo = UndoLog::default();
                     failed.push(p.record.id);
                 }
             }
         }
         failed
+    }
+
+    /// Replays the foreign pending mutations on the snapshot, in key order.
+    fn replay_foreign(&mut self, ctx: &R::Context) {
+        for entry in self.foreign.entries.values_mut() {
+            entry.undo = run_foreign::<R>(&self.view, ctx, &entry.record);
+        }
+    }
+
+    /// Undoes the own pending mutations, newest first.
+    fn undo_own(&mut self) {
+        for p in self.pending.iter_mut().rev() {
+            self.view.undo(std::mem::take(&mut p.undo));
+        }
+    }
+
+    /// Applies another client's mutation record (another tab's, received
+    /// over a [`TabChannel`](crate::client::TabChannel)) to the view as a
+    /// *foreign pending mutation*: below this client's own pending ones, in
+    /// `(timestamp, client id, id)` order among the foreign ones. It is never
+    /// pushed from here; it leaves the view when a pull reports its client's
+    /// last mutation id at or past it (or its error), or when this client
+    /// resets. A mutator that fails here (or that this build does not know)
+    /// makes it a no-op. Ignored: this client's own records, records a pull
+    /// already confirmed, and duplicates; a record with the key of a held one
+    /// but other contents (abandoned since) replaces it. At most
+    /// [`MAX_FOREIGN_PENDING`](crate::client::foreign::MAX_FOREIGN_PENDING)
+    /// are kept (the oldest go). Live queries get one diff. Returns whether
+    /// the record was taken.
+    pub fn apply_foreign(&mut self, ctx: &R::Context, record: MutationRecord) -> bool {
+        let admission = self.foreign.admission(&self.meta.client_id, &record);
+        if admission == Admission::Ignored {
+            return false;
+        }
+        self.undo_own();
+        if admission == Admission::OnTop {
+            let undo = run_foreign::<R>(&self.view, ctx, &record);
+            self.foreign.insert(ForeignEntry { record, undo });
+        } else {
+            undo_foreign(&self.view, &mut self.foreign);
+            self.foreign.insert(ForeignEntry { record, undo: UndoLog::default() });
+            self.replay_foreign(ctx);
+        }
+        self.replay_own(ctx);
+        self.flush_live();
+        true
+    }
+
+    /// Foreign pending mutations, in the order they apply.
+    pub fn foreign_pending(&self) -> impl ExactSizeIterator<Item = &MutationRecord> {
+        self.foreign.entries.values().map(|e| &e.record)
+    }
+
+    /// Sets the most foreign pending mutations kept (default
+    /// [`MAX_FOREIGN_PENDING`](crate::client::foreign::MAX_FOREIGN_PENDING));
+    /// takes effect with the next one applied.
+    pub fn set_max_foreign_pending(&mut self, max: usize) {
+        self.foreign.set_cap(max);
+    }
+}
+
+/// Undoes every pending mutation, newest first: own, then foreign.
+fn undo_all(view: &MemoryExecutor, pending: &mut VecDeque<Pending>, foreign: &mut Foreign) {
+    for p in pending.iter_mut().rev() {
+        view.undo(std::mem::take(&mut p.undo));
+    }
+    undo_foreign(view, foreign);
+}
+
+/// Undoes the foreign pending mutations, newest first.
+fn undo_foreign(view: &MemoryExecutor, foreign: &mut Foreign) {
+    for entry in foreign.entries.values_mut().rev() {
+        view.undo(std::mem::take(&mut entry.undo));
+    }
+}
+
+/// Runs a foreign record on the view: its undo log, or an empty one if it is
+/// abandoned or its mutator fails (a no-op).
+fn run_foreign<R: Registry>(view: &MemoryExecutor, ctx: &R::Context, record: &MutationRecord) -> UndoLog {
+    if record.abandoned.is_some() {
+        return UndoLog::default();
+    }
+    run_record::<R>(view, ctx, record).unwrap_or_default()
+}
+
+/// Runs `record`'s mutator in one transaction on the view: its undo log, or
+/// `None` if it failed (and changed nothing).
+fn run_record<R: Registry>(view: &MemoryExecutor, ctx: &R::Context, record: &MutationRecord) -> Option<UndoLog> {
+    let result = run_ready(async {
+        let mut tx = view.begin().await?;
+        R::dispatch(&mut tx, ctx, &record.name, record.args.get())
+            .await
+            .map_err(|e| ClientError::Replay(e.to_string()))?;
+        Ok::<_, ClientError>(MemoryExecutor::commit_keeping_undo(tx))
+    });
+    match result {
+        Ok(Ok(undo)) => Some(undo),
+        _ => None,
     }
 }

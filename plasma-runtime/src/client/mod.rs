@@ -9,6 +9,8 @@
 //! - [`platform`]: the pluggable [`Transport`] and [`Platform`] (timers, tasks,
 //!   clock, randomness), every implementation side by side
 //!   ([`platform::native`]: reqwest and tokio).
+//! - [`foreign`] and [`tabs`]: other tabs' mutations shown before the server
+//!   confirms them, and the [`TabChannel`] that carries them.
 //! - `shared`: what the client and its background tasks share; both depend
 //!   on it, not on each other.
 
@@ -17,6 +19,7 @@ mod bounded;
 pub mod core;
 pub mod error;
 pub mod events;
+pub mod foreign;
 pub mod handle;
 pub mod id;
 pub mod live;
@@ -26,6 +29,7 @@ mod shared;
 pub mod store;
 pub mod sync;
 mod sync_loop;
+pub mod tabs;
 
 pub use self::core::{ClientCore, DecodedPage, Pending, Rebase};
 pub use backoff::BackoffConfig;
@@ -40,3 +44,4 @@ pub use store::{Change, ClientMeta, MemoryStore, PageChanges, Persisted, PullCom
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub use store::{IdbError, IndexedDbStore};
 pub use sync::{Client, ClientBuilder, ClientConfig};
+pub use tabs::{LocalTabChannel, LocalTabs, TabChannel, TabMessage};

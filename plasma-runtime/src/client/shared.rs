@@ -19,8 +19,10 @@ use crate::client::live::{LiveHost, LiveSink};
 use crate::client::platform::{Platform, Transport};
 use crate::client::store::Store;
 use crate::client::sync::{ClientConfig, ContextProvider};
+use crate::client::tabs::{TabChannel, TabMessage};
 use crate::live::LiveId;
 use crate::mutator::Registry;
+use crate::protocol::MutationRecord;
 use crate::schema::Schema;
 use crate::table::Row;
 
@@ -34,6 +36,10 @@ pub(crate) enum Wake {
     /// The app asked to retry now (after fixing credentials, say).
     Resume,
 }
+
+/// The receiving ends `start` hands to the background tasks: wake-ups, and
+/// the shutdown signals of the poke task and the tab listener.
+pub(crate) type Parked = (UnboundedReceiver<Wake>, oneshot::Receiver<()>, oneshot::Receiver<()>);
 
 /// What a [`Client`](crate::client::Client) and its background tasks share.
 pub(crate) struct Shared<R: Registry> {
@@ -51,9 +57,13 @@ pub(crate) struct Shared<R: Registry> {
     pub(crate) listeners: Listeners,
     pub(crate) wake: UnboundedSender<Wake>,
     /// The loop's receiving ends until `start` hands them to the tasks.
-    pub(crate) parked: Mutex<Option<(UnboundedReceiver<Wake>, oneshot::Receiver<()>)>>,
+    pub(crate) parked: Mutex<Option<Parked>>,
     /// Dropped with the last client: ends the poke task.
     pub(crate) _shutdown: oneshot::Sender<()>,
+    /// Dropped with the last client: ends the tab listener.
+    pub(crate) _tabs_shutdown: oneshot::Sender<()>,
+    /// Where this client's mutations go to the other tabs, and theirs come from.
+    pub(crate) tabs: Option<Arc<dyn TabChannel>>,
     pub(crate) started: AtomicBool,
     /// Subscribers of each live query. Locked after `core`, never before.
     pub(crate) live_sinks: Mutex<HashMap<LiveId, Arc<dyn LiveSink>>>,
@@ -80,6 +90,33 @@ impl<R: Registry> Shared<R> {
         };
         if changed {
             self.emit(ClientEvent::Status(status));
+        }
+    }
+
+    /// Applies another client's mutation record as a foreign pending
+    /// mutation (see [`ClientCore::apply_foreign`]); tells the app if it was taken.
+    pub(crate) fn apply_foreign(&self, record: MutationRecord) -> Result<bool, ClientError> {
+        let ctx = (self.context)();
+        let taken = {
+            let mut core = self.lock_core()?;
+            let taken = core.apply_foreign(&ctx, record);
+            self.publish(core);
+            taken
+        };
+        if taken {
+            self.emit(ClientEvent::Changed);
+        }
+        Ok(taken)
+    }
+
+    /// Sends one of this client's records to the other tabs, if a channel is set.
+    pub(crate) fn broadcast(&self, record: &MutationRecord) {
+        if let Some(tabs) = &self.tabs {
+            tabs.send(&TabMessage {
+                schema_version: self.schema.version().into_owned(),
+                sender: record.client_id.clone(),
+                record: record.clone(),
+            });
         }
     }
 

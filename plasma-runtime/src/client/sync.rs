@@ -19,10 +19,11 @@ use crate::client::platform::{MaybeSend, Platform, Transport};
 use crate::client::shared::{Shared, Wake, new_id};
 use crate::client::store::{MemoryStore, Store};
 use crate::client::sync_loop;
+use crate::client::tabs::{self, TabChannel};
 use crate::exec::memory::MemoryExecutor;
 use crate::exec::{Executor, run_ready};
 use crate::mutator::{InRegistry, Mutator, Registry};
-use crate::protocol::ServerLimits;
+use crate::protocol::{MutationRecord, ServerLimits};
 use crate::query::typed::Select;
 use crate::schema::Schema;
 use crate::table::Table;
@@ -60,6 +61,17 @@ pub struct ClientBuilder<R: Registry> {
     config: ClientConfig,
     context: Option<ContextProvider<R::Context>>,
     store: Option<Arc<dyn Store>>,
+    tabs: Tabs,
+}
+
+/// Which tab channel a client gets.
+enum Tabs {
+    /// The store's ([`Store::tab_channel`]), if it has one.
+    FromStore,
+    /// None: other clients' writes show after the next pull.
+    Off,
+    /// The app's.
+    Channel(Arc<dyn TabChannel>),
 }
 
 impl<R: Registry> ClientBuilder<R> {
@@ -114,6 +126,25 @@ impl<R: Registry> ClientBuilder<R> {
         self
     }
 
+    /// Sets the channel to the other clients of the group on this device
+    /// (browser tabs): this client's mutations are sent on it as they run,
+    /// and theirs show in this client's view and live queries at once, as
+    /// foreign pending mutations, until a pull confirms them (see
+    /// [`tabs`](crate::client::tabs)). Default: the store's
+    /// ([`Store::tab_channel`]: a `BroadcastChannel` for the `IndexedDbStore`,
+    /// none for the others).
+    pub fn tabs(mut self, channel: impl TabChannel) -> Self {
+        self.tabs = Tabs::Channel(Arc::new(channel));
+        self
+    }
+
+    /// No tab channel, not even the store's: other clients' writes show
+    /// after this client's next pull.
+    pub fn without_tabs(mut self) -> Self {
+        self.tabs = Tabs::Off;
+        self
+    }
+
     /// Loads the store (resuming its pending queue) and returns a client that
     /// is not syncing yet: call [`Client::start`].
     pub async fn build(self, transport: impl Transport, platform: impl Platform) -> Result<Client<R>, ClientError> {
@@ -134,8 +165,14 @@ impl<R: Registry> ClientBuilder<R> {
             }
         };
         core.set_limits(config.limits);
+        let tabs = match self.tabs {
+            Tabs::FromStore => store.tab_channel().map(Arc::from),
+            Tabs::Off => None,
+            Tabs::Channel(channel) => Some(channel),
+        };
         let (wake, wake_rx) = unbounded();
         let (shutdown, shutdown_rx) = oneshot::channel();
+        let (tabs_shutdown, tabs_shutdown_rx) = oneshot::channel();
         Ok(Client {
             shared: Arc::new(Shared {
                 schema: self.schema,
@@ -149,8 +186,10 @@ impl<R: Registry> ClientBuilder<R> {
                 status: Mutex::new(SyncStatus::Offline),
                 listeners: Listeners::default(),
                 wake,
-                parked: Mutex::new(Some((wake_rx, shutdown_rx))),
+                parked: Mutex::new(Some((wake_rx, shutdown_rx, tabs_shutdown_rx))),
                 _shutdown: shutdown,
+                _tabs_shutdown: tabs_shutdown,
+                tabs,
                 started: AtomicBool::new(false),
                 live_sinks: Mutex::new(HashMap::new()),
             }),
@@ -192,23 +231,34 @@ where
             },
             context: None,
             store: None,
+            tabs: Tabs::FromStore,
         }
     }
 
     /// Starts syncing: pushes the pending queue (including what a previous run
-    /// left), pulls now and then every `pull_interval`, and listens for pokes
-    /// if enabled. Calling it again does nothing.
+    /// left), pulls now and then every `pull_interval`, listens for pokes
+    /// if enabled, and applies the other tabs' mutations if a tab channel is
+    /// set (see [`ClientBuilder::tabs`]). Calling it again does nothing.
     pub fn start(&self) {
         if self.shared.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        let Some((wake_rx, shutdown_rx)) = self.shared.parked.lock().unwrap_or_else(PoisonError::into_inner).take()
+        let Some((wake_rx, shutdown_rx, tabs_shutdown_rx)) =
+            self.shared.parked.lock().unwrap_or_else(PoisonError::into_inner).take()
         else {
             return;
         };
         self.shared.set_status(SyncStatus::Syncing);
         let platform = Arc::clone(&self.shared.platform);
         platform.spawn(Box::pin(sync_loop::run(Arc::downgrade(&self.shared), wake_rx)));
+        if let Some(channel) = &self.shared.tabs {
+            platform.spawn(Box::pin(tabs::listen(
+                Arc::downgrade(&self.shared),
+                self.shared.schema.version().into_owned(),
+                channel.incoming(),
+                tabs_shutdown_rx,
+            )));
+        }
         if self.shared.config.pokes {
             platform.spawn(Box::pin(sync_loop::listen_for_pokes(
                 Arc::clone(&self.shared.transport),
@@ -244,12 +294,32 @@ where
                 return Err(e.into());
             }
             self.shared.publish(core);
+            self.shared.broadcast(&record);
             handle
         };
         self.shared.emit(ClientEvent::Changed);
         // A closed channel means nothing is syncing; the mutation waits in the store.
         let _ = self.shared.wake.unbounded_send(Wake::Push);
         Ok(handle)
+    }
+
+    /// Applies another client's mutation record (another tab's) to local
+    /// state as a *foreign pending mutation*, for a platform that carries
+    /// records between tabs itself instead of through a [`TabChannel`]: it
+    /// shows in queries and live queries at once, is never pushed by this
+    /// client, and leaves local state when a pull confirms or rejects it (see
+    /// [`ClientCore::apply_foreign`]). Returns whether it was taken (not this
+    /// client's own, not already confirmed, not a duplicate).
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn apply_foreign(&self, record: MutationRecord) -> Result<bool, ClientError> {
+        self.shared.apply_foreign(record)
+    }
+
+    /// Other clients' mutations shown in local state and not yet confirmed
+    /// by a pull, in the order they apply.
+    /// [`ClientError::Poisoned`] if a panic poisoned the client's state.
+    pub fn foreign_pending_count(&self) -> Result<usize, ClientError> {
+        Ok(self.shared.lock_core()?.foreign_pending().len())
     }
 
     /// Resolves once every mutation queued so far is durable in the store

@@ -211,6 +211,8 @@ async fn too_large<R: Registry>(
             shared.emit(ClientEvent::StoreFailed(e));
         }
         shared.publish(core);
+        // The other tabs replace their copy: it becomes a no-op there too.
+        shared.broadcast(&record);
         abandoned
     };
     state.batch = shared.config.push_batch;

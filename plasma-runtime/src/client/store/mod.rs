@@ -8,6 +8,7 @@
 //! (which would let the client reuse its id for another mutation).
 
 use crate::client::platform::{BoxFuture, MaybeSend};
+use crate::client::tabs::TabChannel;
 use crate::error::ErrorSource;
 use crate::protocol::{Cookie, MutationRecord};
 use crate::schema::{Schema, TableDef};
@@ -161,6 +162,14 @@ pub trait Store: MaybeSend + 'static {
     /// Completes when every write issued so far is durable.
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// The channel to the other clients sharing this store (browser tabs on
+    /// one IndexedDB database), which a client built on it uses unless told
+    /// otherwise ([`ClientBuilder::tabs`](crate::client::ClientBuilder::tabs)).
+    /// `None` (the default) for a store no other client shares.
+    fn tab_channel(&self) -> Option<Box<dyn TabChannel>> {
+        None
     }
 }
 

@@ -31,7 +31,9 @@ use request::request;
 use writer::Writer;
 
 use crate::client::platform::BoxFuture;
+use crate::client::platform::web::BroadcastTabs;
 use crate::client::store::{Change, ClientMeta, Persisted, PullCommit, Store, StoreError};
+use crate::client::tabs::TabChannel;
 use crate::protocol::MutationRecord;
 use crate::schema::Schema;
 use crate::wire::row_to_json_text;
@@ -397,6 +399,13 @@ impl Store for IndexedDbStore {
 
     fn flush(&self) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.writer.flush())
+    }
+
+    /// A `BroadcastChannel` named `plasma/<database name>` (see
+    /// [`BroadcastTabs`]): the tabs on this database see each other's
+    /// writes at once. `None` where the global scope has no `BroadcastChannel`.
+    fn tab_channel(&self) -> Option<Box<dyn TabChannel>> {
+        BroadcastTabs::for_database(&self.name).ok().map(|tabs| Box::new(tabs) as Box<dyn TabChannel>)
     }
 }
 
