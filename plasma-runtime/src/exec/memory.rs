@@ -403,6 +403,13 @@ impl MemoryExecutor {
         }
     }
 
+    /// Calls `f` with every row of `table`, in id order, without copying
+    /// any: for reads that only look (count, render, hand to JS). `f` must
+    /// not write to this executor (its rows are borrowed meanwhile).
+    pub fn for_each_row(&self, table: &TableDef, mut f: impl FnMut(&Row)) -> Result<(), ExecError> {
+        self.with_rows(table, |rows| rows.values().for_each(&mut f))
+    }
+
     /// Every row of `table`, in id order.
     pub fn rows(&self, table: &TableDef) -> Result<Vec<Row>, ExecError> {
         let pos = self.position(table)?;

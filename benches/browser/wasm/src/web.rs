@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use plasma::Table;
 use plasma::client::platform::web::{FetchTransport, WebPlatform};
 use plasma::client::{Client, ClientEvent, IndexedDbStore, LiveQuery};
+use plasma::live::{Diff, LiveChange};
 use wasm_bindgen::prelude::*;
 
 use crate::kv::{Ctx, Kv, KvMutators, Put, PutMany, SCHEMA, put, put_many};
@@ -92,10 +93,59 @@ impl PlasmaBench {
         self.client.persisted().await.map_err(js)
     }
 
-    /// Every value, in key order (a full scan of local state into JS strings).
+    /// Every value, in key order: a full scan of local state, handed to JS
+    /// as one string of all values and the UTF-16 end offset of each
+    /// (`[text, Uint32Array]`; `plasma.js` cuts it with `substring`, which
+    /// shares the text). One UTF-8 decode instead of one per row: decoding
+    /// is what moving text into JS costs, not the scan.
+    #[wasm_bindgen(js_name = scanPacked)]
+    pub fn scan_packed(&self) -> Result<js_sys::Array, JsError> {
+        let column = Kv::DEF.column_index("v").ok_or_else(|| JsError::new("kv has no column v"))?;
+        let (rows, bytes) = self
+            .client
+            .read(|view| {
+                let mut bytes = 0;
+                let counted = view.for_each_row(Kv::DEF, |row| {
+                    if let plasma::Value::Text(value) = row.get(column) {
+                        bytes += value.len();
+                    }
+                });
+                counted.and_then(|()| view.len(Kv::DEF)).map(|rows| (rows, bytes))
+            })
+            .map_err(js)?
+            .map_err(js)?;
+        let mut text = String::with_capacity(bytes);
+        let mut ends: Vec<u32> = Vec::with_capacity(rows);
+        let mut units = 0usize;
+        self.client
+            .read(|view| {
+                view.for_each_row(Kv::DEF, |row| {
+                    if let plasma::Value::Text(value) = row.get(column) {
+                        text.push_str(value);
+                        units += if value.is_ascii() { value.len() } else { value.encode_utf16().count() };
+                        ends.push(u32::try_from(units).unwrap_or(u32::MAX));
+                    }
+                })
+            })
+            .map_err(js)?
+            .map_err(js)?;
+        let ends = js_sys::Uint32Array::from(ends.as_slice());
+        Ok(js_sys::Array::of2(&JsValue::from_str(&text), &ends))
+    }
+
+    /// Every value, in key order, as typed rows turned into JS strings one
+    /// by one (`client.query` as a Rust app calls it, plus one decode per row).
     pub fn scan(&self) -> Result<js_sys::Array, JsError> {
         let rows = self.client.query(&Kv::select()).map_err(js)?;
         Ok(rows.into_iter().map(|row| JsValue::from_str(&row.v)).collect())
+    }
+
+    /// Every row as a typed Rust value (`client.query`), without handing
+    /// anything to JS: what a Rust UI reads. Returns the bytes seen.
+    #[wasm_bindgen(js_name = scanRust)]
+    pub fn scan_rust(&self) -> Result<usize, JsError> {
+        let rows = self.client.query(&Kv::select()).map_err(js)?;
+        Ok(rows.iter().map(|row| row.v.len()).sum())
     }
 
     /// How many rows local state holds.
@@ -104,21 +154,23 @@ impl PlasmaBench {
     }
 
     /// Keeps a live query of the keys in `[from, to)`: `callback` gets the
-    /// values (in key order) at once and after every change, the rows kept
-    /// current by applying each diff, as a UI binding does.
+    /// values (in key order) at once and after every change. The list is
+    /// kept current by applying each diff, as a UI binding does: only the
+    /// rows a diff carries are turned into JS strings.
     pub fn subscribe(&self, from: String, to: String, callback: js_sys::Function) -> Result<(), JsError> {
         let live = self.client.live(&Kv::select().filter(Kv::ID.ge(from).and(Kv::ID.lt(to)))).map_err(js)?;
-        let rows = Rc::new(RefCell::new(live.rows().map_err(js)?));
-        let call = move |rows: &[Kv]| {
-            let values: js_sys::Array = rows.iter().map(|row| JsValue::from_str(&row.v)).collect();
+        let values: Vec<JsValue> = live.rows().map_err(js)?.iter().map(|row| JsValue::from_str(&row.v)).collect();
+        let values = Rc::new(RefCell::new(values));
+        let call = move |values: &[JsValue]| {
+            let array: js_sys::Array = values.iter().collect();
             // A throwing callback is the page's problem; the benchmark sees it there.
-            let _ = callback.call1(&JsValue::NULL, &values);
+            let _ = callback.call1(&JsValue::NULL, &array);
         };
-        call(&rows.borrow());
+        call(&values.borrow());
         live.on_change(move |diff| {
-            let mut rows = rows.borrow_mut();
-            diff.apply(&mut rows);
-            call(&rows);
+            let mut values = values.borrow_mut();
+            as_js(diff).apply(&mut values);
+            call(&values);
         });
         self.live.borrow_mut().push(live);
         Ok(())
@@ -143,4 +195,23 @@ impl PlasmaBench {
         }
         Ok(pages)
     }
+}
+
+/// The same diff over the rows' values as JS strings.
+fn as_js(diff: &Diff<Kv>) -> Diff<JsValue> {
+    let js = |row: &Kv| JsValue::from_str(&row.v);
+    let changes = diff
+        .changes
+        .iter()
+        .map(|change| match change {
+            LiveChange::Added { index, row } => LiveChange::Added { index: *index, row: js(row) },
+            LiveChange::Removed { old_index, .. } => {
+                LiveChange::Removed { old_index: *old_index, row: JsValue::UNDEFINED }
+            }
+            LiveChange::Edited { old_index, index, row, .. } => {
+                LiveChange::Edited { old_index: *old_index, index: *index, old: JsValue::UNDEFINED, row: js(row) }
+            }
+        })
+        .collect();
+    Diff { changes }
 }
