@@ -37,8 +37,10 @@ fn test() -> Result<(), String> {
     ensure_rust_target(WASM_TARGET)?;
     run("cargo", &["test", "--workspace", "--all-targets"])?;
     run("cargo", &["test", "--workspace", "--doc"])?;
-    // The core must keep building for the browser without SQLite.
+    // The core must keep building for the browser without SQLite, and the
+    // browser apps (the README's minimal one, the benchmark's) with it.
     run("cargo", &["check", "-p", "plasma", "--no-default-features", "--target", WASM_TARGET])?;
+    run("cargo", &["check", "-p", "web-minimal", "-p", "plasma-browser-bench", "--lib", "--target", WASM_TARGET])?;
     // The framework-agnostic server (`SyncServer::handle`) must build without axum.
     run("cargo", &["check", "-p", "plasma", "--no-default-features", "--features", "server"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;

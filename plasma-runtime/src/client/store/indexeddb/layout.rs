@@ -65,9 +65,17 @@ pub(super) fn client_key(id: &str) -> String {
     format!("{CLIENT_PREFIX}{id}")
 }
 
-/// The key of a pending mutation.
+/// Separates a pending mutation's client id from its number in its key.
+/// Client ids are plasma's (ULID layout) or the app's printable ids, so no
+/// id contains it, and `SEPARATOR + 1` bounds a client's range.
+const SEPARATOR: char = '\u{1}';
+
+/// The key of a pending mutation: `<client id>\u{1}<id, 20 digits>`. A
+/// string, not an array: the hot path puts one per mutation, and IndexedDB
+/// encodes and compares a string key for less than an array key. Zero-padded
+/// ids sort numerically, so a client's mutations stay a contiguous range.
 pub(super) fn pending_key(client_id: &str, id: u64) -> JsValue {
-    Array::of2(&JsValue::from_str(client_id), &JsValue::from_f64(id as f64)).into()
+    JsValue::from_str(&format!("{client_id}{SEPARATOR}{id:020}"))
 }
 
 /// Every pending mutation of `client_id` with id at most `through`.
@@ -77,8 +85,8 @@ pub(super) fn pending_through(client_id: &str, through: u64) -> Result<JsValue, 
 
 /// Every pending mutation of `client_id`.
 pub(super) fn pending_of(client_id: &str) -> Result<JsValue, JsValue> {
-    let start: JsValue = Array::of1(&JsValue::from_str(client_id)).into();
-    let end: JsValue = Array::of2(&JsValue::from_str(client_id), &Array::new()).into();
+    let start = JsValue::from_str(&format!("{client_id}{SEPARATOR}"));
+    let end = JsValue::from_str(&format!("{client_id}\u{2}"));
     IdbKeyRange::bound(&start, &end).map(JsValue::from)
 }
 
