@@ -194,3 +194,76 @@ async fn the_server_error_bodies_reach_the_browser_decoded() {
     let page = alice.pull(request(SCHEMA_VERSION)).await.expect("a pull with credentials works");
     assert!(page.limits.is_some(), "a real answer, decoded");
 }
+
+/// Talks to the server while `down` is unset; while set, every request is a
+/// real `fetch` to a closed port on 127.0.0.1 and fails as a real browser's
+/// network error does.
+struct Flaky {
+    live: FetchTransport,
+    dead: FetchTransport,
+    down: Rc<std::cell::Cell<bool>>,
+}
+
+impl Transport for Flaky {
+    fn push(
+        &self,
+        request: plasma::protocol::PushRequest,
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PushResponse, TransportError>> {
+        if self.down.get() { self.dead.push(request) } else { self.live.push(request) }
+    }
+
+    fn pull(
+        &self,
+        request: PullRequest,
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PullResponse, TransportError>> {
+        if self.down.get() { self.dead.pull(request) } else { self.live.pull(request) }
+    }
+}
+
+/// Waits until the client reports `status`.
+async fn until_status(client: &Client<TodoMutators>, status: plasma::client::SyncStatus) {
+    within(&format!("status {status:?}"), async {
+        while client.status() != status {
+            WebPlatform::new().sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+#[wasm_bindgen_test]
+async fn going_offline_and_coming_back_follow_the_native_rules() {
+    let Some(url) = server() else { return };
+    let down = Rc::new(std::cell::Cell::new(true));
+    let transport = Flaky {
+        live: FetchTransport::new(&format!("{url}/sync")).expect("endpoint").header(USER_HEADER, "olga"),
+        dead: FetchTransport::new("http://127.0.0.1:9/sync").expect("endpoint"),
+        down: Rc::clone(&down),
+    };
+    let group = format!("browser-offline-{}", WebPlatform::new().random_u64());
+    let client = Client::<TodoMutators>::builder(&SCHEMA, group)
+        .context(|| Ctx { user_id: "olga".into() })
+        .store(MemoryStore::new())
+        .pull_interval(Duration::from_secs(600))
+        .backoff(plasma::client::BackoffConfig { initial: Duration::from_millis(50), max: Duration::from_millis(400) })
+        .build(transport, WebPlatform::new())
+        .await
+        .expect("client");
+    client.start();
+    let id = client.new_id();
+    let handle =
+        client.mutate::<create_todo>(CreateTodo { id: id.clone(), title: "offline: queued".into(), updated_at: 1 });
+    let handle = handle.expect("mutate offline");
+    assert_eq!(client.query(&Todo::select().filter(Todo::ID.eq(id.as_str()))).expect("query").len(), 1);
+
+    // Fetch fails: the client says so, keeps the mutation, and retries with backoff.
+    until_status(&client, plasma::client::SyncStatus::Offline).await;
+    WebPlatform::new().sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.status(), plasma::client::SyncStatus::Offline, "still offline while fetch fails");
+    assert_eq!(client.pending_count().expect("pending"), 1, "nothing is lost while offline");
+
+    // Back: the next retry pushes it, the server applies it, the status settles.
+    down.set(false);
+    within("the queued mutation after reconnecting", handle).await.expect("applied by the server");
+    until_status(&client, plasma::client::SyncStatus::InSync).await;
+    assert_eq!(client.pending_count().expect("pending"), 0);
+}
