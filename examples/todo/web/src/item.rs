@@ -108,7 +108,8 @@ pub fn TodoItem(todo: Todo) -> impl IntoView {
                 />
             </Show>
             <div class="actions">
-                <button type="button" data-testid="edit" class="ghost" on:click=edit_click.clone()>"Edit"</button>
+                <button type="button" data-testid="edit" class="ghost" on:click=edit_click.clone()
+                    aria-label=format!("Edit: {title}")>"Edit"</button>
                 <button type="button" data-testid="delete" class="ghost danger" on:click=delete.clone()
                     aria-label=format!("Delete: {title}")>"Delete"</button>
             </div>
