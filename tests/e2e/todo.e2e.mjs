@@ -38,6 +38,8 @@ const USER = 'alice';
 const OTHER_PROFILE_MS = 1000;
 /** Generous bound for things that involve reconnecting, reloads, server restarts. */
 const SLOW_MS = 30_000;
+/** Bound for reconnecting after the server comes back (the client's backoff is at most 30 s). */
+const RECONNECT_MS = 45_000;
 /** Bound for a single UI step (a row showing, an attribute changing) without a budget of its own. */
 const STEP_MS = 10_000;
 
@@ -185,6 +187,9 @@ const waitStatus = (page, status, timeout = STEP_MS) =>
 
 const waitPending = (page, n, timeout = STEP_MS) =>
   until(page, `pending-count ${n}`, (n) => Number(document.querySelector('[data-testid="pending-count"]')?.textContent) === n, n, timeout);
+
+const waitSomePending = (page, timeout = STEP_MS) =>
+  until(page, 'pending-count above 0', () => Number(document.querySelector('[data-testid="pending-count"]')?.textContent) > 0, null, timeout);
 
 const waitTitle = (page, title, timeout = STEP_MS) =>
   until(
@@ -361,7 +366,7 @@ test('a todo added in A shows in A before the server answers, and in B within 1 
   const hold = await holdPushes(A);
   const held = uniq('held');
   const heldId = await addTodo(pageA, held);
-  assert.ok((await pendingOf(pageA)) > 0, 'the unconfirmed write is pending in A');
+  await waitSomePending(pageA); // 'the unconfirmed write is pending in A'
   await sleep(300);
   assert.equal(await rowByTitle(pageB, held).count(), 0, 'B cannot have a write the server never got');
   await hold.release();
@@ -436,7 +441,7 @@ test('a reload keeps everything, including a write made just before it', { timeo
   const lastId = await addTodo(pageA, last);
   await pageA.reload({ timeout: SLOW_MS });
   await waitRow(pageA, lastId, { title: last, done: 'false' }, SLOW_MS);
-  assert.ok((await pendingOf(pageA)) > 0, 'the write is still pending after the reload');
+  await waitSomePending(pageA); // 'the write is still pending after the reload'
   const after = await rows(pageA);
   assert.deepEqual(after.filter((r) => r.id !== lastId), before, 'every earlier row (and its done state) survived the reload');
   await recordEnter(pageA);
@@ -477,7 +482,7 @@ test('a title over 100 characters is shown, refused by the server with an alert,
   const hold = await holdPushes(A);
   const title = `${uniq('long')} ${'x'.repeat(120)}`;
   const id = await addTodo(pageA, title);
-  assert.ok((await pendingOf(pageA)) > 0, 'the long title is pending');
+  await waitSomePending(pageA); // 'the long title is pending'
   await hold.release();
   await until(pageA, 'an alert', () => document.querySelector('[data-testid="error"][role="alert"]')?.textContent.includes('too long'), null, SLOW_MS);
   await waitNoRow(pageA, id, STEP_MS);
@@ -521,16 +526,17 @@ test('with the server stopped a write shows at once, status offline; after a res
   try {
     const title = uniq('offline');
     const id = await addTodo(pageA, title, 2_000);
-    assert.ok((await pendingOf(pageA)) > 0, 'the offline write is pending');
+    await waitSomePending(pageA); // 'the offline write is pending'
     await waitStatus(pageA, 'offline', SLOW_MS);
     await waitStatus(pageB, 'offline', SLOW_MS);
     assert.equal(await rowById(pageB, id).count(), 0);
 
     await server.start(); // same port, same database
-    await waitRow(pageB, id, { title }, SLOW_MS);
-    await waitPending(pageA, 0, SLOW_MS);
-    await waitStatus(pageA, 'in sync', SLOW_MS);
-    await waitStatus(pageB, 'in sync', SLOW_MS);
+    // The pages retry with backoff (at most 30 s between tries).
+    await waitRow(pageB, id, { title }, RECONNECT_MS);
+    await waitPending(pageA, 0, RECONNECT_MS);
+    await waitStatus(pageA, 'in sync', RECONNECT_MS);
+    await waitStatus(pageB, 'in sync', RECONNECT_MS);
   } finally {
     if (!servers.has(server)) await server.start();
   }
