@@ -88,7 +88,7 @@ pub fn encoded_pull_pages(batch: u64, rows: u64, per_page: u64) -> Vec<Vec<u8>> 
 
 /// The context the benchmarks' clients run mutators with.
 pub fn ctx() -> Ctx {
-    Ctx { user_id: "bench".to_owned() }
+    Ctx::client("bench")
 }
 
 /// A client core with `n` pending createTodo mutations and no server state.

@@ -95,7 +95,7 @@ async fn client_with(endpoint: &str, user: &str, group: &str, store: impl Store,
     let transport = HttpTransport::new(endpoint).expect("transport").header(todo::USER_HEADER, user);
     let user = user.to_owned();
     let client = Client::<TodoMutators>::builder(&SCHEMA, group)
-        .context(move || Ctx { user_id: user.clone() })
+        .context(move || Ctx::client(user.clone()))
         .store(store)
         .pokes(pokes)
         // Long enough that only pokes (or a push) can explain a prompt update.
@@ -266,7 +266,7 @@ async fn version_and_auth_errors_stop_syncing_with_an_observable_status() {
     // The same tables, an older app version: a client built before a release.
     static OUTDATED: plasma::Schema = plasma::schema![version = "todos-v0"; Todo];
     let outdated = Client::<TodoMutators>::builder(&OUTDATED, "erin-old")
-        .context(|| Ctx { user_id: "erin".into() })
+        .context(|| Ctx::client("erin"))
         .backoff(quick_backoff())
         .build(transport, TokioPlatform::current().expect("runtime"))
         .await
@@ -292,7 +292,7 @@ async fn version_and_auth_errors_stop_syncing_with_an_observable_status() {
         source.lock().expect("lock").clone().map(|user| vec![(todo::USER_HEADER.to_owned(), user)]).unwrap_or_default()
     });
     let anonymous = Client::<TodoMutators>::builder(&SCHEMA, "frank-1")
-        .context(|| Ctx { user_id: "frank".into() })
+        .context(|| Ctx::client("frank"))
         .backoff(quick_backoff())
         .build(transport, TokioPlatform::current().expect("runtime"))
         .await
@@ -531,7 +531,7 @@ async fn a_client_forgotten_with_an_unconfirmed_push_starts_over_without_applyin
         fired: Arc::new(std::sync::atomic::AtomicBool::new(false)),
     };
     let client = Client::<TodoMutators>::builder(&SCHEMA, "lee-laptop")
-        .context(|| Ctx { user_id: "lee".into() })
+        .context(|| Ctx::client("lee"))
         .store(MemoryStore::new())
         .pokes(false)
         .pull_interval(Duration::from_secs(600))

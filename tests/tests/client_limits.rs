@@ -85,7 +85,7 @@ fn quick_backoff() -> BackoffConfig {
 async fn client(transport: Counting, user: &str, group: &str, max_push_bytes: Option<usize>) -> TodoClient {
     let user = user.to_owned();
     let mut builder = Client::<TodoMutators>::builder(&SCHEMA, group)
-        .context(move || Ctx { user_id: user.clone() })
+        .context(move || Ctx::client(user.clone()))
         .pull_interval(Duration::from_secs(600))
         .backoff(quick_backoff());
     if let Some(bytes) = max_push_bytes {
@@ -269,7 +269,7 @@ async fn a_queued_mutation_the_server_refuses_even_alone_is_abandoned_and_the_re
 fn core_with(limits: ServerLimits, titles: &[String]) -> ClientCore<TodoMutators> {
     let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
     core.set_limits(limits);
-    let ctx = Ctx { user_id: "u".into() };
+    let ctx = Ctx::client("u");
     for (i, title) in titles.iter().enumerate() {
         let args = CreateTodo { id: format!("t{i:03}"), title: title.clone(), updated_at: 1 };
         let (_record, _handle) = core.mutate::<create_todo>(&ctx, args, 0).expect("mutate");
@@ -339,7 +339,7 @@ fn push_requests_are_the_largest_batches_under_the_byte_and_count_limits() {
 
 #[test]
 fn mutate_refuses_exactly_what_a_single_push_cannot_carry() {
-    let ctx = Ctx { user_id: "u".into() };
+    let ctx = Ctx::client("u");
     let probe = core_with(ServerLimits::default(), &["x".repeat(1_000)]);
     let fits = probe.push_bytes_of(1).expect("pending");
     // The limit is exactly one push of that mutation: accepted.
@@ -363,7 +363,7 @@ fn mutate_refuses_exactly_what_a_single_push_cannot_carry() {
 async fn an_abandoned_mutation_stays_abandoned_across_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("client.db");
-    let ctx = Ctx { user_id: "u".into() };
+    let ctx = Ctx::client("u");
     let store = SqliteStore::open(&path).expect("store");
     let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "g".into(), "c1".into());
     // As a client starts: a fresh store loads empty (creating the tables), then is initialised.
@@ -415,7 +415,7 @@ fn the_new_fields_are_optional_on_the_wire() {
     .expect("decodes without limits");
     assert_eq!(page.limits, None);
     let mut core = core_with(ServerLimits { max_body_bytes: 1_234, max_mutations_per_push: 5 }, &[]);
-    let rebase = core.apply_pull(&None, &[page], &Ctx { user_id: "u".into() }, || "c2".into(), |_| Ok(()));
+    let rebase = core.apply_pull(&None, &[page], &Ctx::client("u"), || "c2".into(), |_| Ok(()));
     assert!(rebase.is_ok());
     assert_eq!(core.limits(), ServerLimits { max_body_bytes: 1_234, max_mutations_per_push: 5 });
 

@@ -220,7 +220,7 @@ fn queries_over_one_table_share_indexes_and_unaffected_queries_stay_quiet() {
 }
 
 fn ctx() -> Ctx {
-    Ctx { user_id: "alice".into() }
+    Ctx::client("alice")
 }
 
 fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> PullResponse {

@@ -27,7 +27,7 @@ fn script() -> Vec<(&'static str, serde_json::Value)> {
 
 /// Runs every step in its own transaction, committing only successes.
 fn run<E: Executor>(exec: &E, user: &str) -> (Vec<Todo>, Vec<String>) {
-    let ctx = Ctx { user_id: user.to_owned() };
+    let ctx = Ctx::client(user);
     let mut outcomes = Vec::new();
     for (name, args) in script() {
         let args = args.to_string();

@@ -375,7 +375,7 @@ async fn a_busy_database_is_retryable_and_consumes_no_id() {
     let db = plasma::SqliteExecutor::open(&path).expect("open");
     db.set_busy_timeout(Duration::from_millis(50)).expect("timeout");
     let server = todo::server::build(db).expect("server");
-    let who = || plasma::server::Authorized::user("alice", todo::Ctx { user_id: "alice".into() });
+    let who = || plasma::server::Authorized::user("alice", todo::Ctx::server("alice"));
     let body = |id: u64| {
         serde_json::to_vec(&json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1",
             "mutations": [{"clientId": "c1", "id": id, "name": "createTodo", "args": create(&format!("t{id}"), "x"), "timestamp": 1}]}))

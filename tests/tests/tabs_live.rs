@@ -23,7 +23,7 @@ use todo::{CreateTodo, Ctx, RenameTodo, SCHEMA, Todo, TodoMutators};
 type Core = ClientCore<TodoMutators>;
 
 fn ctx() -> Ctx {
-    Ctx { user_id: "alice".into() }
+    Ctx::client("alice")
 }
 
 fn todo(id: &str, title: &str, updated_at: i64) -> Todo {

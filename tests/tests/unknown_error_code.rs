@@ -82,7 +82,7 @@ async fn http_transport_decodes_an_unknown_error_code_with_its_body() {
 
 async fn client_against(endpoint: &str) -> Client<TodoMutators> {
     let client = Client::<TodoMutators>::builder(&SCHEMA, "g")
-        .context(|| Ctx { user_id: "u".to_owned() })
+        .context(|| Ctx::client("u"))
         .pull_interval(Duration::from_secs(600))
         .backoff(BackoffConfig { initial: Duration::from_millis(10), max: Duration::from_millis(20) })
         .build(HttpTransport::new(endpoint).expect("transport"), TokioPlatform::current().expect("runtime"))

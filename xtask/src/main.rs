@@ -2,12 +2,15 @@
 //! what is missing: the wasm32 target, wasm-bindgen-cli at the locked version,
 //! Chromium and its driver) and runs every test, native and in the browser; CI
 //! runs exactly this. `cargo xtask web` runs only the browser suite.
+//! `cargo xtask todo` builds the todo quick start's web client and runs its
+//! server (see `todo_app`).
 
 use std::process::{Command, ExitCode};
 
+mod todo_app;
 mod web_sync;
 
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+pub(crate) const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -17,9 +20,10 @@ fn main() -> ExitCode {
         "bench" => bench(),
         "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
         "planted" => planted(std::env::args().skip(2).collect()),
+        "todo" => todo_app::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|web|bench|sim|planted>\n  test   install missing tools, run every test\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert"
+                "usage: cargo xtask <test|web|bench|sim|planted|todo>\n  test   install missing tools, run every test\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert\n  todo [--port N] [--db PATH] [--build-only]  build the todo web client, run its server, print the URL"
             );
             return ExitCode::from(2);
         }
@@ -103,7 +107,7 @@ fn locked_wasm_bindgen() -> Result<String, String> {
 
 /// Installs wasm-bindgen-cli (`wasm-bindgen`, `wasm-bindgen-test-runner`) at the
 /// locked version unless `wasm-bindgen --version` already reports it.
-fn ensure_wasm_bindgen_cli() -> Result<(), String> {
+pub(crate) fn ensure_wasm_bindgen_cli() -> Result<(), String> {
     let want = locked_wasm_bindgen()?;
     let have = Command::new("wasm-bindgen")
         .arg("--version")
@@ -176,7 +180,7 @@ fn simulate(seeds: String) -> Result<(), String> {
     }
 }
 
-fn ensure_rust_target(target: &str) -> Result<(), String> {
+pub(crate) fn ensure_rust_target(target: &str) -> Result<(), String> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -187,7 +191,7 @@ fn ensure_rust_target(target: &str) -> Result<(), String> {
     run("rustup", &["target", "add", target])
 }
 
-fn run(program: &str, args: &[&str]) -> Result<(), String> {
+pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("xtask: {program} {}", args.join(" "));
     let status = Command::new(program).args(args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }

@@ -30,11 +30,34 @@ pub static SCHEMA: plasma::Schema = plasma::schema![version = SCHEMA_VERSION; To
 /// `SCHEMA` carries it to both builders; the constant is for raw requests.
 pub const SCHEMA_VERSION: &str = "todos-v1";
 
-/// Who is asking: handed to every mutator by the server's auth hook (or the client).
+/// Who is asking, and where the mutator runs: handed to every mutator by the
+/// server's auth hook (`canonical: true`) or by the client (`canonical: false`).
+///
+/// Permissions and limits are server-authoritative: a check that only the
+/// server can make truthfully (or that the app wants to change without
+/// shipping new clients) runs where `canonical` is true. The client's
+/// optimistic run accepts the mutation and shows it at once; the server
+/// refuses it, and plasma rolls the optimistic write back on every client and
+/// resolves the mutation's handle with the server's message. The todo app's
+/// example: [`MAX_TITLE_CHARS`].
 #[derive(Debug, Clone)]
 pub struct Ctx {
     /// The authenticated user.
     pub user_id: String,
+    /// True on the server (the canonical run), false in clients' optimistic runs.
+    pub canonical: bool,
+}
+
+impl Ctx {
+    /// The context of a client's optimistic run for `user`.
+    pub fn client(user: impl Into<String>) -> Self {
+        Ctx { user_id: user.into(), canonical: false }
+    }
+
+    /// The context of the server's canonical run for `user` (the auth hook's).
+    pub fn server(user: impl Into<String>) -> Self {
+        Ctx { user_id: user.into(), canonical: true }
+    }
 }
 
 /// Arguments of [`create_todo`].
@@ -87,9 +110,18 @@ pub struct ImportTodos {
     pub todos: Vec<CreateTodo>,
 }
 
-fn check_title(title: &str) -> Result<(), MutatorError> {
+/// The longest title the server accepts, in characters. Only the canonical
+/// run checks it (see [`Ctx`]): a longer title shows optimistically and is
+/// then refused by the server with a message containing "too long".
+pub const MAX_TITLE_CHARS: usize = 100;
+
+fn check_title(ctx: &Ctx, title: &str) -> Result<(), MutatorError> {
     if title.trim().is_empty() {
         return Err(MutatorError::app("a todo needs a title"));
+    }
+    // Server-authoritative: clients do not check it, on purpose (see `Ctx`).
+    if ctx.canonical && title.chars().count() > MAX_TITLE_CHARS {
+        return Err(MutatorError::app(format!("title too long: at most {MAX_TITLE_CHARS} characters")));
     }
     Ok(())
 }
@@ -103,7 +135,7 @@ pub async fn create_todo(tx: &mut impl Transaction, ctx: &Ctx, args: CreateTodo)
     if ctx.user_id == VIEWER {
         return Err(MutatorError::app("viewers cannot create todos"));
     }
-    check_title(&args.title)?;
+    check_title(ctx, &args.title)?;
     Todo::insert()
         .value(Todo::ID, args.id)
         .value(Todo::TITLE, args.title)
@@ -123,7 +155,9 @@ pub async fn import_todos(tx: &mut impl Transaction, ctx: &Ctx, args: ImportTodo
     for (i, todo) in args.todos.into_iter().enumerate() {
         // Checked one by one while inserting, so a bad entry midway leaves
         // earlier inserts behind for the transaction to roll back.
-        check_title(&todo.title).map_err(|_| MutatorError::app(format!("import entry {i} needs a title")))?;
+        check_title(ctx, &todo.title).map_err(|e| {
+            if todo.title.trim().is_empty() { MutatorError::app(format!("import entry {i} needs a title")) } else { e }
+        })?;
         Todo::insert()
             .value(Todo::ID, todo.id)
             .value(Todo::TITLE, todo.title)
@@ -137,8 +171,18 @@ pub async fn import_todos(tx: &mut impl Transaction, ctx: &Ctx, args: ImportTodo
 /// Marks a todo done.
 #[plasma::mutator(name = "markDone")]
 pub async fn mark_done(tx: &mut impl Transaction, _ctx: &Ctx, args: MarkDone) -> Result<(), MutatorError> {
+    set_done(tx, args, true).await
+}
+
+/// Marks a done todo open again (same arguments as [`mark_done`]).
+#[plasma::mutator(name = "markUndone")]
+pub async fn mark_undone(tx: &mut impl Transaction, _ctx: &Ctx, args: MarkDone) -> Result<(), MutatorError> {
+    set_done(tx, args, false).await
+}
+
+async fn set_done(tx: &mut impl Transaction, args: MarkDone, done: bool) -> Result<(), MutatorError> {
     let changed = Todo::update()
-        .set(Todo::DONE, true)
+        .set(Todo::DONE, done)
         .set(Todo::UPDATED_AT, args.updated_at)
         .filter(Todo::ID.eq(args.id.as_str()))
         .run(tx)
@@ -151,8 +195,8 @@ pub async fn mark_done(tx: &mut impl Transaction, _ctx: &Ctx, args: MarkDone) ->
 
 /// Renames a todo.
 #[plasma::mutator(name = "renameTodo")]
-pub async fn rename_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: RenameTodo) -> Result<(), MutatorError> {
-    check_title(&args.title)?;
+pub async fn rename_todo(tx: &mut impl Transaction, ctx: &Ctx, args: RenameTodo) -> Result<(), MutatorError> {
+    check_title(ctx, &args.title)?;
     let changed = Todo::update()
         .set(Todo::TITLE, args.title)
         .set(Todo::UPDATED_AT, args.updated_at)
@@ -174,7 +218,7 @@ pub async fn delete_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: DeleteTodo
 
 plasma::mutators! {
     /// Every mutator of the todo app.
-    pub struct TodoMutators { create_todo, mark_done, rename_todo, delete_todo, import_todos }
+    pub struct TodoMutators { create_todo, mark_done, mark_undone, rename_todo, delete_todo, import_todos }
 }
 
 /// The header that names the user. A real app sends a session token and
@@ -205,7 +249,7 @@ pub mod client {
         let transport = HttpTransport::new(endpoint)?.header(USER_HEADER, user);
         let user = user.to_owned();
         Client::<TodoMutators>::builder(&SCHEMA, group)
-            .context(move || Ctx { user_id: user.clone() })
+            .context(move || Ctx::client(user.clone()))
             .store(store)
             .pokes(true)
             .build(transport, TokioPlatform::current()?)
@@ -245,7 +289,7 @@ pub mod server {
                 if user == "banned" {
                     return Err(AuthRejection::forbidden("this user is banned"));
                 }
-                Ok(Authorized::user(user, Ctx { user_id: user.to_owned() }))
+                Ok(Authorized::user(user, Ctx::server(user)))
             })
             .build()
     }

@@ -22,7 +22,7 @@ mod app {
         let store = IndexedDbStore::open("todo", &group).await?;
         let transport = FetchTransport::new(&endpoint)?.header(USER_HEADER, user.clone());
         let client = Client::<TodoMutators>::builder(&SCHEMA, group)
-            .context(move || Ctx { user_id: user.clone() })
+            .context(move || Ctx::client(user.clone()))
             .store(store)
             .pokes(true)
             .build(transport, WebPlatform::new())

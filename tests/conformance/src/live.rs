@@ -16,7 +16,7 @@ use todo::{CreateTodo, Ctx, MarkDone, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators
 use crate::store::{GROUP, StoreFactory, loaded};
 
 fn ctx() -> Ctx {
-    Ctx { user_id: "alice".into() }
+    Ctx::client("alice")
 }
 
 fn todo(id: &str, title: &str, at: i64) -> Todo {

@@ -17,7 +17,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 async fn client(db: &Idb, transport: Recorder) -> Client<TodoMutators> {
     let store = IndexedDbStore::open_named(&db.0).await.expect("open");
     Client::<TodoMutators>::builder(&SCHEMA, "g1")
-        .context(|| Ctx { user_id: "alice".into() })
+        .context(|| Ctx::client("alice"))
         .store(store)
         .build(transport, TestPlatform)
         .await

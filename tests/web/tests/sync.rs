@@ -49,7 +49,7 @@ async fn browser_client(url: &str, user: &str, tag: &str) -> Client<TodoMutators
     let user: Rc<str> = Rc::from(user);
     let group = format!("browser-{tag}-{}", WebPlatform::new().random_u64());
     Client::<TodoMutators>::builder(&SCHEMA, group)
-        .context(move || Ctx { user_id: user.to_string() })
+        .context(move || Ctx::client(user.to_string()))
         .store(MemoryStore::new())
         .pokes(true)
         // Only a poke (or our own push) makes it pull within the test.

@@ -31,7 +31,7 @@ async fn tab(name: &str) -> Client<TodoMutators> {
     let store = IndexedDbStore::open_named(name).await.expect("open");
     let transport = FetchTransport::new("http://127.0.0.1:9/sync").expect("endpoint");
     let client = Client::<TodoMutators>::builder(&SCHEMA, "tabs-live")
-        .context(|| Ctx { user_id: "alice".into() })
+        .context(|| Ctx::client("alice"))
         .store(store)
         .build(transport, WebPlatform::new())
         .await
