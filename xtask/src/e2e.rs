@@ -44,10 +44,7 @@ pub fn run() -> Result<(), String> {
     npm_ci(&suite_dir)?;
     run_for(workspace, "cargo", &["xtask", "todo", "--build-only"], &[], BUILD)?;
     run_for(workspace, "cargo", &["build", "-p", "todo", "--bin", "todo"], &[], BUILD)?;
-    let web = target.join("todo-web");
-    if !web.join("index.html").exists() {
-        return Err(format!("the site build left no {}", web.join("index.html").display()));
-    }
+    let web = site(workspace, &target)?;
     let bin = target.join("debug").join("todo");
     let out = target.join("e2e");
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
@@ -65,6 +62,20 @@ pub fn run() -> Result<(), String> {
     let result = run_for(&suite_dir, "node", &["--test", "--test-concurrency=1", "todo.e2e.mjs"], &env, SUITE);
     let _ = std::fs::remove_dir_all(&tmp);
     result.map_err(|e| format!("{e}; the screenshot (if taken) is in {}", out.display()))
+}
+
+/// Where `cargo xtask todo --build-only` put the site: `todo-web` under the
+/// target directory in use or under the workspace's `target/`, whichever was
+/// built last.
+fn site(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
+    let candidates = [target.join("todo-web"), workspace.join("target").join("todo-web")];
+    let modified = |dir: &Path| std::fs::metadata(dir.join("pkg")).and_then(|m| m.modified()).ok();
+    candidates
+        .iter()
+        .filter(|dir| dir.join("index.html").exists())
+        .max_by_key(|dir| modified(dir))
+        .cloned()
+        .ok_or_else(|| format!("the site build left no index.html in {} or {}", candidates[0].display(), candidates[1].display()))
 }
 
 /// `npm ci` unless `node_modules` already holds what this `package-lock.json` locks.
