@@ -11,7 +11,7 @@
 // The suite owns its servers: it starts `todo --web WEB --db TMP/x.db --port 0` on
 // 127.0.0.1, and restarts it on the same port and database for the offline scenario.
 // Every wait has a timeout, and a suite-wide deadline kills everything it started.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -287,15 +287,21 @@ async function holdPushes(context) {
   const match = (url) => url.pathname.endsWith('/push');
   const handler = (route) => (open ? route.continue().catch(() => {}) : held.push(route));
   await context.route(match, handler);
-  return {
+  const hold = {
     held: () => held.length,
     async release() {
+      if (open) return;
       open = true;
-      await context.unroute(match, handler);
+      holds.delete(hold);
+      await context.unroute(match, handler).catch(() => {});
       for (const r of held.splice(0)) await r.continue().catch(() => {});
     },
   };
+  holds.add(hold);
+  return hold;
 }
+/** Holds not yet released: a failed scenario's hold is released after it, so it cannot break the next. */
+const holds = new Set();
 
 function stats(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -349,6 +355,10 @@ before(async () => {
   await recordTitles(pageB);
   await recordEnter(pageA);
 }, { timeout: 120_000 });
+
+afterEach(async () => {
+  for (const h of [...holds]) await h.release();
+});
 
 after(async () => {
   clearTimeout(suiteDeadline);
