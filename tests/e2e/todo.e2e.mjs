@@ -379,6 +379,9 @@ test('a todo added in A shows in A before the server answers, and in B within 1 
   const held = uniq('held');
   const heldId = await addTodo(pageA, held);
   await waitSomePending(pageA); // 'the unconfirmed write is pending in A'
+  for (const end = Date.now() + STEP_MS; hold.held() === 0; await sleep(50)) {
+    assert.ok(Date.now() < end, 'A tried to push the write (and the push is held)');
+  }
   await sleep(300);
   assert.equal(await rowByTitle(pageB, held).count(), 0, 'B cannot have a write the server never got');
   await hold.release();
