@@ -148,7 +148,8 @@ async function profile(name) {
 /** Opens the app for USER in a new tab of `context` and waits until it is in sync. */
 async function openApp(context, server, { waitInSync = true } = {}) {
   const page = await context.newPage();
-  page.label = `${context.label} tab ${context.pages().length}`;
+  context.tabs = (context.tabs ?? 0) + 1;
+  page.label = `${context.label} tab ${context.tabs}`;
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning') context.logs.push(`${context.label} ${m.type()}: ${m.text()}`.slice(0, 400));
   });
