@@ -70,17 +70,15 @@ pub fn run() -> Result<(), String> {
 fn site(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
     let candidates = [target.join("todo-web"), workspace.join("target").join("todo-web")];
     let modified = |dir: &Path| std::fs::metadata(dir.join("pkg")).and_then(|m| m.modified()).ok();
-    candidates
-        .iter()
-        .filter(|dir| dir.join("index.html").exists())
-        .max_by_key(|dir| modified(dir))
-        .cloned()
-        .ok_or_else(|| format!("the site build left no index.html in {} or {}", candidates[0].display(), candidates[1].display()))
+    candidates.iter().filter(|dir| dir.join("index.html").exists()).max_by_key(|dir| modified(dir)).cloned().ok_or_else(
+        || format!("the site build left no index.html in {} or {}", candidates[0].display(), candidates[1].display()),
+    )
 }
 
 /// `npm ci` unless `node_modules` already holds what this `package-lock.json` locks.
 fn npm_ci(dir: &Path) -> Result<(), String> {
-    let lock = std::fs::read(dir.join("package-lock.json")).map_err(|e| format!("cannot read tests/e2e/package-lock.json: {e}"))?;
+    let lock = std::fs::read(dir.join("package-lock.json"))
+        .map_err(|e| format!("cannot read tests/e2e/package-lock.json: {e}"))?;
     let stamp = dir.join(STAMP);
     if std::fs::read(&stamp).is_ok_and(|installed| installed == lock) {
         return Ok(());
