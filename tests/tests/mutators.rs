@@ -92,6 +92,67 @@ fn mutators_receive_the_context() {
 
 #[test]
 fn the_registry_lists_every_mutator() {
-    assert_eq!(TodoMutators::NAMES, &["createTodo", "markDone", "renameTodo", "deleteTodo", "importTodos"]);
+    assert_eq!(
+        TodoMutators::NAMES,
+        &["createTodo", "markDone", "markUndone", "renameTodo", "deleteTodo", "importTodos"]
+    );
     assert!(TodoMutators::contains("markDone") && !TodoMutators::contains("mark_done"));
+}
+
+/// Creates one todo with `title` under `ctx`, then renames it to `title` too;
+/// the two outcomes.
+fn create_and_rename(ctx: &Ctx, title: &str) -> [Result<(), String>; 2] {
+    let memory = MemoryExecutor::new(&todo::SCHEMA);
+    let seed = json!({"id": "a", "title": "short", "updatedAt": 1}).to_string();
+    let steps = [
+        ("createTodo", json!({"id": "b", "title": title, "updatedAt": 2}).to_string()),
+        ("renameTodo", json!({"id": "a", "title": title, "updatedAt": 3}).to_string()),
+    ];
+    run_ready(async {
+        let mut tx = memory.begin().await.expect("begin");
+        TodoMutators::dispatch(&mut tx, ctx, "createTodo", &seed).await.expect("seed");
+        MemoryExecutor::commit(tx).await.expect("commit");
+        let mut out = Vec::new();
+        for (name, args) in &steps {
+            let mut tx = memory.begin().await.expect("begin");
+            out.push(TodoMutators::dispatch(&mut tx, ctx, name, args).await.map_err(|e| e.to_string()));
+        }
+        [out.remove(0), out.remove(0)]
+    })
+    .expect("ready")
+}
+
+#[test]
+fn the_title_limit_is_checked_only_in_the_canonical_run() {
+    let long = "x".repeat(todo::MAX_TITLE_CHARS + 1);
+    let at_limit = "é".repeat(todo::MAX_TITLE_CHARS); // characters, not bytes
+    // The client's optimistic run accepts what only the server may refuse.
+    assert_eq!(create_and_rename(&Ctx::client("alice"), &long), [Ok(()), Ok(())]);
+    for outcome in create_and_rename(&Ctx::server("alice"), &long) {
+        let error = outcome.expect_err("refused on the server");
+        assert!(error.contains("too long"), "{error}");
+    }
+    assert_eq!(create_and_rename(&Ctx::server("alice"), &at_limit), [Ok(()), Ok(())]);
+    let unlimited = Ctx::server_with("alice", todo::ServerRules::unlimited());
+    assert_eq!(create_and_rename(&unlimited, &long), [Ok(()), Ok(())]);
+}
+
+#[test]
+fn mark_undone_reopens_a_todo() {
+    let memory = MemoryExecutor::new(&todo::SCHEMA);
+    let ctx = Ctx::client("alice");
+    let steps = [
+        ("createTodo", json!({"id": "a", "title": "t", "updatedAt": 1})),
+        ("markDone", json!({"id": "a", "updatedAt": 2})),
+        ("markUndone", json!({"id": "a", "updatedAt": 3})),
+    ];
+    let todo = run_ready(async {
+        let mut tx = memory.begin().await.expect("begin");
+        for (name, args) in &steps {
+            TodoMutators::dispatch(&mut tx, &ctx, name, &args.to_string()).await.expect(name);
+        }
+        Todo::select().fetch(&mut tx).await.expect("select")
+    })
+    .expect("ready");
+    assert_eq!((todo[0].done, todo[0].updated_at), (false, 3));
 }

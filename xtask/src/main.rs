@@ -45,6 +45,11 @@ fn test() -> Result<(), String> {
     // browser apps (the README's minimal one, the benchmark's) with it.
     run("cargo", &["check", "-p", "plasma", "--no-default-features", "--target", WASM_TARGET])?;
     run("cargo", &["check", "-p", "web-minimal", "-p", "plasma-browser-bench", "--lib", "--target", WASM_TARGET])?;
+    // The Leptos bindings and the todo quick start's web client (wasm32-only crates).
+    run(
+        "cargo",
+        &["clippy", "-p", "plasma-leptos", "-p", "todo-web", "--target", WASM_TARGET, "--", "-D", "warnings"],
+    )?;
     // The framework-agnostic server (`SyncServer::handle`) must build without axum.
     run("cargo", &["check", "-p", "plasma", "--no-default-features", "--features", "server"])?;
     run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;

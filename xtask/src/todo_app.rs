@@ -76,7 +76,19 @@ fn build_site(workspace: &Path, target: &Path, site: &Path) -> Result<(), String
     } else {
         let wasm_arg = wasm.to_str().ok_or("the target directory's path is not UTF-8")?;
         let pkg_arg = pkg.to_str().ok_or("the workspace's path is not UTF-8")?;
-        crate::run("wasm-bindgen", &["--target", "web", "--no-typescript", "--out-dir", pkg_arg, wasm_arg])?;
+        crate::run(
+            "wasm-bindgen",
+            &[
+                "--target",
+                "web",
+                "--no-typescript",
+                "--remove-name-section",
+                "--remove-producers-section",
+                "--out-dir",
+                pkg_arg,
+                wasm_arg,
+            ],
+        )?;
     }
     let web = workspace.join("examples").join("todo").join("web");
     for file in ["index.html", "style.css"] {

@@ -31,32 +31,67 @@ pub static SCHEMA: plasma::Schema = plasma::schema![version = SCHEMA_VERSION; To
 pub const SCHEMA_VERSION: &str = "todos-v1";
 
 /// Who is asking, and where the mutator runs: handed to every mutator by the
-/// server's auth hook (`canonical: true`) or by the client (`canonical: false`).
+/// server's auth hook ([`Ctx::server`]) or by the client ([`Ctx::client`]).
 ///
-/// Permissions and limits are server-authoritative: a check that only the
-/// server can make truthfully (or that the app wants to change without
-/// shipping new clients) runs where `canonical` is true. The client's
-/// optimistic run accepts the mutation and shows it at once; the server
-/// refuses it, and plasma rolls the optimistic write back on every client and
-/// resolves the mutation's handle with the server's message. The todo app's
-/// example: [`MAX_TITLE_CHARS`].
+/// Permissions and limits are server-authoritative: a check only the server
+/// can make truthfully (or that the app wants to change without shipping new
+/// clients) runs where the context carries the server's rules, that is, in
+/// the canonical run. The client's optimistic run accepts the mutation and
+/// shows it at once; the server refuses it, and plasma rolls the optimistic
+/// write back on every client and resolves the mutation's handle with the
+/// server's message. The todo app's example: titles over
+/// [`MAX_TITLE_CHARS`] characters.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     /// The authenticated user.
     pub user_id: String,
-    /// True on the server (the canonical run), false in clients' optimistic runs.
-    pub canonical: bool,
+    /// The rules of the server's canonical run; `None` in a client's
+    /// optimistic run (which therefore cannot check them).
+    pub server: Option<ServerRules>,
+}
+
+/// Rules only the server enforces (see [`Ctx`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRules {
+    /// The longest title accepted, in characters; `None`: no limit.
+    pub max_title_chars: Option<usize>,
+}
+
+impl Default for ServerRules {
+    /// The todo app's rules: titles of at most [`MAX_TITLE_CHARS`] characters.
+    fn default() -> Self {
+        ServerRules { max_title_chars: Some(MAX_TITLE_CHARS) }
+    }
+}
+
+impl ServerRules {
+    /// No app limits: for tests of transport limits, which send titles far
+    /// longer than the app allows.
+    pub fn unlimited() -> Self {
+        ServerRules { max_title_chars: None }
+    }
 }
 
 impl Ctx {
     /// The context of a client's optimistic run for `user`.
     pub fn client(user: impl Into<String>) -> Self {
-        Ctx { user_id: user.into(), canonical: false }
+        Ctx { user_id: user.into(), server: None }
     }
 
-    /// The context of the server's canonical run for `user` (the auth hook's).
+    /// The context of the server's canonical run for `user`, with the app's
+    /// default [`ServerRules`] (what the auth hook builds).
     pub fn server(user: impl Into<String>) -> Self {
-        Ctx { user_id: user.into(), canonical: true }
+        Self::server_with(user, ServerRules::default())
+    }
+
+    /// The context of the server's canonical run for `user` under `rules`.
+    pub fn server_with(user: impl Into<String>, rules: ServerRules) -> Self {
+        Ctx { user_id: user.into(), server: Some(rules) }
+    }
+
+    /// Whether this is the server's canonical run.
+    pub fn is_canonical(&self) -> bool {
+        self.server.is_some()
     }
 }
 
@@ -110,9 +145,10 @@ pub struct ImportTodos {
     pub todos: Vec<CreateTodo>,
 }
 
-/// The longest title the server accepts, in characters. Only the canonical
-/// run checks it (see [`Ctx`]): a longer title shows optimistically and is
-/// then refused by the server with a message containing "too long".
+/// The longest title the server accepts by default, in characters. Only the
+/// canonical run checks it (see [`Ctx`]): a longer title shows
+/// optimistically and is then refused by the server with a message
+/// containing "too long".
 pub const MAX_TITLE_CHARS: usize = 100;
 
 fn check_title(ctx: &Ctx, title: &str) -> Result<(), MutatorError> {
@@ -120,8 +156,10 @@ fn check_title(ctx: &Ctx, title: &str) -> Result<(), MutatorError> {
         return Err(MutatorError::app("a todo needs a title"));
     }
     // Server-authoritative: clients do not check it, on purpose (see `Ctx`).
-    if ctx.canonical && title.chars().count() > MAX_TITLE_CHARS {
-        return Err(MutatorError::app(format!("title too long: at most {MAX_TITLE_CHARS} characters")));
+    if let Some(max) = ctx.server.and_then(|rules| rules.max_title_chars)
+        && title.chars().count() > max
+    {
+        return Err(MutatorError::app(format!("title too long: at most {max} characters")));
     }
     Ok(())
 }
@@ -263,6 +301,7 @@ pub mod server {
     use plasma::server::{AuthRejection, Authorized, ServerConfig, SyncServer};
     use plasma::{ExecError, SqliteExecutor};
 
+    pub use super::ServerRules;
     pub use super::USER_HEADER;
     use super::{Ctx, SCHEMA, TodoMutators};
 
@@ -275,12 +314,22 @@ pub mod server {
     /// is filled in, and [`USER_HEADER`] joins the CORS headers browsers may send).
     pub fn build_with(
         db: SqliteExecutor,
+        config: ServerConfig,
+    ) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
+        build_with_rules(db, config, ServerRules::default())
+    }
+
+    /// Builds the todo sync server on `db` with `config`, enforcing `rules`
+    /// in every canonical run (see [`Ctx`]).
+    pub fn build_with_rules(
+        db: SqliteExecutor,
         mut config: ServerConfig,
+        rules: ServerRules,
     ) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
         config.cors.allowed_headers.push(USER_HEADER.to_owned());
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
             .config(config)
-            .auth(|headers| async move {
+            .auth(move |headers| async move {
                 let user = headers
                     .get(USER_HEADER)
                     .and_then(|v| v.to_str().ok())
@@ -289,7 +338,7 @@ pub mod server {
                 if user == "banned" {
                     return Err(AuthRejection::forbidden("this user is banned"));
                 }
-                Ok(Authorized::user(user, Ctx::server(user)))
+                Ok(Authorized::user(user, Ctx::server_with(user, rules)))
             })
             .build()
     }

@@ -64,7 +64,8 @@ pub async fn figures(dir: &tempfile::TempDir) {
     println!("\n## Bounded server resources (issue 10): {BIG_ROWS} rows of {} MB", BIG_BYTES / 1_000_000);
     row("case", "value".into(), String::new(), String::new());
     let db = SqliteExecutor::open(dir.path().join("bounds.db")).expect("open");
-    let server = todo::server::build_with(db, ServerConfig::default()).expect("server");
+    let server =
+        todo::server::build_with_rules(db, ServerConfig::default(), todo::ServerRules::unlimited()).expect("server");
     let title = "x".repeat(BIG_BYTES);
     for id in 1..=BIG_ROWS {
         server.push(who("writer"), &one_create("writer", id, &title)).await.expect("seed push");

@@ -82,7 +82,7 @@ fn sqlite_figures() {
 }
 
 fn who(user: &str) -> Authorized<todo::Ctx> {
-    Authorized::user(user, todo::Ctx::server(user))
+    Authorized::user(user, todo::Ctx::server_with(user, todo::ServerRules::unlimited()))
 }
 
 fn push_body(group: &str, client: &str, first_id: u64, count: u64, batch: u64) -> Vec<u8> {

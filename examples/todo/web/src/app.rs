@@ -152,14 +152,21 @@ fn TodoList() -> impl IntoView {
     let done = use_live_query::<TodoMutators, _>(|| {
         Todo::select().filter(Todo::DONE.eq(true)).order_by(Todo::UPDATED_AT.asc())
     });
-    let all = move || open.get().into_iter().chain(done.get()).collect::<Vec<_>>();
+    let all = Memo::new(move |_| open.get().into_iter().chain(done.get()).collect::<Vec<_>>());
     let left = move || open.with(Vec::len);
     view! {
         <section class="list" aria-label="Todos">
             <ul>
-                // Keyed by what a row shows: a renamed or toggled todo is redrawn.
-                <For each=all key=|t| (t.id.clone(), t.title.clone(), t.done) let:todo>
-                    <TodoItem todo/>
+                // Keyed by id: a renamed or toggled todo keeps its row (and focus).
+                <For each=move || all.get() key=|t| t.id.clone() let:todo>
+                    {
+                        let id = todo.id.clone();
+                        let current = {
+                            let id = id.clone();
+                            Memo::new(move |_| all.with(|rows| rows.iter().find(|t| t.id == id).cloned()))
+                        };
+                        view! { <TodoItem id todo=current/> }
+                    }
                 </For>
             </ul>
             <Show when=move || open.with(Vec::is_empty) && done.with(Vec::is_empty)>
