@@ -506,14 +506,13 @@ test('two tabs of one profile stay in step (without the server)', { timeout: 90_
   }
 });
 
-// Fails today (found by this suite): with pushes held, tab 2's markDone of a todo that exists
-// only as tab 1's unconfirmed createTodo (a foreign pending mutation in tab 2) leaves the row open
-// in tab 2 itself (pending-count 1, no alert) until the server confirms both. A rename of the
-// same row (title, not indexed) does show; markDone sets `done` (indexed). ClientCore replays
-// foreign before own pending, so suspect the view's index maintenance or the live-query diff for
-// rows inserted by a foreign mutation (not yet diagnosed). Marked `todo`: it runs and reports,
-// without failing the suite.
-test('a tab can edit a todo the other tab has not synced yet', { timeout: 60_000, todo: 'known bug: an own edit of a row that exists only as another tab\'s unconfirmed write does not show' }, async () => {
+// Fails today (found by this suite): with pushes held, tab 1 creates a todo and tab 2 marks it
+// done. Tab 2 shows it done, but tab 1 keeps it open (pending-count 1, no alert) until the server
+// confirms both: ClientCore replays foreign pending mutations *below* its own pending ones
+// (core.rs `replay`: foreign, then own), so in tab 1 tab 2's markDone runs before tab 1's own
+// createTodo, finds no row, and is a no-op. Marked `todo`: it runs and reports, without failing
+// the suite.
+test('a tab can edit a todo the other tab has not synced yet', { timeout: 60_000, todo: 'known bug: a foreign edit of a row created by an own pending mutation is replayed before it, a no-op' }, async () => {
   const tab2 = await openApp(A, server);
   try {
     const hold = await holdPushes(A);
