@@ -7,6 +7,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod e2e;
 mod todo_app;
 mod web_sync;
 
@@ -20,10 +21,11 @@ fn main() -> ExitCode {
         "bench" => bench(),
         "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
         "planted" => planted(std::env::args().skip(2).collect()),
+        "e2e" => e2e::run(),
         "todo" => todo_app::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|web|bench|sim|planted|todo>\n  test   install missing tools, run every test\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert\n  todo [--port N] [--db PATH] [--build-only]  build the todo web client, run its server, print the URL"
+                "usage: cargo xtask <test|web|e2e|bench|sim|planted|todo>\n  test   install missing tools, run every test (native, browser, end to end)\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  e2e    the todo app end to end in two headless Chromium profiles (npm playwright-core, the real server)\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert\n  todo [--port N] [--db PATH] [--build-only]  build the todo web client, run its server, print the URL"
             );
             return ExitCode::from(2);
         }
@@ -69,7 +71,9 @@ fn test() -> Result<(), String> {
             "warnings",
         ],
     )?;
-    web()
+    web()?;
+    // The todo app end to end: two Chromium profiles against a real server.
+    e2e::run()
 }
 
 /// The browser suite (`tests/web`): installs what it needs, then runs it in headless Chromium.

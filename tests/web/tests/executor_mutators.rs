@@ -12,7 +12,7 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 wasm_bindgen_test_configure!(run_in_browser);
 
 fn ctx() -> Ctx {
-    Ctx { user_id: "alice".into() }
+    Ctx::server("alice")
 }
 
 fn todo_args(id: &str, title: &str, at: i64) -> CreateTodo {

@@ -241,7 +241,7 @@ async fn going_offline_and_coming_back_follow_the_native_rules() {
     };
     let group = format!("browser-offline-{}", WebPlatform::new().random_u64());
     let client = Client::<TodoMutators>::builder(&SCHEMA, group)
-        .context(|| Ctx { user_id: "olga".into() })
+        .context(|| Ctx::client("olga"))
         .store(MemoryStore::new())
         .pull_interval(Duration::from_secs(600))
         .backoff(plasma::client::BackoffConfig { initial: Duration::from_millis(50), max: Duration::from_millis(400) })
