@@ -159,3 +159,24 @@ pub fn parse_response(answer: &[u8]) -> (u16, Value) {
     let body = text.split_once("\r\n\r\n").map_or("", |(_, body)| body);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
+
+/// A transport whose push and pull never answer: a client on it works
+/// offline (its queue grows, nothing is confirmed), for tests of local state.
+pub struct Offline;
+
+impl plasma::client::Transport for Offline {
+    fn push(
+        &self,
+        _: plasma::protocol::PushRequest,
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PushResponse, plasma::client::TransportError>>
+    {
+        Box::pin(std::future::pending())
+    }
+    fn pull(
+        &self,
+        _: plasma::protocol::PullRequest,
+    ) -> plasma::client::BoxFuture<'static, Result<plasma::protocol::PullResponse, plasma::client::TransportError>>
+    {
+        Box::pin(std::future::pending())
+    }
+}

@@ -2,6 +2,7 @@
 //! exact diff; rebase-aware notifications on the client core; and the app
 //! API (rows, callbacks, stream, drop) on a real client.
 
+use plasma_tests::harness::Offline;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,10 +11,11 @@ use futures_util::StreamExt;
 use plasma::client::platform::native::TokioPlatform;
 use plasma::client::{BoxFuture, Client, ClientMeta, MemoryStore, Transport, TransportError};
 use plasma::exec::run_ready;
-use plasma::live::{Diff, LiveChange, LiveId, LiveQueries, RowDiff};
+use plasma::live::{Diff, LiveChange, LiveId, LiveQueries};
 use plasma::protocol::{Cookie, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse};
 use plasma::wire::row_to_json_text;
-use plasma::{Executor, MemoryExecutor, Row, Table};
+use plasma::{Executor, MemoryExecutor, Table};
+use plasma_conformance::live::{ids, only, shape};
 use todo::{CreateTodo, Ctx, DeleteTodo, MarkDone, RenameTodo, SCHEMA, Todo, TodoMutators};
 
 fn todo(id: &str, title: &str, done: bool, updated_at: i64) -> Todo {
@@ -27,29 +29,6 @@ fn view_with(rows: &[Todo]) -> MemoryExecutor {
         view.put_row(Todo::DEF, t.to_row()).expect("put");
     }
     view
-}
-
-fn ids(rows: &[Row]) -> Vec<String> {
-    rows.iter().map(|r| r.pk(Todo::DEF).unwrap_or_default().to_owned()).collect()
-}
-
-/// The diff of one query, as (kind, old index, new index, id).
-fn shape(diff: &RowDiff) -> Vec<(&'static str, Option<usize>, Option<usize>, String)> {
-    let id = |r: &Row| r.pk(Todo::DEF).unwrap_or_default().to_owned();
-    diff.changes
-        .iter()
-        .map(|c| match c {
-            LiveChange::Added { index, row } => ("add", None, Some(*index), id(row)),
-            LiveChange::Removed { old_index, row } => ("remove", Some(*old_index), None, id(row)),
-            LiveChange::Edited { old_index, index, row, .. } => ("edit", Some(*old_index), Some(*index), id(row)),
-        })
-        .collect()
-}
-
-fn only(diffs: Vec<(LiveId, RowDiff)>, id: LiveId) -> RowDiff {
-    assert_eq!(diffs.len(), 1, "exactly one diff: {diffs:?}");
-    assert_eq!(diffs[0].0, id);
-    diffs.into_iter().next().map(|(_, d)| d).unwrap_or_default()
 }
 
 fn write(view: &MemoryExecutor, f: impl AsyncFnOnce(&mut plasma::exec::memory::MemoryTx<'_>)) {
@@ -244,18 +223,6 @@ fn page(order: i64, lmid: Option<(&str, u64)>, puts: &[Todo], dels: &[&str]) -> 
 
 // The rebase and reset scenarios over a store live in plasma-conformance
 // (`live`), run on every store by client_store.rs and in Chromium.
-
-/// Push and pull never answer: the client works offline.
-struct Offline;
-
-impl Transport for Offline {
-    fn push(&self, _: PushRequest) -> BoxFuture<'static, Result<PushResponse, TransportError>> {
-        Box::pin(std::future::pending())
-    }
-    fn pull(&self, _: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>> {
-        Box::pin(std::future::pending())
-    }
-}
 
 /// A client whose server never answers, on a memory store.
 async fn offline_client() -> Client<TodoMutators> {

@@ -4,19 +4,16 @@
 //! them takes them out again (no double effect). On cores directly, and on
 //! two real clients wired with an in-process tab channel.
 
+use plasma_tests::harness::Offline;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use plasma::Table;
 use plasma::client::platform::native::TokioPlatform;
-use plasma::client::{
-    BoxFuture, Client, ClientCore, LocalTabs, MemoryStore, TabChannel, TabMessage, Transport, TransportError,
-};
+use plasma::client::{Client, ClientCore, LocalTabs, MemoryStore, TabChannel, TabMessage};
 use plasma::live::LiveChange;
-use plasma::protocol::{
-    Cookie, MutationError, MutationRecord, PatchOp, PullRequest, PullResponse, PushRequest, PushResponse,
-};
+use plasma::protocol::{Cookie, MutationError, MutationRecord, PatchOp, PullResponse};
 use plasma::wire::row_to_json_text;
 use todo::{CreateTodo, Ctx, RenameTodo, SCHEMA, Todo, TodoMutators};
 
@@ -195,18 +192,6 @@ fn foreign_writes_are_capped_oldest_first_and_dropped_on_reset() {
     assert!(rebase.reset_client);
     assert_eq!(b.foreign_pending().len(), 0, "dropped on reset");
     assert_eq!(rows(&b), pairs(&[("x", "own")]));
-}
-
-/// Push and pull never answer: the clients work offline.
-struct Offline;
-
-impl Transport for Offline {
-    fn push(&self, _: PushRequest) -> BoxFuture<'static, Result<PushResponse, TransportError>> {
-        Box::pin(std::future::pending())
-    }
-    fn pull(&self, _: PullRequest) -> BoxFuture<'static, Result<PullResponse, TransportError>> {
-        Box::pin(std::future::pending())
-    }
 }
 
 async fn tab(channel: impl TabChannel) -> Client<TodoMutators> {

@@ -23,12 +23,13 @@ fn todo(id: &str, title: &str, at: i64) -> Todo {
     Todo { id: id.into(), title: title.into(), done: false, updated_at: at }
 }
 
-fn ids(rows: &[Row]) -> Vec<String> {
+/// The ids of `rows`, in order.
+pub fn ids(rows: &[Row]) -> Vec<String> {
     rows.iter().map(|r| r.pk(Todo::DEF).unwrap_or_default().to_owned()).collect()
 }
 
 /// The diff of one query, as (kind, old index, new index, id).
-fn shape(diff: &RowDiff) -> Vec<(&'static str, Option<usize>, Option<usize>, String)> {
+pub fn shape(diff: &RowDiff) -> Vec<(&'static str, Option<usize>, Option<usize>, String)> {
     let id = |r: &Row| r.pk(Todo::DEF).unwrap_or_default().to_owned();
     diff.changes
         .iter()
@@ -40,7 +41,8 @@ fn shape(diff: &RowDiff) -> Vec<(&'static str, Option<usize>, Option<usize>, Str
         .collect()
 }
 
-fn only(diffs: Vec<(LiveId, RowDiff)>, id: LiveId) -> RowDiff {
+/// The one diff in `diffs`, which must be for query `id`.
+pub fn only(diffs: Vec<(LiveId, RowDiff)>, id: LiveId) -> RowDiff {
     assert_eq!(diffs.len(), 1, "exactly one diff: {diffs:?}");
     assert_eq!(diffs[0].0, id);
     diffs.into_iter().next().map(|(_, d)| d).unwrap_or_default()
