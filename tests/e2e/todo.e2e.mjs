@@ -506,13 +506,10 @@ test('two tabs of one profile stay in step (without the server)', { timeout: 90_
   }
 });
 
-// Fails today (found by this suite): with pushes held, tab 1 creates a todo and tab 2 marks it
-// done. Tab 2 shows it done, but tab 1 keeps it open (pending-count 1, no alert) until the server
-// confirms both: ClientCore replays foreign pending mutations *below* its own pending ones
-// (core.rs `replay`: foreign, then own), so in tab 1 tab 2's markDone runs before tab 1's own
-// createTodo, finds no row, and is a no-op. Marked `todo`: it runs and reports, without failing
-// the suite.
-test('a tab can edit a todo the other tab has not synced yet', { timeout: 60_000, todo: 'known bug: a foreign edit of a row created by an own pending mutation is replayed before it, a no-op' }, async () => {
+// Tab 2 edits a todo tab 1 created and has not pushed: tab 1 applies the edit after its own create
+// (one causal order of own and foreign pending mutations), and tab 2 holds its push until tab 1's
+// create is confirmed, so the server runs them in that order too.
+test('a tab can edit a todo the other tab has not synced yet', { timeout: 60_000 }, async () => {
   const tab2 = await openApp(A, server);
   try {
     const hold = await holdPushes(A);

@@ -1,13 +1,16 @@
 //! The client's synchronous core: local state, the pending queue, and rebase.
 //!
-//! The state readers see (`view`) is always "server snapshot + foreign
-//! pending mutations + own pending mutations replayed", in that order.
-//! *Foreign* ones are other clients' of the same group (other tabs), received
-//! over a tab channel (see [`crate::client::foreign`]). Each pending mutation
-//! keeps the undo log of its last run, so a rebase undoes them newest first
-//! (leaving the snapshot), applies the server's patch, drops what the server
-//! processed and replays the rest, all inside one call: no reader ever sees a
-//! half-rebased state.
+//! The state readers see (`view`) is always "server snapshot + every pending
+//! mutation replayed", own and *foreign* ones (other clients' of the same
+//! group, i.e. other tabs, received over a tab channel, see
+//! [`crate::client::foreign`]) merged in one order: `(timestamp, client id,
+//! id)`. Tabs of one browser share one clock and a new mutation is stamped
+//! above every pending one it was made on, so that order is causal: a tab that
+//! marks done another tab's unpushed todo sorts after the create in both tabs.
+//! Each pending mutation keeps the undo log of its last run, so a rebase undoes
+//! them newest first (leaving the snapshot), applies the server's patch, drops
+//! what the server processed and replays the rest, all inside one call: no
+//! reader ever sees a half-rebased state.
 //!
 //! No I/O and no clock here: the async client drives it over a transport, and
 //! the deterministic simulation drives it directly.
@@ -16,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::marker::PhantomData;
 
 use crate::client::error::ClientError;
-use crate::client::foreign::{Admission, Foreign, ForeignEntry};
+use crate::client::foreign::{Admission, Foreign, ForeignEntry, ForeignKey};
 use crate::client::handle::{MutationFailed, MutationHandle, Resolver};
 use crate::client::platform::MaybeSend;
 use crate::client::store::{Change, ClientMeta, PageChanges, Persisted, PullCommit, StoreError};
@@ -396,10 +399,9 @@ impl<R: Registry> ClientCore<R> {
         record.abandoned = Some(abandoned.clone());
         p.bytes = encoded_len(&record)?;
         p.record = record.clone();
-        // Back below the own pending mutations and replay them without it
-        // (undo logs nest; the foreign ones below stay applied).
-        self.undo_own();
-        self.replay_own(ctx);
+        // Undo logs nest: back to the snapshot, then replay without it.
+        undo_all(&self.view, &mut self.pending, &mut self.foreign);
+        self.replay(ctx);
         self.flush_live();
         Ok(Some((record, abandoned)))
     }
@@ -414,6 +416,9 @@ impl<R: Registry> ClientCore<R> {
         timestamp: i64,
     ) -> Result<(MutationRecord, MutationHandle), ClientError> {
         let id = self.meta.next_mutation_id;
+        // Stamped above every pending mutation it runs on, so it stays on top
+        // of them in the apply order here and in every other tab.
+        let timestamp = timestamp.max(self.timestamp_floor());
         let record = MutationRecord::new::<M>(self.meta.client_id.clone(), id, &args, timestamp)?;
         let bytes = encoded_len(&record)?;
         // Refused before it runs: a mutation no push can carry would block the queue.
@@ -439,13 +444,36 @@ impl<R: Registry> ClientCore<R> {
 
     /// Takes back the newest mutation (its effects and its id), when it could
     /// not be made durable: a mutation is accepted only once it is stored.
-    pub fn abandon_last(&mut self) {
+    pub fn abandon_last(&mut self, ctx: &R::Context) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // Foreign mutations may have been applied on top of it since.
+        undo_all(&self.view, &mut self.pending, &mut self.foreign);
         if let Some(p) = self.pending.pop_back() {
-            self.view.undo(p.undo);
             self.meta.next_mutation_id = p.record.id;
             self.waiters.remove(&p.record.id);
-            self.flush_live();
         }
+        self.replay(ctx);
+        self.flush_live();
+    }
+
+    /// The lowest timestamp a new own mutation may carry to sort above every
+    /// pending mutation, own and foreign.
+    fn timestamp_floor(&self) -> i64 {
+        let own = self.pending.back().map(|p| p.record.timestamp);
+        let foreign = self.foreign.entries.last_key_value().map(|((ts, client, _), _)| {
+            // Same timestamp: the client id decides.
+            if self.meta.client_id.as_str() > client.as_str() { *ts } else { ts.saturating_add(1) }
+        });
+        own.into_iter().chain(foreign).max().unwrap_or(i64::MIN)
+    }
+
+    /// The key of the newest own pending mutation in the apply order.
+    fn own_top(&self) -> Option<ForeignKey> {
+        let ts = self.pending.iter().map(|p| p.record.timestamp).max()?;
+        let last = self.pending.back()?;
+        Some((ts, self.meta.client_id.clone(), last.record.id))
     }
 
     /// Starts maintaining `query` over the view (see [`crate::live`]):
@@ -494,6 +522,24 @@ impl<R: Registry> ClientCore<R> {
         let (resolver, handle) = MutationHandle::pair(self.meta.client_id.clone(), mutation_id);
         self.waiters.insert(mutation_id, resolver);
         Some(handle)
+    }
+
+    /// The oldest other client's pending mutation, if it sorts below this
+    /// client's first own pending mutation with id above `after` in the apply
+    /// order: one that own mutation may have been made on, and that its client
+    /// has not had confirmed yet (see
+    /// [`ClientBuilder::causal_wait`](crate::client::ClientBuilder::causal_wait)).
+    pub fn waits_on_foreign(&self, after: u64) -> Option<&MutationRecord> {
+        let (oldest, entry) = self.foreign.entries.first_key_value()?;
+        let mut ts = i64::MIN;
+        for p in &self.pending {
+            ts = ts.max(p.record.timestamp);
+            if p.record.id > after {
+                let own = (ts, self.meta.client_id.as_str(), p.record.id);
+                return ((oldest.0, oldest.1.as_str(), oldest.2) < own).then_some(&entry.record);
+            }
+        }
+        None
     }
 
     /// The next push: up to `max` pending mutations in order, or `None`.
@@ -828,53 +874,43 @@ impl<R: Registry> ClientCore<R> {
         rebase.resolved.push((id, outcome));
     }
 
-    /// Replays every pending mutation on the view (foreign, then own),
+    /// Replays every pending mutation on the view in the apply order,
     /// recording fresh undo logs; the view must be at the snapshot. A mutator
     /// that fails is a no-op for this replay and stays pending. Returns the
     /// own mutations that failed.
     fn replay(&mut self, ctx: &R::Context) -> Vec<u64> {
-        self.replay_foreign(ctx);
-        self.replay_own(ctx)
-    }
-
-    /// Replays the own pending mutations on top of the foreign ones.
-    fn replay_own(&mut self, ctx: &R::Context) -> Vec<u64> {
         let mut failed = Vec::new();
-        for p in self.pending.iter_mut() {
-            if p.record.abandoned.is_some() {
-                // Given up on: it has no effect anywhere.
-                p.undo = UndoLog::default();
-                continue;
-            }
-            match run_record::<R>(&self.view, ctx, &p.record) {
-                Some(undo) => p.undo = undo,
-                None => {
-                    p.undo = UndoLog::default();
-                    failed.push(p.record.id);
+        for slot in apply_order(&self.pending, &self.foreign) {
+            match slot {
+                Slot::Own(i) => {
+                    let p = &mut self.pending[i];
+                    if p.record.abandoned.is_some() {
+                        // Given up on: it has no effect anywhere.
+                        p.undo = UndoLog::default();
+                        continue;
+                    }
+                    match run_record::<R>(&self.view, ctx, &p.record) {
+                        Some(undo) => p.undo = undo,
+                        None => {
+                            p.undo = UndoLog::default();
+                            failed.push(p.record.id);
+                        }
+                    }
+                }
+                Slot::Foreign(key) => {
+                    if let Some(entry) = self.foreign.entries.get_mut(&key) {
+                        entry.undo = run_foreign::<R>(&self.view, ctx, &entry.record);
+                    }
                 }
             }
         }
         failed
     }
 
-    /// Replays the foreign pending mutations on the snapshot, in key order.
-    fn replay_foreign(&mut self, ctx: &R::Context) {
-        for entry in self.foreign.entries.values_mut() {
-            entry.undo = run_foreign::<R>(&self.view, ctx, &entry.record);
-        }
-    }
-
-    /// Undoes the own pending mutations, newest first.
-    fn undo_own(&mut self) {
-        for p in self.pending.iter_mut().rev() {
-            self.view.undo(std::mem::take(&mut p.undo));
-        }
-    }
-
     /// Applies another client's mutation record (another tab's, received
     /// over a [`TabChannel`](crate::client::TabChannel)) to the view as a
-    /// *foreign pending mutation*: below this client's own pending ones, in
-    /// `(timestamp, client id, id)` order among the foreign ones. It is never
+    /// *foreign pending mutation*, in the `(timestamp, client id, id)` order
+    /// all pending mutations apply in (see the module docs). It is never
     /// pushed from here; it leaves the view when a pull reports its client's
     /// last mutation id at or past it (or its error), or when this client
     /// resets. A mutator that fails here (or that this build does not know)
@@ -885,20 +921,18 @@ impl<R: Registry> ClientCore<R> {
     /// are kept (the oldest go). Live queries get one diff. Returns whether
     /// the record was taken.
     pub fn apply_foreign(&mut self, ctx: &R::Context, record: MutationRecord) -> bool {
-        let admission = self.foreign.admission(&self.meta.client_id, &record);
+        let admission = self.foreign.admission(&self.meta.client_id, &record, self.own_top().as_ref());
         if admission == Admission::Ignored {
             return false;
         }
-        self.undo_own();
         if admission == Admission::OnTop {
             let undo = run_foreign::<R>(&self.view, ctx, &record);
             self.foreign.insert(ForeignEntry { record, undo });
         } else {
-            undo_foreign(&self.view, &mut self.foreign);
+            undo_all(&self.view, &mut self.pending, &mut self.foreign);
             self.foreign.insert(ForeignEntry { record, undo: UndoLog::default() });
-            self.replay_foreign(ctx);
+            self.replay(ctx);
         }
-        self.replay_own(ctx);
         self.flush_live();
         true
     }
@@ -916,18 +950,45 @@ impl<R: Registry> ClientCore<R> {
     }
 }
 
-/// Undoes every pending mutation, newest first: own, then foreign.
-fn undo_all(view: &MemoryExecutor, pending: &mut VecDeque<Pending>, foreign: &mut Foreign) {
-    for p in pending.iter_mut().rev() {
-        view.undo(std::mem::take(&mut p.undo));
-    }
-    undo_foreign(view, foreign);
+/// A pending mutation's place in the apply order.
+enum Slot {
+    /// `pending[i]`.
+    Own(usize),
+    /// The foreign entry with this key.
+    Foreign(ForeignKey),
 }
 
-/// Undoes the foreign pending mutations, newest first.
-fn undo_foreign(view: &MemoryExecutor, foreign: &mut Foreign) {
-    for entry in foreign.entries.values_mut().rev() {
-        view.undo(std::mem::take(&mut entry.undo));
+/// Every pending mutation, own and foreign, in the order they apply:
+/// `(timestamp, client id, id)`. Own ones keep their id order whatever their
+/// stamps (each sorts at the highest stamp of itself and those before it).
+fn apply_order(pending: &VecDeque<Pending>, foreign: &Foreign) -> Vec<Slot> {
+    if foreign.entries.is_empty() {
+        return (0..pending.len()).map(Slot::Own).collect();
+    }
+    let mut keyed: Vec<((i64, &str, u64), Slot)> = Vec::with_capacity(pending.len() + foreign.entries.len());
+    let mut ts = i64::MIN;
+    for (i, p) in pending.iter().enumerate() {
+        ts = ts.max(p.record.timestamp);
+        keyed.push(((ts, p.record.client_id.as_str(), p.record.id), Slot::Own(i)));
+    }
+    for key in foreign.entries.keys() {
+        keyed.push(((key.0, key.1.as_str(), key.2), Slot::Foreign(key.clone())));
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, slot)| slot).collect()
+}
+
+/// Undoes every pending mutation, newest first in the apply order.
+fn undo_all(view: &MemoryExecutor, pending: &mut VecDeque<Pending>, foreign: &mut Foreign) {
+    for slot in apply_order(pending, foreign).into_iter().rev() {
+        match slot {
+            Slot::Own(i) => view.undo(std::mem::take(&mut pending[i].undo)),
+            Slot::Foreign(key) => {
+                if let Some(entry) = foreign.entries.get_mut(&key) {
+                    view.undo(std::mem::take(&mut entry.undo));
+                }
+            }
+        }
     }
 }
 

@@ -19,9 +19,9 @@ use crate::protocol::MutationRecord;
 /// tab's memory without limit.
 pub const MAX_FOREIGN_PENDING: usize = 10_000;
 
-/// The order foreign mutations apply in: `(timestamp, client id, id)`. Every
+/// The order pending mutations apply in: `(timestamp, client id, id)`. Every
 /// tab receiving the same records computes the same order, and one client's
-/// records keep their id order as long as its clock does not go back.
+/// records keep their id order (it stamps each above the ones before).
 pub(crate) type ForeignKey = (i64, String, u64);
 
 /// One foreign mutation and the undo log of its last run.
@@ -36,10 +36,10 @@ pub(crate) struct ForeignEntry {
 pub(crate) enum Admission {
     /// Nothing to do: this client's own, already confirmed, or a duplicate.
     Ignored,
-    /// It sorts after every foreign mutation held and the set has room: it
-    /// runs on top of them.
+    /// It sorts after every pending mutation held (own and foreign) and the
+    /// set has room: it runs on top of them.
     OnTop,
-    /// It sorts among them, replaces one, or evicts the oldest: the foreign
+    /// It sorts among them, replaces one, or evicts the oldest: the pending
     /// mutations are undone and replayed.
     Reorder,
 }
@@ -74,8 +74,9 @@ impl Foreign {
         self.cap = cap.max(1);
     }
 
-    /// How `record` would join, for a client whose id is `own`.
-    pub(crate) fn admission(&self, own: &str, record: &MutationRecord) -> Admission {
+    /// How `record` would join, for a client whose id is `own` and whose
+    /// newest pending mutation sorts at `own_top`.
+    pub(crate) fn admission(&self, own: &str, record: &MutationRecord, own_top: Option<&ForeignKey>) -> Admission {
         if record.client_id == own || self.confirmed.get(&record.client_id).is_some_and(|&l| record.id <= l) {
             return Admission::Ignored;
         }
@@ -83,7 +84,8 @@ impl Foreign {
         if let Some(held) = self.entries.get(&key) {
             return if same(&held.record, record) { Admission::Ignored } else { Admission::Reorder };
         }
-        let above = self.entries.last_key_value().is_none_or(|(last, _)| *last < key);
+        let above =
+            self.entries.last_key_value().is_none_or(|(last, _)| *last < key) && own_top.is_none_or(|top| *top < key);
         if above && self.entries.len() < self.cap { Admission::OnTop } else { Admission::Reorder }
     }
 

@@ -53,6 +53,10 @@ pub struct ClientConfig {
     /// The server limits to assume until the first pull advertises the real
     /// ones (default: the server's defaults, 4 MiB and 5,000 mutations).
     pub limits: ServerLimits,
+    /// How long a push waits for another tab's pending mutation that sorts
+    /// below this client's first unpushed one to be confirmed (default 5 s;
+    /// see [`ClientBuilder::causal_wait`]).
+    pub causal_wait: Duration,
 }
 
 /// Builds a [`Client`].
@@ -84,6 +88,20 @@ impl<R: Registry> ClientBuilder<R> {
     /// Opts in to WebSocket pokes: the server says "pull now" after changes.
     pub fn pokes(mut self, enabled: bool) -> Self {
         self.config.pokes = enabled;
+        self
+    }
+
+    /// Sets how long a push waits for causally earlier mutations of other
+    /// tabs (default 5 s). A mutation made on top of another tab's unpushed
+    /// one (marking done a todo that tab just created) must reach the server
+    /// after it, or the server runs it on a state without that row. Each tab
+    /// pushes only its own queue, so this client holds its push until a pull
+    /// confirms the other tab's earlier mutations (that tab pushes them at
+    /// once; the poke or pull that follows opens the gate), and pushes anyway
+    /// after `wait`, so a tab that closed with a queue cannot block it for
+    /// long. `Duration::ZERO` turns the wait off.
+    pub fn causal_wait(mut self, wait: Duration) -> Self {
+        self.config.causal_wait = wait;
         self
     }
 
@@ -228,6 +246,7 @@ where
                 push_batch: 100,
                 backoff: BackoffConfig::default(),
                 limits: ServerLimits::default(),
+                causal_wait: Duration::from_secs(5),
             },
             context: None,
             store: None,
@@ -288,7 +307,7 @@ where
             let mut core = self.shared.lock_core()?;
             let (record, handle) = core.mutate::<M>(&ctx, args, now)?;
             if let Err(e) = self.shared.store.append_pending(core.meta(), &record) {
-                core.abandon_last();
+                core.abandon_last(&ctx);
                 // The mutation and its undo net to nothing: no diff survives.
                 drop(core.take_live_diffs());
                 return Err(e.into());

@@ -35,11 +35,20 @@ struct LoopState {
     /// (client id, mutation id) pushed successfully and not yet seen in a pull.
     pushed: Option<(String, u64)>,
     batch: usize,
+    /// The other tab's mutation (client id, id) this client's push waits
+    /// for, and since when (platform ms). Keyed by that mutation, so once the
+    /// wait for it ran out, later own mutations do not wait for it again.
+    held: Option<((String, u64), i64)>,
+    /// The last attempt withheld a push for [`held`](Self::held).
+    holding: bool,
 }
 
 /// How the loop waits before the next attempt.
 enum Wait {
     Interval,
+    /// A push is held for other tabs' earlier mutations: look again after
+    /// this long (or at the next poke).
+    Held(std::time::Duration),
     Backoff(std::time::Duration),
     UntilResume,
 }
@@ -50,7 +59,7 @@ pub(crate) async fn run<R: Registry>(weak: Weak<Shared<R>>, mut wake: UnboundedR
     let platform = Arc::clone(&shared.platform);
     drop(shared);
     let mut backoff = Backoff::new(config.backoff);
-    let mut state = LoopState { pull_due: true, pushed: None, batch: config.push_batch };
+    let mut state = LoopState { pull_due: true, pushed: None, batch: config.push_batch, held: None, holding: false };
     let mut parked = false;
     loop {
         let wait = if parked {
@@ -62,7 +71,16 @@ pub(crate) async fn run<R: Registry>(weak: Weak<Shared<R>>, mut wake: UnboundedR
                     backoff.reset();
                     let pending = shared.lock_core().map(|c| c.pending().len()).unwrap_or(0);
                     shared.set_status(if pending == 0 { SyncStatus::InSync } else { SyncStatus::Syncing });
-                    Wait::Interval
+                    match &state.held {
+                        Some((_, since)) if state.holding => {
+                            let waited = u64::try_from(platform.now_ms().saturating_sub(*since)).unwrap_or(0);
+                            let left = config.causal_wait.saturating_sub(std::time::Duration::from_millis(waited));
+                            // Pulls at least every 250 ms meanwhile: without pokes
+                            // that is how the other tab's confirmation shows.
+                            Wait::Held(left.min(std::time::Duration::from_millis(250)))
+                        }
+                        _ => Wait::Interval,
+                    }
                 }
                 Err(Failure::Retry) => {
                     shared.set_status(SyncStatus::Offline);
@@ -77,6 +95,7 @@ pub(crate) async fn run<R: Registry>(weak: Weak<Shared<R>>, mut wake: UnboundedR
         };
         let sleep = match wait {
             Wait::Interval => Some(platform.sleep(config.pull_interval)),
+            Wait::Held(delay) => Some(platform.sleep(delay)),
             Wait::Backoff(delay) => Some(platform.sleep(delay)),
             Wait::UntilResume => None,
         };
@@ -115,6 +134,7 @@ pub(crate) async fn run<R: Registry>(weak: Weak<Shared<R>>, mut wake: UnboundedR
 }
 
 async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Result<(), Failure> {
+    state.holding = false;
     loop {
         let request = {
             let core = shared.lock_core().map_err(failure)?;
@@ -122,7 +142,27 @@ async fn sync_once<R: Registry>(shared: &Shared<R>, state: &mut LoopState) -> Re
                 Some((client, through)) if client == core.client_id() => *through,
                 _ => 0,
             };
-            core.push_request_after(after, state.batch)
+            if let Some(blocker) = core.waits_on_foreign(after) {
+                let now = shared.platform.now_ms();
+                let blocker = (blocker.client_id.clone(), blocker.id);
+                let since = match &state.held {
+                    Some((held, since)) if *held == blocker => *since,
+                    _ => now,
+                };
+                state.held = Some((blocker, since));
+                let waited = u64::try_from(now.saturating_sub(since)).unwrap_or(0);
+                if u128::from(waited) < shared.config.causal_wait.as_millis() {
+                    // A pull shows when the other tab's mutations are confirmed.
+                    state.pull_due = true;
+                    state.holding = true;
+                    None
+                } else {
+                    core.push_request_after(after, state.batch)
+                }
+            } else {
+                // `held` stays: if the same mutation blocks again, its wait is over.
+                core.push_request_after(after, state.batch)
+            }
         };
         let Some(request) = request else { break };
         // The server must never hold a mutation this client could still forget.
