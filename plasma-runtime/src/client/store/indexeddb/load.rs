@@ -162,6 +162,9 @@ pub(super) async fn load(
     let mut pending: Vec<MutationRecord> =
         stored.pending.into_iter().filter(|r| r.client_id == meta.client_id && r.id > meta.last_mutation_id).collect();
     pending.sort_by_key(|r| r.id);
+    // A queued record commits in its own transaction ahead of the counter
+    // (see `append_pending`): the queue, not the meta, says which ids are taken.
+    meta.next_mutation_id = meta.next_mutation_id.max(pending.last().map_or(0, |r| r.id + 1));
     let mut rows = Vec::with_capacity(stored.rows.length() as usize);
     for value in stored.rows.iter() {
         let pair: Array = value.dyn_into().map_err(|v| IdbError::from_js("decoding a stored row", &v))?;

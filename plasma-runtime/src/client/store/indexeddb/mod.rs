@@ -272,13 +272,16 @@ impl Store for IndexedDbStore {
     }
 
     fn append_pending(&self, meta: &ClientMeta, record: &MutationRecord) -> Result<(), StoreError> {
-        // Deferred to a batch (see `writer`): queueing stays in memory, and
-        // the meta is put once per batch.
+        // The record is put now (joining this task's transaction, so a burst
+        // of mutations is one transaction that IndexedDB works on while the
+        // burst runs); the meta is deferred to a batch and put once per batch
+        // (see `writer`).
         let json = serde_json::to_string(record).map_err(StoreError::corrupt_from)?;
         let encoded = encode_meta(meta).map_err(StoreError::corrupt_from)?;
         let key = pending_key(&record.client_id, record.id);
-        self.writer.write_deferred("queueing a mutation", None, move |tx| {
-            tx.object_store(PENDING)?.put_with_key(&JsValue::from_str(&json), &key)?;
+        let value = JsValue::from_str(&json);
+        self.writer.write_blind("queueing a mutation", |tx| {
+            tx.object_store(PENDING)?.put_with_key(&value, &key)?;
             Ok(())
         })?;
         let meta_key = client_key(&meta.client_id);

@@ -164,6 +164,19 @@ impl Writer {
         what: &str,
         ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
     ) -> Result<(), StoreError> {
+        self.issue_deferred_first();
+        self.write_in(what, false, ops)
+    }
+
+    /// Like [`write`](Self::write) for a blind put whose key no deferred put
+    /// touches: issued now, ahead of the deferred puts (their relative order
+    /// cannot matter). Queued mutations take this path, so IndexedDB works
+    /// on them while the app is still running its burst of mutations.
+    pub(super) fn write_blind(
+        &self,
+        what: &str,
+        ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
+    ) -> Result<(), StoreError> {
         self.write_in(what, false, ops)
     }
 
@@ -176,7 +189,14 @@ impl Writer {
         what: &str,
         ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
     ) -> Result<(), StoreError> {
+        self.issue_deferred_first();
         self.write_in(what, true, ops)
+    }
+
+    fn issue_deferred_first(&self) {
+        if !self.deferred.borrow().is_empty() {
+            self.issue_deferred();
+        }
     }
 
     fn write_in(
@@ -185,9 +205,6 @@ impl Writer {
         fresh: bool,
         ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
     ) -> Result<(), StoreError> {
-        if !self.deferred.borrow().is_empty() {
-            self.issue_deferred();
-        }
         if let Some(failed) = self.failed.borrow().as_ref() {
             return Err(failed.clone());
         }
