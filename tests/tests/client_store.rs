@@ -55,6 +55,7 @@ macro_rules! both {
 
 both! {
     reopen_keeps_pending_and_snapshot => store::reopen_keeps_pending_and_snapshot;
+    a_burst_of_large_mutations_survives_partial_confirmation => store::a_burst_of_large_mutations_survives_partial_confirmation;
     reset_replaces_snapshot_and_identity => store::reset_replaces_snapshot_and_identity;
     incompatible_version_keeps_unpushed => store::incompatible_version_keeps_unpushed;
     live_rebase_notifies_only_the_net_difference => live::a_rebase_notifies_only_the_net_difference;

@@ -130,6 +130,53 @@ pub async fn reopen_keeps_pending_and_snapshot<F: StoreFactory>(factory: &F) {
     assert_eq!(persisted.pending[0].abandoned, abandoned.abandoned);
 }
 
+/// A burst of large mutations queued in one go (stores may pack them into
+/// chunks): a confirmation in the middle of the burst keeps exactly the rest,
+/// a record in the middle is replaced in place, and a later burst follows.
+pub async fn a_burst_of_large_mutations_survives_partial_confirmation<F: StoreFactory>(factory: &F) {
+    let large = |id: u64| {
+        let args = CreateTodo { id: format!("t{id}"), title: format!("{id:04}").repeat(256), updated_at: id as i64 };
+        MutationRecord::new::<create_todo>("c1".to_owned(), id, &args, 0).expect("record")
+    };
+    let store = factory.open().await;
+    assert!(load(&store, SCHEMA_VERSION).await.expect("load").is_none(), "fresh store");
+    store.init(GROUP, SCHEMA_VERSION, &meta("c1", 1, 0, None)).expect("init");
+    for id in 1..=300 {
+        store.append_pending(&meta("c1", id + 1, 0, None), &large(id)).expect("append");
+    }
+    store.flush().await.expect("flush");
+    // Confirmed up to the middle of the burst.
+    commit(&store, &meta("c1", 301, 150, Some(1)), Vec::new());
+    let mut abandoned = large(200);
+    abandoned.args = serde_json::value::to_raw_value(&()).expect("null");
+    abandoned.abandoned = Some(Abandoned { reason: AbandonReason::PayloadTooLarge, bytes: 9_000, limit: 4_096 });
+    store.replace_pending(&abandoned).expect("replace");
+    store.replace_pending(&large(100)).expect("replacing a confirmed one does nothing visible");
+    for id in 301..=310 {
+        store.append_pending(&meta("c1", id + 1, 150, Some(1)), &large(id)).expect("append");
+    }
+    store.flush().await.expect("flush");
+    drop(store);
+
+    let store = factory.open().await;
+    let persisted = loaded(&store).await;
+    assert_eq!(persisted.pending.iter().map(|r| r.id).collect::<Vec<_>>(), (151..=310).collect::<Vec<_>>());
+    assert_eq!(persisted.meta.next_mutation_id, 311);
+    for record in &persisted.pending {
+        if record.id == 200 {
+            assert_eq!((record.args.get(), &record.abandoned), ("null", &abandoned.abandoned));
+        } else {
+            assert_eq!(record.args.get(), large(record.id).args.get(), "record {} intact", record.id);
+        }
+    }
+    // Confirming the rest leaves nothing behind.
+    commit(&store, &meta("c1", 311, 310, Some(2)), Vec::new());
+    store.flush().await.expect("flush");
+    drop(store);
+    let store = factory.open().await;
+    assert!(loaded(&store).await.pending.is_empty(), "all confirmed");
+}
+
 /// A reset (a pull starting with `Clear`, under a new client id) replaces the
 /// whole snapshot and drops the old identity's queue.
 pub async fn reset_replaces_snapshot_and_identity<F: StoreFactory>(factory: &F) {

@@ -24,6 +24,13 @@ async fn reopen_keeps_pending_and_snapshot() {
 }
 
 #[wasm_bindgen_test]
+async fn a_burst_of_large_mutations_survives_partial_confirmation() {
+    let db = Idb::fresh("burst");
+    store::a_burst_of_large_mutations_survives_partial_confirmation(&db).await;
+    db.delete().await;
+}
+
+#[wasm_bindgen_test]
 async fn reset_replaces_snapshot_and_identity() {
     let db = Idb::fresh("reset");
     store::reset_replaces_snapshot_and_identity(&db).await;

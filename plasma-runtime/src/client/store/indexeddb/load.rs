@@ -65,8 +65,8 @@ async fn read(db: &IdbDatabase, name: &str) -> Result<Stored, StoreError> {
             _ => {}
         }
     }
-    for record in pending {
-        stored.pending.push(serde_json::from_str(&record).map_err(StoreError::corrupt_from)?);
+    for value in pending {
+        stored.pending.extend(super::decode_pending(&value).map_err(StoreError::corrupt_from)?);
     }
     // Still the same transaction: the rows are those of the snapshot just read.
     let slot = stored.snapshot.clone().unwrap_or_default().slot;

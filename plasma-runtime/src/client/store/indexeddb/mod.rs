@@ -48,6 +48,9 @@ pub struct IndexedDbStore {
     lock: RefCell<Option<lock::HeldLock>>,
     /// The slot a reset is being staged in.
     stage_slot: RefCell<Option<String>>,
+    /// Queued mutations not yet issued, as (client id, id, JSON), in order:
+    /// written as chunks (see [`chunks`]) by one deferred put batch.
+    queued: Rc<RefCell<Vec<(String, u64, String)>>>,
     /// Closes the connection when another one wants to delete or upgrade the database.
     _on_version_change: Closure<dyn FnMut(JsValue)>,
 }
@@ -170,6 +173,7 @@ impl IndexedDbStore {
             client_id: RefCell::new(None),
             lock: RefCell::new(None),
             stage_slot: RefCell::new(None),
+            queued: Rc::default(),
             _on_version_change: on_change,
         })
     }
@@ -242,6 +246,70 @@ fn get_then(
     Ok(())
 }
 
+/// Most JSON bytes per pending chunk: large enough that a burst of a
+/// thousand mutations is a handful of puts, small enough to stay an inline
+/// IndexedDB value (Chromium moves values past about 64 KiB to blob files).
+const CHUNK_BYTES: usize = 48 * 1024;
+
+/// Queued records as pending values: runs of one client's records, each
+/// chunk `[record,...]` under the key of its *last* id, so deleting the
+/// keys up to a client's confirmed id deletes exactly the chunks it wholly
+/// covers; a chunk confirmed in part stays until the rest is, and `load`
+/// skips its confirmed records.
+fn chunks(queued: &[(String, u64, String)]) -> Vec<(JsValue, String)> {
+    let mut out = Vec::new();
+    let mut text = String::new();
+    let mut last: Option<(&str, u64)> = None;
+    for (client, id, json) in queued {
+        let same_client = last.is_some_and(|(c, _)| c == client);
+        if let Some((c, l)) = last
+            && (!same_client || text.len() + json.len() > CHUNK_BYTES)
+        {
+            text.push(']');
+            out.push((pending_key(c, l), std::mem::take(&mut text)));
+        }
+        text.push(if text.is_empty() { '[' } else { ',' });
+        text.push_str(json);
+        last = Some((client, *id));
+    }
+    if let Some((c, l)) = last {
+        text.push(']');
+        out.push((pending_key(c, l), text));
+    }
+    out
+}
+
+/// The pending keys from `client_id`'s mutation `id` on: the first is the
+/// chunk (or single record) holding it.
+fn chunk_of(client_id: &str, id: u64) -> Result<web_sys::IdbKeyRange, StoreError> {
+    let end = pending_key(client_id, u64::MAX);
+    web_sys::IdbKeyRange::bound(&pending_key(client_id, id), &end)
+        .map_err(|e| StoreError::from(IdbError::from_js("a pending key range", &e)))
+}
+
+/// A stored pending value with `record` in place of the record with its id,
+/// or `None` if the value does not hold it.
+fn replace_in_chunk(text: &str, record: &MutationRecord) -> Result<Option<String>, JsValue> {
+    let error = |e: serde_json::Error| JsValue::from_str(&format!("a pending chunk does not decode: {e}"));
+    let mut records = decode_pending(text).map_err(error)?;
+    let Some(slot) = records.iter_mut().find(|r| r.client_id == record.client_id && r.id == record.id) else {
+        return Ok(None);
+    };
+    *slot = record.clone();
+    let text = if records.len() == 1 && !text.starts_with('[') {
+        serde_json::to_string(&records[0])
+    } else {
+        serde_json::to_string(&records)
+    };
+    text.map(Some).map_err(error)
+}
+
+/// The records of a stored pending value: a chunk `[record,...]`, or one
+/// record (databases written before chunks).
+pub(super) fn decode_pending(text: &str) -> Result<Vec<MutationRecord>, serde_json::Error> {
+    if text.trim_start().starts_with('[') { serde_json::from_str(text) } else { Ok(vec![serde_json::from_str(text)?]) }
+}
+
 impl Store for IndexedDbStore {
     fn load(
         &self,
@@ -272,18 +340,31 @@ impl Store for IndexedDbStore {
     }
 
     fn append_pending(&self, meta: &ClientMeta, record: &MutationRecord) -> Result<(), StoreError> {
-        // The record is put now (joining this task's transaction, so a burst
-        // of mutations is one transaction that IndexedDB works on while the
-        // burst runs); the meta is deferred to a batch and put once per batch
-        // (see `writer`).
+        // Deferred to a batch (see `writer`): queueing stays in memory, the
+        // batch's records go out as a few chunk values, not one put each
+        // (a put costs far more than its bytes), and the meta is put once.
         let json = serde_json::to_string(record).map_err(StoreError::corrupt_from)?;
         let encoded = encode_meta(meta).map_err(StoreError::corrupt_from)?;
-        let key = pending_key(&record.client_id, record.id);
-        let value = JsValue::from_str(&json);
-        self.writer.write_blind("queueing a mutation", |tx| {
-            tx.object_store(PENDING)?.put_with_key(&value, &key)?;
-            Ok(())
-        })?;
+        let first = {
+            let mut queued = self.queued.borrow_mut();
+            queued.push((record.client_id.clone(), record.id, json));
+            queued.len() == 1
+        };
+        if !first {
+            // Joins the batch already scheduled (unless the store failed since).
+            self.writer.check()?;
+        } else {
+            let queued = Rc::clone(&self.queued);
+            self.writer.write_deferred("queueing mutations", None, move |tx| {
+                let store = tx.object_store(PENDING)?;
+                for (key, value) in chunks(&queued.borrow()) {
+                    store.put_with_key(&JsValue::from_str(&value), &key)?;
+                }
+                // Issued (a refused first put issued nothing and is retried).
+                queued.borrow_mut().clear();
+                Ok(())
+            })?;
+        }
         let meta_key = client_key(&meta.client_id);
         self.writer.write_deferred("recording the mutation counter", Some(meta_key.clone()), move |tx| {
             tx.object_store(META)?.put_with_key(&JsValue::from_str(&encoded), &JsValue::from_str(&meta_key))?;
@@ -292,24 +373,33 @@ impl Store for IndexedDbStore {
     }
 
     fn replace_pending(&self, record: &MutationRecord) -> Result<(), StoreError> {
-        let json: Rc<str> = serde_json::to_string(record).map_err(StoreError::corrupt_from)?.into();
-        let key = pending_key(&record.client_id, record.id);
+        let record = Rc::new(record.clone());
+        // The chunk holding it is the first whose key (its last id) is at or past its id.
+        let range = chunk_of(&record.client_id, record.id);
         self.writer.write("replacing a pending mutation", |tx| {
-            let json = Rc::clone(&json);
-            let key2 = key.clone();
-            get_then(
-                tx,
-                PENDING,
-                &key,
-                ("replacing a pending mutation", self.writer.failure_slot()),
-                move |tx, existing| {
-                    if existing.is_undefined() {
+            let range = range.clone().map_err(|e| JsValue::from_str(&e.to_string()))?;
+            let request = tx.object_store(PENDING)?.open_cursor_with_range(&range)?;
+            let request2 = request.clone();
+            let record = Rc::clone(&record);
+            let failed = self.writer.failure_slot();
+            let tx2 = tx.clone();
+            let callback = Closure::once_into_js(move |_: JsValue| {
+                let replaced = request2.result().and_then(|cursor| {
+                    let Some(cursor) = cursor.dyn_ref::<web_sys::IdbCursorWithValue>() else {
                         return Ok(()); // no longer pending
-                    }
-                    tx.object_store(PENDING)?.put_with_key(&JsValue::from_str(&json), &key2)?;
+                    };
+                    let text = cursor.value()?.as_string().unwrap_or_default();
+                    let Some(updated) = replace_in_chunk(&text, &record)? else { return Ok(()) };
+                    cursor.update(&JsValue::from_str(&updated))?;
                     Ok(())
-                },
-            )
+                });
+                if let Err(e) = replaced {
+                    failed.borrow_mut().get_or_insert_with(|| IdbError::from_js("replacing a pending mutation", &e).into());
+                    let _ = tx2.abort();
+                }
+            });
+            request.set_onsuccess(Some(callback.unchecked_ref::<Function>()));
+            Ok(())
         })
     }
 

@@ -133,6 +133,14 @@ impl Writer {
         Ok(())
     }
 
+    /// The sticky failure, if a write or commit failed.
+    pub(super) fn check(&self) -> Result<(), StoreError> {
+        match self.failed.borrow().as_ref() {
+            Some(failed) => Err(failed.clone()),
+            None => Ok(()),
+        }
+    }
+
     /// Issues every deferred put, in order (failures become the sticky error).
     fn issue_deferred(&self) {
         self.scheduled.set(false);
@@ -165,18 +173,6 @@ impl Writer {
         ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
     ) -> Result<(), StoreError> {
         self.issue_deferred_first();
-        self.write_in(what, false, ops)
-    }
-
-    /// Like [`write`](Self::write) for a blind put whose key no deferred put
-    /// touches: issued now, ahead of the deferred puts (their relative order
-    /// cannot matter). Queued mutations take this path, so IndexedDB works
-    /// on them while the app is still running its burst of mutations.
-    pub(super) fn write_blind(
-        &self,
-        what: &str,
-        ops: impl Fn(&IdbTransaction) -> Result<(), JsValue>,
-    ) -> Result<(), StoreError> {
         self.write_in(what, false, ops)
     }
 
