@@ -118,7 +118,15 @@ async fn any_origin_is_allowed_only_when_asked_for() {
 /// Opens a poke socket offering `protocols` and no headers; the HTTP status
 /// of the handshake and the subprotocol the server selected.
 async fn poke_handshake(s: &TestServer, protocols: &[String]) -> (u16, Option<String>) {
+    poke_handshake_from(s, protocols, None).await
+}
+
+/// [`poke_handshake`] from a page of `origin` (its `Origin` header).
+async fn poke_handshake_from(s: &TestServer, protocols: &[String], origin: Option<&str>) -> (u16, Option<String>) {
     let mut request = format!("ws://{}/sync/poke?clientGroupID=g1", s.addr).into_client_request().expect("request");
+    if let Some(origin) = origin {
+        request.headers_mut().insert("origin", origin.parse().expect("origin"));
+    }
     if !protocols.is_empty() {
         request.headers_mut().insert("sec-websocket-protocol", protocols.join(", ").parse().expect("header"));
     }
@@ -140,4 +148,21 @@ async fn a_poke_socket_takes_its_credentials_from_subprotocols() {
     assert_eq!(poke_handshake(&s, &[POKE_SUBPROTOCOL.to_owned()]).await.0, 401, "no credentials, no socket");
     let banned = [POKE_SUBPROTOCOL.to_owned(), header_subprotocol(todo::server::USER_HEADER, "banned")];
     assert_eq!(poke_handshake(&s, &banned).await.0, 403, "carried credentials go through the auth hook");
+}
+
+#[tokio::test]
+async fn a_poke_socket_from_a_page_of_another_origin_is_refused_unless_cors_allows_it() {
+    let carried = [POKE_SUBPROTOCOL.to_owned(), header_subprotocol(todo::server::USER_HEADER, "alice")];
+    let closed = TestServer::start(ServerConfig::default()).await;
+    let own = format!("http://{}", closed.addr);
+    assert_eq!(poke_handshake_from(&closed, &carried, Some(&own)).await.0, 101, "a page of the server's own origin");
+    assert_eq!(poke_handshake_from(&closed, &carried, None).await.0, 101, "a native client sends no Origin");
+    assert_eq!(poke_handshake_from(&closed, &carried, Some(EVIL)).await.0, 403, "another site's page");
+    let https_own = format!("https://{}", closed.addr);
+    assert_eq!(poke_handshake_from(&closed, &carried, Some(&https_own)).await.0, 101, "same host behind TLS");
+    assert_eq!(poke_handshake_from(&closed, &carried, Some("null")).await.0, 403, "an opaque origin");
+
+    let open = with_cors(CorsConfig { allowed_origins: vec![APP.to_owned()], ..CorsConfig::default() }).await;
+    assert_eq!(poke_handshake_from(&open, &carried, Some(APP)).await.0, 101, "an origin CORS allows");
+    assert_eq!(poke_handshake_from(&open, &carried, Some(EVIL)).await.0, 403);
 }
