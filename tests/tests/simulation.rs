@@ -694,7 +694,7 @@ impl World {
             Message::Push { client, request } => {
                 let Some(db) = &self.server else { return };
                 let ctx = Ctx { user: self.clients[client].user.clone(), on_server: true };
-                let result = push::process::<Sim>(db, &ctx.user, &ctx, &request, 0);
+                let result = ready(push::process::<Sim, _>(db, &ctx.user, &ctx, &request, 0));
                 if std::env::var("SIM_TRACE").is_ok() {
                     let ids: Vec<_> =
                         request.mutations.iter().map(|m| (m.client_id.as_str(), m.id, m.name.as_str())).collect();
@@ -721,7 +721,7 @@ impl World {
             Message::Pull { client, base, cookie, mut pages } => {
                 let Some(db) = &self.server else { return };
                 let group = self.clients[client].core.client_group_id().to_owned();
-                match pull::process(db, &SCHEMA, &self.clients[client].user, &group, cookie, self.page_limit) {
+                match ready(pull::process(db, &SCHEMA, &self.clients[client].user, &group, cookie, self.page_limit)) {
                     Ok(page) => {
                         let more = page.more;
                         let next = page.cookie.clone();
@@ -1198,8 +1198,8 @@ fn pull_all(
 ) -> Vec<PullResponse> {
     let mut pages = Vec::new();
     loop {
-        let page =
-            pull::process(db, &SCHEMA, user, group, cookie, pull::PageLimit { rows, bytes: usize::MAX }).expect("pull");
+        let page = ready(pull::process(db, &SCHEMA, user, group, cookie, pull::PageLimit { rows, bytes: usize::MAX }))
+            .expect("pull");
         cookie = Some(page.cookie.clone());
         let more = page.more;
         pages.push(page);
@@ -1225,7 +1225,7 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
         let _ = core.mutate::<add>(&ctx, Add { id: format!("k{i}"), n: 1 }, 0).expect("mutate");
     }
     let request = core.push_request(100).expect("push");
-    push::process::<Sim>(&db, "alice", &server_ctx, &request, 0).expect("push");
+    ready(push::process::<Sim, _>(&db, "alice", &server_ctx, &request, 0)).expect("push");
     let pages = pull_all(&db, "g", "alice", None, 3);
     let rebase = core.apply_pull(&None, &pages, &ctx, || unreachable!(), |_| Ok(())).expect("apply");
     assert_eq!(rebase.resolved.len(), 10);
@@ -1234,11 +1234,12 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     // Another group writes, and compaction strands the cookie: the next pull is a paged reset.
     let mut other = ClientCore::<Sim>::new(&SCHEMA, "h".into(), "d0".into());
     let _ = other.mutate::<add>(&ctx, Add { id: "k99".into(), n: 1 }, 0).expect("mutate");
-    push::process::<Sim>(&db, "alice", &server_ctx, &other.push_request(1).expect("push"), 0).expect("push");
+    ready(push::process::<Sim, _>(&db, "alice", &server_ctx, &other.push_request(1).expect("push"), 0)).expect("push");
     let base = core.cookie();
     compact::compact(&db, i64::MAX).expect("compact");
-    let first = pull::process(&db, &SCHEMA, "alice", "g", base.clone(), pull::PageLimit { rows: 3, bytes: usize::MAX })
-        .expect("pull");
+    let first =
+        ready(pull::process(&db, &SCHEMA, "alice", "g", base.clone(), pull::PageLimit { rows: 3, bytes: usize::MAX }))
+            .expect("pull");
     assert!(first.more && first.last_mutation_id_changes.contains_key("c0"), "{first:?}");
     // Forgotten between two pages: the rest of the reset starts over, without c0.
     assert!(plasma::server::forget::forget_group(&db, "g").expect("forget"));
@@ -1249,4 +1250,9 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     assert_eq!(core.client_id(), "c0-new");
     assert_eq!(normalized(&rebase.resolved), vec![(11, Err(MutationFailed::Dropped(String::new())))]);
     assert_eq!(dump_memory(core.view()), dump_server(&db), "only the server's rows remain");
+}
+
+/// Drives a server call on SQLite, whose futures never wait.
+fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
+    plasma::exec::run_ready(future).expect("SQLite never waits")
 }

@@ -20,6 +20,7 @@ pub mod pull;
 pub mod push;
 #[cfg(feature = "axum")]
 pub mod serve;
+pub mod storage;
 pub mod subprotocol_headers;
 
 use std::future::Future;
@@ -365,7 +366,13 @@ where
         let group = request.client_group_id.clone();
         let Authorized { user_id, ctx, .. } = who;
         let pusher = user_id.clone();
-        let result = self.with_db(move |db, _| push::process::<R>(db, &user_id, &ctx, &request, now_ms())).await;
+        let result = self
+            .with_db(move |db, _| {
+                // SQLite answers at once: the shared async core runs to completion here.
+                crate::exec::run_ready(push::process::<R, SqliteExecutor>(db, &user_id, &ctx, &request, now_ms()))
+                    .map_err(ServerError::from)?
+            })
+            .await;
         self.after_push(&result, &group, &pusher).await;
         match &result {
             Ok(outcome) if outcome.data_changed => self.inner.pokes.poke(PokeTarget::All),
@@ -411,7 +418,8 @@ where
             max_mutations_per_push: self.inner.config.max_mutations_per_push,
         };
         self.with_reader(move |db, schema| {
-            pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit)
+            crate::exec::run_ready(pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit))
+                .map_err(ServerError::from)?
         })
         .await
         // Every response advertises the limits, so clients size pushes under them.

@@ -7,21 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
-use serde_json::value::RawValue;
-
 use crate::protocol::{Cookie, ErrorCode, PatchOp, PullResponse, RowKey};
-use crate::query::tree::{CmpOp, Expr, SelectQuery};
-use crate::schema::{Schema, TableDef};
-use crate::server::bookkeeping::{
-    self, COMPACTED_THROUGH, FORGOTTEN_THROUGH, database_id, errors_between, group_lmids, head_seq, lmid_in_group,
-    meta_i64,
-};
+use crate::schema::Schema;
+use crate::server::bookkeeping::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 use crate::server::error::ServerError;
-use crate::sql::ddl::{CHANGES_TABLE, CLIENTS_TABLE, MUTATION_ERRORS_TABLE};
-use crate::sql::render::ident;
-use crate::table::Row;
-use crate::value::Value;
+use crate::server::storage::{PullStorage, PullTx};
+use crate::sql::ddl::CLIENTS_TABLE;
 use crate::wire::row_to_json_text;
 
 /// How much one pull response may hold.
@@ -34,9 +25,9 @@ pub struct PageLimit {
     pub bytes: usize,
 }
 
-/// Answers a pull of `group` for `user_id`.
-pub fn process(
-    db: &SqliteExecutor,
+/// Answers a pull of `group` for `user_id` from `db`.
+pub async fn process<S: PullStorage>(
+    db: &S,
     schema: &Schema,
     user_id: &str,
     group: &str,
@@ -44,44 +35,44 @@ pub fn process(
     limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
     let limit = PageLimit { rows: limit.rows.max(1), bytes: limit.bytes };
-    let tx = db.begin_sync()?;
-    let known = check_group(&tx, group, user_id)?;
-    let head = head_seq(&tx)?;
-    let horizon = meta_i64(&tx, COMPACTED_THROUGH)?;
+    let mut tx = db.begin_pull().await?;
+    let known = check_group(&mut tx, group, user_id).await?;
+    let head = tx.head_seq().await?;
+    let horizon = tx.meta_i64(COMPACTED_THROUGH).await?;
     // A group the server does not know either never pushed (read-only clients,
     // fresh installs: their cookies stay good) or was forgotten after its
     // cookie was issued (it must start over, so its clients learn they are
     // forgotten). Forgetting moves the head, so the two are told apart by
     // whether the cookie predates the last forgetting.
-    let database = database_id(&tx)?;
+    let database = tx.database_id().await?;
     let cookie = match cookie {
         Some(c) if c.database.as_deref() != Some(database.as_str()) => None,
-        Some(c) if !known && c.order < meta_i64(&tx, FORGOTTEN_THROUGH)? => None,
+        Some(c) if !known && c.order < tx.meta_i64(FORGOTTEN_THROUGH).await? => None,
         // Forgotten, then created again by another of its clients: a cookie
         // from before the forgetting must still reset, or a client that has
         // not pulled since never learns it was forgotten.
-        Some(c) if known && c.order < bookkeeping::group_forgotten_at(&tx, group)? => None,
+        Some(c) if known && c.order < tx.group_forgotten_at(group).await? => None,
         other => other,
     };
     let mut response = match cookie {
         Some(Cookie { order, reset_after: Some(after), .. }) if order <= head && order >= horizon => {
-            reset_page(&tx, schema, group, (order, head), Some(after), limit)?
+            reset_page(&mut tx, schema, group, (order, head), Some(after), limit).await?
         }
         Some(Cookie { order, reset_after: None, .. }) if order <= head && order >= horizon => {
-            incremental(&tx, schema, group, order, head, limit)?
+            incremental(&mut tx, schema, group, order, head, limit).await?
         }
         // No cookie, a cookie from the future (another database) or one older than
         // the compacted log: start over with everything.
-        _ => reset_page(&tx, schema, group, (head, head), None, limit)?,
+        _ => reset_page(&mut tx, schema, group, (head, head), None, limit).await?,
     };
-    drop(tx); // read-only: nothing to commit
+    S::end_pull(tx).await?;
     response.cookie.database = Some(database);
     Ok(response)
 }
 
 /// Whether the group exists; refuses a group of another user.
-fn check_group(tx: &SqliteTx<'_>, group: &str, user_id: &str) -> Result<bool, ServerError> {
-    match bookkeeping::group_owner(tx.connection(), group)? {
+async fn check_group(tx: &mut impl PullTx, group: &str, user_id: &str) -> Result<bool, ServerError> {
+    match tx.group_owner(group).await? {
         Some(owner) if owner != user_id => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client group `{group}` belongs to another user")))
         }
@@ -98,8 +89,8 @@ fn check_group(tx: &SqliteTx<'_>, group: &str, user_id: &str) -> Result<bool, Se
 /// the log past its snapshot therefore says `more`, and the same pull goes
 /// on incrementally from the snapshot until it catches up: the client
 /// applies rows and confirmations of one consistent moment.
-fn reset_page(
-    tx: &SqliteTx<'_>,
+async fn reset_page(
+    tx: &mut impl PullTx,
     schema: &Schema,
     group: &str,
     (snapshot, head): (i64, i64),
@@ -116,14 +107,15 @@ fn reset_page(
     let mut more = false;
     for table in &schema.tables[start_table..] {
         let after_id = after.as_ref().filter(|k| k.table == table.name).map(|k| k.id.as_str());
-        let full = rows_after(tx, table, after_id, |id, json| {
+        let mut take = |id: String, json: Box<serde_json::value::RawValue>| {
             if !page.admit(json.get().len()) {
                 return Ok(false);
             }
             patch.push(PatchOp::Put { table: table.name.to_owned(), row: json });
             last = Some(RowKey { table: table.name.to_owned(), id });
             Ok(true)
-        })?;
+        };
+        let full = tx.rows_after(table, after_id, &mut take).await?;
         if full {
             more = true;
             break;
@@ -135,7 +127,7 @@ fn reset_page(
     // as the snapshot position: a later page's LMIDs could confirm mutations
     // whose errors lie after the snapshot (the catch-up brings those).
     let (last_mutation_id_changes, mutation_errors) = if after.is_none() {
-        (group_lmids(tx, group)?, errors_between(tx, group, 0, snapshot)?)
+        (tx.group_lmids(group).await?, tx.errors_between(group, 0, snapshot).await?)
     } else {
         (BTreeMap::new(), Vec::new())
     };
@@ -167,62 +159,16 @@ impl PageBudget {
     }
 }
 
-/// Streams the rows of `table` after `after_id` in id order, each encoded as
-/// wire JSON, into `take` until it refuses one. Returns whether it refused
-/// (the page is full and rows remain). Rows are read one at a time from the
-/// cursor, so a page never holds more than its budget plus one row.
-fn rows_after(
-    tx: &SqliteTx<'_>,
-    table: &'static TableDef,
-    after_id: Option<&str>,
-    mut take: impl FnMut(String, Box<RawValue>) -> Result<bool, ServerError>,
-) -> Result<bool, ServerError> {
-    let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
-    let pk = ident(table.pk().name);
-    let pk_index = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
-    let sql =
-        format!("SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk}", columns.join(", "), ident(table.name));
-    let mut stmt = tx.connection().prepare_cached(&sql)?;
-    let mut rows = stmt.query(rusqlite::params![after_id])?;
-    while let Some(row) = rows.next()? {
-        let mut cells = Vec::with_capacity(columns.len());
-        for i in 0..columns.len() {
-            cells.push(value_from_ref(row.get_ref(i)?));
-        }
-        let row = Row(cells);
-        let id = match row.0.get(pk_index) {
-            Some(Value::Text(id)) => id.clone(),
-            other => {
-                return Err(ServerError::new(
-                    ErrorCode::Internal,
-                    format!("table `{}` holds a row whose id is not text: {other:?}", table.name),
-                ));
-            }
-        };
-        if !take(id, row_to_json_text(table, &row)?)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 /// Changes after `since`, one entry per key at its latest position, oldest first.
-fn incremental(
-    tx: &SqliteTx<'_>,
+async fn incremental(
+    tx: &mut impl PullTx,
     schema: &Schema,
     group: &str,
     since: i64,
     head: i64,
     limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "SELECT \"tbl\", \"pk\", MAX(\"seq\") AS s FROM \"{CHANGES_TABLE}\" \
-         WHERE \"seq\" > ? AND \"tbl\" <> '{MUTATION_ERRORS_TABLE}' GROUP BY \"tbl\", \"pk\" ORDER BY s LIMIT ?"
-    ))?;
-    let fetch = i64::try_from(limit.rows.saturating_add(1)).unwrap_or(i64::MAX);
-    let keys: Vec<(String, String, i64)> = stmt
-        .query_map(rusqlite::params![since, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let keys = tx.changed_keys(since, limit.rows.saturating_add(1)).await?;
 
     let mut page = PageBudget::new(limit);
     let mut patch = Vec::with_capacity(keys.len().min(limit.rows));
@@ -237,7 +183,7 @@ fn incremental(
         let op = if i == limit.rows || tbl == CLIENTS_TABLE {
             None
         } else if let Some(table) = schema.table(tbl) {
-            Some(match row_by_id(tx, table, pk)? {
+            Some(match tx.row_by_id(table, pk).await? {
                 Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row)? },
                 None => PatchOp::Del { table: table.name.to_owned(), id: pk.clone() },
             })
@@ -256,7 +202,7 @@ fn incremental(
             break;
         }
         if tbl == CLIENTS_TABLE
-            && let Some(lmid) = lmid_in_group(tx, group, pk)?
+            && let Some(lmid) = tx.lmid_in_group(group, pk).await?
         {
             lmids.insert(pk.clone(), lmid);
         }
@@ -266,16 +212,8 @@ fn incremental(
         cookie: Cookie { order: through, reset_after: None, database: None },
         last_mutation_id_changes: lmids,
         patch,
-        mutation_errors: errors_between(tx, group, since, through)?,
+        mutation_errors: tx.errors_between(group, since, through).await?,
         more,
         limits: None,
     })
-}
-
-fn row_by_id(tx: &SqliteTx<'_>, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {
-    let query = SelectQuery {
-        filter: Some(Expr::Cmp { column: table.primary_key, op: CmpOp::Eq, value: Value::Text(id.to_owned()) }),
-        ..SelectQuery::all(table)
-    };
-    Ok(tx.select_sync(&query)?.pop())
 }

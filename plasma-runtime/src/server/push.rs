@@ -1,19 +1,17 @@
 //! Push: run a client group's mutations canonically, exactly once each.
 //!
-//! Everything happens in one `BEGIN IMMEDIATE` transaction on the server's
-//! SQLite connection: ownership checks, the sequence check, each mutation in
-//! its own savepoint, and the last-mutation-id (LMID) bumps. A mutation's writes
+//! Written once over [`PushStorage`]: everything happens in one push
+//! transaction ([`PushTx`]; on SQLite a `BEGIN IMMEDIATE` one): ownership
+//! checks, the sequence check, each mutation (in its own savepoint on the
+//! careful retry), and the last-mutation-id (LMID) bumps. A mutation's writes
 //! and its LMID bump therefore commit together or not at all.
 
 use std::collections::BTreeMap;
 
-use crate::exec::run_ready;
-use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
 use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PushRequest, PushResponse};
-use crate::server::bookkeeping;
 use crate::server::error::ServerError;
-use crate::sql::ddl::CHANGES_TABLE;
+use crate::server::storage::{PushStorage, PushTx};
 
 /// What a processed push did.
 #[derive(Debug)]
@@ -26,23 +24,24 @@ pub struct PushOutcome {
     pub anything_committed: bool,
 }
 
-/// Processes a validated push for `user_id`. `now_ms` stamps bookkeeping rows.
+/// Processes a validated push for `user_id` on `db`. `now_ms` stamps bookkeeping rows.
 ///
 /// Mutations first run without savepoints, which is what almost every push
 /// needs. If one fails, that attempt is rolled back entirely and the push is
 /// run again with a savepoint around each mutation, so exactly the failing
 /// mutations are discarded. Mutators are deterministic over the database, so
 /// the second run sees and does the same.
-pub fn process<R: Registry>(
-    db: &SqliteExecutor,
+pub async fn process<R: Registry, S: PushStorage>(
+    db: &S,
     user_id: &str,
     ctx: &R::Context,
     request: &PushRequest,
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
-    match attempt::<R>(db, user_id, ctx, request, now_ms, Isolation::Optimistic)? {
+    match attempt::<R, S>(db, user_id, ctx, request, now_ms, Isolation::Optimistic).await? {
         Some(outcome) => Ok(outcome),
-        None => attempt::<R>(db, user_id, ctx, request, now_ms, Isolation::SavepointPerMutation)?
+        None => attempt::<R, S>(db, user_id, ctx, request, now_ms, Isolation::SavepointPerMutation)
+            .await?
             .ok_or_else(|| ServerError::new(ErrorCode::Internal, "push failed to settle with savepoints")),
     }
 }
@@ -55,24 +54,24 @@ enum Isolation {
     SavepointPerMutation,
 }
 
-fn attempt<R: Registry>(
-    db: &SqliteExecutor,
+async fn attempt<R: Registry, S: PushStorage>(
+    db: &S,
     user_id: &str,
     ctx: &R::Context,
     request: &PushRequest,
     now_ms: i64,
     isolation: Isolation,
 ) -> Result<Option<PushOutcome>, ServerError> {
-    let mut tx = db.begin_immediate_sync()?;
+    let mut tx = db.begin_push().await?;
     let group = &request.client_group_id;
-    claim_group(&tx, group, user_id, now_ms)?;
-    drop_applied_errors(&tx, group, &request.applied_through)?;
+    claim_group(&mut tx, group, user_id, now_ms).await?;
+    drop_applied_errors(&mut tx, group, &request.applied_through).await?;
 
     // Current LMID of every client in the push, creating unknown clients.
     let mut lmids: BTreeMap<String, u64> = BTreeMap::new();
     for m in &request.mutations {
         if !lmids.contains_key(&m.client_id) {
-            let lmid = claim_client(&tx, group, &m.client_id, now_ms)?;
+            let lmid = claim_client(&mut tx, group, &m.client_id, now_ms).await?;
             lmids.insert(m.client_id.clone(), lmid);
         }
     }
@@ -97,7 +96,6 @@ fn attempt<R: Registry>(
         to_run.push(m);
     }
 
-    let seq_before = bookkeeping::head_seq(&tx)?;
     let careful = isolation == Isolation::SavepointPerMutation;
     let mut processed: BTreeMap<&str, u64> = BTreeMap::new();
     let mut transient = None;
@@ -105,16 +103,16 @@ fn attempt<R: Registry>(
         if let Some(abandoned) = &m.abandoned {
             // The client gave up on it: consume its id and tell the client
             // why, like a mutator that failed, without running anything.
-            bookkeeping::record_error(&tx, &m.client_id, m.id, &abandoned.message())?;
+            tx.record_error(&m.client_id, m.id, &abandoned.message()).await?;
             processed.insert(&m.client_id, m.id);
             continue;
         }
         if careful {
-            savepoint(&tx, "SAVEPOINT plasma_mutation")?;
+            tx.savepoint().await?;
         }
-        let result = run_ready(R::dispatch(&mut tx, ctx, &m.name, m.args.get())).map_err(ServerError::from)?;
+        let result = R::dispatch(&mut tx, ctx, &m.name, m.args.get()).await;
         match result {
-            Ok(()) if careful => savepoint(&tx, "RELEASE plasma_mutation")?,
+            Ok(()) if careful => tx.release_savepoint().await?,
             Ok(()) => {}
             // Dropping the transaction rolls the whole attempt back.
             Err(e) if !careful => {
@@ -125,24 +123,23 @@ fn attempt<R: Registry>(
                 };
             }
             Err(e) => {
-                savepoint(&tx, "ROLLBACK TO plasma_mutation")?;
-                savepoint(&tx, "RELEASE plasma_mutation")?;
+                tx.rollback_to_savepoint().await?;
                 if e.is_transient() {
                     transient = Some(e);
                     break;
                 }
-                bookkeeping::record_error(&tx, &m.client_id, m.id, &e.to_string())?;
+                tx.record_error(&m.client_id, m.id, &e.to_string()).await?;
             }
         }
         processed.insert(&m.client_id, m.id);
     }
-    let data_changed = bookkeeping::head_seq(&tx)? > seq_before && changed_user_rows(&tx, seq_before)?;
+    let data_changed = tx.changed_user_rows().await?;
 
     for (client, lmid) in &processed {
-        bookkeeping::set_lmid(&tx, client, *lmid, now_ms)?;
+        tx.set_lmid(client, *lmid, now_ms).await?;
         lmids.insert((*client).to_owned(), *lmid);
     }
-    tx.commit_sync()?;
+    S::commit_push(tx).await?;
     if let Some(e) = transient {
         return Err(ServerError::new(ErrorCode::Busy, format!("database busy, retry the push: {e}")));
     }
@@ -153,44 +150,30 @@ fn attempt<R: Registry>(
     }))
 }
 
-fn savepoint(tx: &SqliteTx<'_>, sql: &str) -> Result<(), ServerError> {
-    tx.connection().prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
-
-fn changed_user_rows(tx: &SqliteTx<'_>, after: i64) -> Result<bool, ServerError> {
-    Ok(tx
-        .connection()
-        .prepare_cached(&format!(
-            "SELECT EXISTS (SELECT 1 FROM \"{CHANGES_TABLE}\" WHERE \"seq\" > ? AND \"tbl\" NOT LIKE '\\_plasma%' ESCAPE '\\')"
-        ))?
-        .query_row([after], |r| r.get(0))?)
-}
-
 /// Creates the group for `user_id`, or checks that it is theirs.
-fn claim_group(tx: &SqliteTx<'_>, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
-    match bookkeeping::group_owner(tx.connection(), group)? {
+async fn claim_group(tx: &mut impl PushTx, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
+    match tx.group_owner(group).await? {
         Some(owner) if owner != user_id => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client group `{group}` belongs to another user")))
         }
-        Some(_) => bookkeeping::touch_group(tx, group, now_ms),
-        None => bookkeeping::create_group(tx, group, user_id, now_ms),
+        Some(_) => tx.touch_group(group, now_ms).await,
+        None => tx.create_group(group, user_id, now_ms).await,
     }
 }
 
 /// Returns the client's LMID, creating it in `group`; refuses a client of another group.
-fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Result<u64, ServerError> {
-    match bookkeeping::client(tx, client)? {
+async fn claim_client(tx: &mut impl PushTx, group: &str, client: &str, now_ms: i64) -> Result<u64, ServerError> {
+    match tx.client(client).await? {
         Some((owner, _)) if owner != group => {
             Err(ServerError::new(ErrorCode::Forbidden, format!("client `{client}` belongs to another client group")))
         }
         Some((_, lmid)) => Ok(lmid),
-        None if bookkeeping::client_forgotten(tx, client)? => Err(ServerError::new(
+        None if tx.client_forgotten(client).await? => Err(ServerError::new(
             ErrorCode::ClientForgotten,
             format!("client `{client}` was forgotten: start over under a new client id"),
         )),
         None => {
-            bookkeeping::create_client(tx, client, group, now_ms)?;
+            tx.create_client(client, group, now_ms).await?;
             Ok(0)
         }
     }
@@ -198,9 +181,13 @@ fn claim_client(tx: &SqliteTx<'_>, group: &str, client: &str, now_ms: i64) -> Re
 
 /// Forgets the recorded errors the client says it has durably applied. Only
 /// this group's clients are touched, so a client can clear nothing but its own.
-fn drop_applied_errors(tx: &SqliteTx<'_>, group: &str, applied: &BTreeMap<String, u64>) -> Result<(), ServerError> {
+async fn drop_applied_errors(
+    tx: &mut impl PushTx,
+    group: &str,
+    applied: &BTreeMap<String, u64>,
+) -> Result<(), ServerError> {
     for (client, through) in applied {
-        bookkeeping::drop_errors_through(tx, group, client, *through)?;
+        tx.drop_errors_through(group, client, *through).await?;
     }
     Ok(())
 }

@@ -394,7 +394,9 @@ impl Store for IndexedDbStore {
                     Ok(())
                 });
                 if let Err(e) = replaced {
-                    failed.borrow_mut().get_or_insert_with(|| IdbError::from_js("replacing a pending mutation", &e).into());
+                    failed
+                        .borrow_mut()
+                        .get_or_insert_with(|| IdbError::from_js("replacing a pending mutation", &e).into());
                     let _ = tx2.abort();
                 }
             });

@@ -1,0 +1,170 @@
+//! What the server core needs from its database, so push (and, next, pull,
+//! compaction and forgetting) are written once over every backend: the
+//! embedded SQLite file here, Cloudflare D1 and PostgreSQL next.
+//!
+//! The traits are `async` without `Send` bounds, like [`Transaction`]: D1
+//! answers asynchronously on a single-threaded wasm32 Worker, while SQLite
+//! answers at once (its futures are ready, so the axum server drives them
+//! with [`run_ready`](crate::exec::run_ready) on a blocking thread).
+//!
+//! A backend without interactive transactions (D1) implements [`PushTx`] by
+//! buffering writes and committing them in one atomic batch guarded by an
+//! optimistic version check; [`PushStorage::commit_push`] then reports a
+//! conflict as [`ErrorCode::Busy`](crate::protocol::ErrorCode::Busy) and the
+//! push is retried from the start, so two pushes can never interleave.
+
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqlitePullTx, SqlitePushTx};
+
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+
+use crate::exec::Transaction;
+use crate::protocol::MutationError;
+use crate::schema::TableDef;
+use crate::server::error::ServerError;
+use crate::table::Row;
+
+/// One push attempt's transaction: the mutators' reads and writes
+/// ([`Transaction`]) and the bookkeeping a push reads and writes with them.
+/// Everything commits together or not at all.
+#[allow(async_fn_in_trait)] // deliberately not Send: D1 runs on single-threaded wasm32
+pub trait PushTx: Transaction {
+    /// The user owning `group`, if it exists.
+    async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError>;
+
+    /// Creates `group`, owned by `user_id`, first and last seen at `now_ms`.
+    async fn create_group(&mut self, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError>;
+
+    /// Records that `group` pushed at `now_ms`.
+    async fn touch_group(&mut self, group: &str, now_ms: i64) -> Result<(), ServerError>;
+
+    /// The group and last mutation id of `client`, if it exists.
+    async fn client(&mut self, client: &str) -> Result<Option<(String, u64)>, ServerError>;
+
+    /// Whether `client` was forgotten (its pushes are refused for good).
+    async fn client_forgotten(&mut self, client: &str) -> Result<bool, ServerError>;
+
+    /// Creates `client` in `group` with last mutation id 0.
+    async fn create_client(&mut self, client: &str, group: &str, now_ms: i64) -> Result<(), ServerError>;
+
+    /// Drops the recorded errors of `client` through mutation `through`, if
+    /// `client` belongs to `group`.
+    async fn drop_errors_through(&mut self, group: &str, client: &str, through: u64) -> Result<(), ServerError>;
+
+    /// Records why mutation `id` of `client` failed, at a new change-log position.
+    async fn record_error(&mut self, client: &str, id: u64, message: &str) -> Result<(), ServerError>;
+
+    /// Sets the last mutation id of `client` (and logs it for pulls).
+    async fn set_lmid(&mut self, client: &str, lmid: u64, now_ms: i64) -> Result<(), ServerError>;
+
+    /// Opens a savepoint: [`rollback_to_savepoint`](Self::rollback_to_savepoint)
+    /// then undoes exactly what was written after it. Not nested.
+    async fn savepoint(&mut self) -> Result<(), ServerError>;
+
+    /// Keeps what was written since the savepoint and closes it.
+    async fn release_savepoint(&mut self) -> Result<(), ServerError>;
+
+    /// Undoes what was written since the savepoint and closes it.
+    async fn rollback_to_savepoint(&mut self) -> Result<(), ServerError>;
+
+    /// Whether this transaction changed a row of an app table so far (then
+    /// every client group must pull, not only the pushing one).
+    async fn changed_user_rows(&mut self) -> Result<bool, ServerError>;
+}
+
+/// A database a push runs on.
+#[allow(async_fn_in_trait)]
+pub trait PushStorage {
+    /// A push attempt's transaction.
+    type Tx<'a>: PushTx
+    where
+        Self: 'a;
+
+    /// Starts a push attempt (SQLite: `BEGIN IMMEDIATE`, so attempts never
+    /// overlap).
+    async fn begin_push(&self) -> Result<Self::Tx<'_>, ServerError>;
+
+    /// Commits a push attempt: all of it, or nothing and an error (a
+    /// conflicting concurrent push is [`Busy`](crate::protocol::ErrorCode::Busy): retry).
+    async fn commit_push<'a>(tx: Self::Tx<'a>) -> Result<(), ServerError>
+    where
+        Self: 'a;
+}
+
+/// Takes one row (its id and wire JSON) of a streamed table; `Ok(false)`
+/// refuses it: the page is full.
+pub type TakeRow<'a> = dyn FnMut(String, Box<RawValue>) -> Result<bool, ServerError> + 'a;
+
+/// One pull's reads, all of one consistent moment of the database (SQLite:
+/// one read transaction; a backend without read transactions checks at
+/// [`PullStorage::end_pull`] that the change log did not move meanwhile).
+#[allow(async_fn_in_trait)]
+pub trait PullTx {
+    /// The user owning `group`, if it exists.
+    async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError>;
+
+    /// The newest change-log position ever handed out.
+    async fn head_seq(&mut self) -> Result<i64, ServerError>;
+
+    /// An integer of the meta table (0 when absent).
+    async fn meta_i64(&mut self, key: &str) -> Result<i64, ServerError>;
+
+    /// The database's identity (cookies of another database reset).
+    async fn database_id(&mut self) -> Result<String, ServerError>;
+
+    /// Where `group` was last forgotten (0 if never).
+    async fn group_forgotten_at(&mut self, group: &str) -> Result<i64, ServerError>;
+
+    /// The last mutation id of every client of `group`.
+    async fn group_lmids(&mut self, group: &str) -> Result<BTreeMap<String, u64>, ServerError>;
+
+    /// The last mutation id of `client` if it belongs to `group`.
+    async fn lmid_in_group(&mut self, group: &str, client: &str) -> Result<Option<u64>, ServerError>;
+
+    /// The errors of `group`'s clients recorded at positions in `(after, through]`, oldest first.
+    async fn errors_between(
+        &mut self,
+        group: &str,
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<MutationError>, ServerError>;
+
+    /// Up to `fetch` change-log keys `(table, id, latest position)` changed
+    /// after `since`, except recorded errors, in order of their latest position.
+    async fn changed_keys(&mut self, since: i64, fetch: usize) -> Result<Vec<(String, String, i64)>, ServerError>;
+
+    /// The row of `table` with this id.
+    async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError>;
+
+    /// Streams the rows of `table` after `after_id` in id order into `take`
+    /// until it refuses one. Returns whether it refused (rows remain).
+    async fn rows_after(
+        &mut self,
+        table: &'static TableDef,
+        after_id: Option<&str>,
+        take: &mut TakeRow<'_>,
+    ) -> Result<bool, ServerError>;
+}
+
+/// A database pulls read from.
+#[allow(async_fn_in_trait)]
+pub trait PullStorage {
+    /// A pull's reads.
+    type Tx<'a>: PullTx
+    where
+        Self: 'a;
+
+    /// Starts a pull's reads.
+    async fn begin_pull(&self) -> Result<Self::Tx<'_>, ServerError>;
+
+    /// Ends a pull's reads: an error if they were not of one moment
+    /// ([`Busy`](crate::protocol::ErrorCode::Busy): the client retries).
+    async fn end_pull<'a>(tx: Self::Tx<'a>) -> Result<(), ServerError>
+    where
+        Self: 'a;
+}

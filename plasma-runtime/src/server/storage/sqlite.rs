@@ -1,0 +1,246 @@
+//! [`PushStorage`] and [`PullStorage`] on the embedded SQLite database: one
+//! `BEGIN IMMEDIATE` transaction per push attempt and one read transaction
+//! per pull, bookkeeping through [`bookkeeping`]'s statements, savepoints as
+//! SQL savepoints.
+
+use std::collections::BTreeMap;
+
+use crate::error::ExecError;
+use crate::exec::Transaction;
+use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
+use crate::protocol::{ErrorCode, MutationError};
+use crate::query::tree::{CmpOp, Expr, SelectQuery, WriteQuery};
+use crate::schema::TableDef;
+use crate::server::bookkeeping;
+use crate::server::error::ServerError;
+use crate::server::storage::{PullStorage, PullTx, PushStorage, PushTx, TakeRow};
+use crate::sql::ddl::{CHANGES_TABLE, MUTATION_ERRORS_TABLE};
+use crate::sql::render::ident;
+use crate::table::Row;
+use crate::value::Value;
+use crate::wire::row_to_json_text;
+
+/// A push attempt on SQLite.
+pub struct SqlitePushTx<'c> {
+    tx: SqliteTx<'c>,
+    /// The change-log head when the attempt began: rows logged after it are this attempt's.
+    seq_before: i64,
+}
+
+impl SqlitePushTx<'_> {
+    fn exec(&self, sql: &str) -> Result<(), ServerError> {
+        self.tx.connection().prepare_cached(sql)?.execute([])?;
+        Ok(())
+    }
+}
+
+impl Transaction for SqlitePushTx<'_> {
+    async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
+        self.tx.select(query).await
+    }
+
+    async fn write(&mut self, query: WriteQuery) -> Result<u64, ExecError> {
+        self.tx.write(query).await
+    }
+}
+
+impl PushTx for SqlitePushTx<'_> {
+    async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError> {
+        bookkeeping::group_owner(self.tx.connection(), group)
+    }
+
+    async fn create_group(&mut self, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
+        bookkeeping::create_group(&self.tx, group, user_id, now_ms)
+    }
+
+    async fn touch_group(&mut self, group: &str, now_ms: i64) -> Result<(), ServerError> {
+        bookkeeping::touch_group(&self.tx, group, now_ms)
+    }
+
+    async fn client(&mut self, client: &str) -> Result<Option<(String, u64)>, ServerError> {
+        bookkeeping::client(&self.tx, client)
+    }
+
+    async fn client_forgotten(&mut self, client: &str) -> Result<bool, ServerError> {
+        bookkeeping::client_forgotten(&self.tx, client)
+    }
+
+    async fn create_client(&mut self, client: &str, group: &str, now_ms: i64) -> Result<(), ServerError> {
+        bookkeeping::create_client(&self.tx, client, group, now_ms)
+    }
+
+    async fn drop_errors_through(&mut self, group: &str, client: &str, through: u64) -> Result<(), ServerError> {
+        bookkeeping::drop_errors_through(&self.tx, group, client, through)
+    }
+
+    async fn record_error(&mut self, client: &str, id: u64, message: &str) -> Result<(), ServerError> {
+        bookkeeping::record_error(&self.tx, client, id, message)
+    }
+
+    async fn set_lmid(&mut self, client: &str, lmid: u64, now_ms: i64) -> Result<(), ServerError> {
+        bookkeeping::set_lmid(&self.tx, client, lmid, now_ms)
+    }
+
+    async fn savepoint(&mut self) -> Result<(), ServerError> {
+        self.exec("SAVEPOINT plasma_mutation")
+    }
+
+    async fn release_savepoint(&mut self) -> Result<(), ServerError> {
+        self.exec("RELEASE plasma_mutation")
+    }
+
+    async fn rollback_to_savepoint(&mut self) -> Result<(), ServerError> {
+        self.exec("ROLLBACK TO plasma_mutation")?;
+        self.exec("RELEASE plasma_mutation")
+    }
+
+    async fn changed_user_rows(&mut self) -> Result<bool, ServerError> {
+        if bookkeeping::head_seq(&self.tx)? <= self.seq_before {
+            return Ok(false);
+        }
+        Ok(self
+            .tx
+            .connection()
+            .prepare_cached(&format!(
+                "SELECT EXISTS (SELECT 1 FROM \"{CHANGES_TABLE}\" WHERE \"seq\" > ? AND \"tbl\" NOT LIKE '\\_plasma%' ESCAPE '\\')"
+            ))?
+            .query_row([self.seq_before], |r| r.get(0))?)
+    }
+}
+
+impl PushStorage for SqliteExecutor {
+    type Tx<'a> = SqlitePushTx<'a>;
+
+    async fn begin_push(&self) -> Result<SqlitePushTx<'_>, ServerError> {
+        let tx = self.begin_immediate_sync()?;
+        let seq_before = bookkeeping::head_seq(&tx)?;
+        Ok(SqlitePushTx { tx, seq_before })
+    }
+
+    async fn commit_push<'a>(tx: SqlitePushTx<'a>) -> Result<(), ServerError>
+    where
+        Self: 'a,
+    {
+        tx.tx.commit_sync()?;
+        Ok(())
+    }
+}
+
+/// A pull's read transaction on SQLite.
+pub struct SqlitePullTx<'c> {
+    tx: SqliteTx<'c>,
+}
+
+impl PullTx for SqlitePullTx<'_> {
+    async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError> {
+        bookkeeping::group_owner(self.tx.connection(), group)
+    }
+
+    async fn head_seq(&mut self) -> Result<i64, ServerError> {
+        bookkeeping::head_seq(&self.tx)
+    }
+
+    async fn meta_i64(&mut self, key: &str) -> Result<i64, ServerError> {
+        bookkeeping::meta_i64(&self.tx, key)
+    }
+
+    async fn database_id(&mut self) -> Result<String, ServerError> {
+        bookkeeping::database_id(&self.tx)
+    }
+
+    async fn group_forgotten_at(&mut self, group: &str) -> Result<i64, ServerError> {
+        bookkeeping::group_forgotten_at(&self.tx, group)
+    }
+
+    async fn group_lmids(&mut self, group: &str) -> Result<BTreeMap<String, u64>, ServerError> {
+        bookkeeping::group_lmids(&self.tx, group)
+    }
+
+    async fn lmid_in_group(&mut self, group: &str, client: &str) -> Result<Option<u64>, ServerError> {
+        bookkeeping::lmid_in_group(&self.tx, group, client)
+    }
+
+    async fn errors_between(
+        &mut self,
+        group: &str,
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<MutationError>, ServerError> {
+        bookkeeping::errors_between(&self.tx, group, after, through)
+    }
+
+    async fn changed_keys(&mut self, since: i64, fetch: usize) -> Result<Vec<(String, String, i64)>, ServerError> {
+        let mut stmt = self.tx.connection().prepare_cached(&format!(
+            "SELECT \"tbl\", \"pk\", MAX(\"seq\") AS s FROM \"{CHANGES_TABLE}\" \
+             WHERE \"seq\" > ? AND \"tbl\" <> '{MUTATION_ERRORS_TABLE}' GROUP BY \"tbl\", \"pk\" ORDER BY s LIMIT ?"
+        ))?;
+        let fetch = i64::try_from(fetch).unwrap_or(i64::MAX);
+        Ok(stmt
+            .query_map(rusqlite::params![since, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {
+        let query = SelectQuery {
+            filter: Some(Expr::Cmp { column: table.primary_key, op: CmpOp::Eq, value: Value::Text(id.to_owned()) }),
+            ..SelectQuery::all(table)
+        };
+        Ok(self.tx.select_sync(&query)?.pop())
+    }
+
+    async fn rows_after(
+        &mut self,
+        table: &'static TableDef,
+        after_id: Option<&str>,
+        take: &mut TakeRow<'_>,
+    ) -> Result<bool, ServerError> {
+        let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
+        let pk = ident(table.pk().name);
+        let pk_index = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
+        let sql = format!(
+            "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk}",
+            columns.join(", "),
+            ident(table.name)
+        );
+        let mut stmt = self.tx.connection().prepare_cached(&sql)?;
+        // Read one at a time from the cursor: a page never holds more than its budget plus one row.
+        let mut rows = stmt.query(rusqlite::params![after_id])?;
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(columns.len());
+            for i in 0..columns.len() {
+                cells.push(value_from_ref(row.get_ref(i)?));
+            }
+            let row = Row(cells);
+            let id = match row.0.get(pk_index) {
+                Some(Value::Text(id)) => id.clone(),
+                other => {
+                    return Err(ServerError::new(
+                        ErrorCode::Internal,
+                        format!("table `{}` holds a row whose id is not text: {other:?}", table.name),
+                    ));
+                }
+            };
+            if !take(id, row_to_json_text(table, &row)?)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl PullStorage for SqliteExecutor {
+    type Tx<'a> = SqlitePullTx<'a>;
+
+    async fn begin_pull(&self) -> Result<SqlitePullTx<'_>, ServerError> {
+        Ok(SqlitePullTx { tx: self.begin_sync()? })
+    }
+
+    async fn end_pull<'a>(tx: SqlitePullTx<'a>) -> Result<(), ServerError>
+    where
+        Self: 'a,
+    {
+        // Read-only: nothing to commit; dropping ends the read transaction.
+        drop(tx);
+        Ok(())
+    }
+}
