@@ -22,6 +22,7 @@ pub mod push;
 pub mod serve;
 pub mod storage;
 pub mod subprotocol_headers;
+pub mod validate;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -39,11 +40,8 @@ pub use serve::{ServeConfig, serve, serve_with_shutdown};
 use crate::error::ExecError;
 use crate::exec::sqlite::SqliteExecutor;
 use crate::mutator::Registry;
-use crate::protocol::{
-    ErrorCode, PROTOCOL_VERSION, PullRequest, PullResponse, PushRequest, PushResponse, ServerLimits, VersionProbe,
-};
+use crate::protocol::{ErrorCode, PullResponse, PushResponse, ServerLimits};
 use crate::schema::Schema;
-use crate::strict::Strict;
 
 /// Longest id (client group, client) accepted, in bytes.
 pub const MAX_ID_BYTES: usize = 256;
@@ -329,37 +327,17 @@ where
         result
     }
 
+    /// What requests are checked against.
+    fn rules(&self) -> validate::RequestRules<'_> {
+        validate::RequestRules {
+            schema_version: &self.inner.schema_version,
+            max_mutations_per_push: self.inner.config.max_mutations_per_push,
+        }
+    }
+
     /// Handles a push body for an authorized caller.
     pub async fn push(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PushResponse, ServerError> {
-        check_version(body)?;
-        let request: PushRequest = parse(body)?;
-        self.check_common(&request.schema_version, &request.client_group_id, &who)?;
-        if request.mutations.len() > self.inner.config.max_mutations_per_push {
-            return Err(ServerError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("a push carries at most {} mutations", self.inner.config.max_mutations_per_push),
-            ));
-        }
-        for client in request.applied_through.keys() {
-            check_id("client id", client)?;
-        }
-        for m in &request.mutations {
-            check_id("client id", &m.client_id)?;
-            if let Some(pinned) = &who.client_id
-                && *pinned != m.client_id
-            {
-                return Err(ServerError::new(
-                    ErrorCode::Forbidden,
-                    "mutation of a client this request may not write for",
-                ));
-            }
-            if m.id == 0 || i64::try_from(m.id).is_err() {
-                return Err(ServerError::new(ErrorCode::BadRequest, format!("mutation id {} is out of range", m.id)));
-            }
-            if !R::contains(&m.name) {
-                return Err(ServerError::new(ErrorCode::UnknownMutator, format!("unknown mutator `{}`", m.name)));
-            }
-        }
+        let request = validate::push_request::<R, _>(self.rules(), &who, body)?;
         if request.mutations.is_empty() {
             return Ok(PushResponse { last_mutation_ids: Default::default() });
         }
@@ -407,9 +385,7 @@ where
 
     /// Handles a pull body for an authorized caller.
     pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
-        check_version(body)?;
-        let request: PullRequest = parse(body)?;
-        self.check_common(&request.schema_version, &request.client_group_id, &who)?;
+        let request = validate::pull_request(self.rules(), &who, body)?;
         let limit =
             pull::PageLimit { rows: self.inner.config.pull_page_rows, bytes: self.inner.config.pull_page_bytes };
         let user_id = who.user_id;
@@ -456,25 +432,6 @@ where
         self.with_db(move |db, _| forget::forget_idle_groups(db, cutoff)).await
     }
 
-    fn check_common(&self, schema_version: &str, group: &str, who: &Authorized<R::Context>) -> Result<(), ServerError> {
-        if schema_version != self.inner.schema_version {
-            return Err(ServerError::new(
-                ErrorCode::SchemaVersionMismatch,
-                format!(
-                    "client schema version `{schema_version}` differs from the server's `{}`: update needed",
-                    self.inner.schema_version
-                ),
-            ));
-        }
-        check_id("client group id", group)?;
-        if let Some(pinned) = &who.client_group_id
-            && pinned != group
-        {
-            return Err(ServerError::new(ErrorCode::Forbidden, "this request may not use that client group"));
-        }
-        Ok(())
-    }
-
     /// Runs `f` with the database locked, on the calling thread (admin tasks, tests).
     pub fn with_db_blocking<T>(&self, f: impl FnOnce(&SqliteExecutor) -> T) -> T {
         f(&lock(&self.inner.db))
@@ -513,27 +470,4 @@ fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
     db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn check_version(body: &[u8]) -> Result<(), ServerError> {
-    if let Ok(Strict(VersionProbe { protocol_version: Some(v) })) = serde_json::from_slice::<Strict<VersionProbe>>(body)
-        && v.as_u64() != Some(u64::from(PROTOCOL_VERSION))
-    {
-        return Err(ServerError::new(
-            ErrorCode::UnsupportedProtocolVersion,
-            format!("protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}: update needed"),
-        ));
-    }
-    Ok(())
-}
-
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ServerError> {
-    serde_json::from_slice::<Strict<T>>(body)
-        .map(Strict::into_inner)
-        .map_err(|e| ServerError::new(ErrorCode::InvalidRequest, format!("invalid body: {e}")))
-}
-
-pub(crate) fn check_id(what: &str, id: &str) -> Result<(), ServerError> {
-    if id.is_empty() || id.len() > MAX_ID_BYTES {
-        return Err(ServerError::new(ErrorCode::BadRequest, format!("{what} must be 1 to {MAX_ID_BYTES} bytes")));
-    }
-    Ok(())
-}
+pub(crate) use validate::check_id;
