@@ -123,3 +123,41 @@ async fn a_closed_database_refuses_writes_with_the_dom_exception() {
     let source = err.source().and_then(|s| s.downcast_ref::<IdbError>()).expect("an IdbError source");
     assert_eq!(source.name, "InvalidStateError", "{source}");
 }
+
+/// A tab that closes in the middle of a staged reset leaves its stage
+/// behind; the next tab to load deletes it, but never the stage of a tab
+/// that is still open (it may still commit it).
+#[wasm_bindgen_test]
+async fn a_reset_abandoned_midway_leaves_no_rows_behind() {
+    use plasma::client::Change;
+    use plasma_conformance::store::{commit, loaded, titles, todo_row};
+    let db = Idb::fresh("abandoned-stage");
+    let staged = |n: usize| {
+        let (table, _) = todo_row("x", "x");
+        (0..n).map(|i| Change::Put(table, todo_row(&format!("s{i}"), "staged").1)).collect::<Vec<_>>()
+    };
+
+    let tab = db.open().await;
+    assert!(load(&tab, SCHEMA_VERSION).await.expect("load").is_none());
+    tab.init(store::GROUP, SCHEMA_VERSION, &meta("c1", 1, 0, None)).expect("init");
+    let (table, a) = todo_row("a", "kept");
+    commit(&tab, &meta("c1", 1, 0, Some(1)), vec![Change::Put(table, a)]);
+    assert!(tab.begin_stage(&SCHEMA).expect("begin"));
+    tab.stage(&SCHEMA, &staged(40)).expect("stage");
+    tab.flush().await.expect("flush");
+    assert_eq!(common::raw_count(&db.0, "rows").await, 41);
+
+    // Another tab opens while the first is still open: the stage is left alone.
+    let other = db.open().await;
+    assert_eq!(titles(&loaded(&other).await), ["kept"], "a stage is invisible");
+    assert_eq!(common::raw_count(&db.0, "rows").await, 41, "a live tab's stage is kept");
+    drop(other);
+
+    // The staging tab closes mid-reset; the next tab to open cleans up.
+    drop(tab);
+    let next = db.open().await;
+    assert_eq!(titles(&loaded(&next).await), ["kept"]);
+    assert_eq!(common::raw_count(&db.0, "rows").await, 1, "the abandoned stage's rows are gone");
+    drop(next);
+    db.delete().await;
+}

@@ -63,3 +63,15 @@ pub async fn raw_put(name: &str, store: &str, key: &str, value: &str) {
     JsFuture::from(done).await.expect("commit");
     db.close();
 }
+
+/// How many records object store `store` of database `name` holds (a
+/// connection of its own).
+pub async fn raw_count(name: &str, store: &str) -> u32 {
+    let factory: web_sys::IdbFactory =
+        js_sys::Reflect::get(&js_sys::global(), &"indexedDB".into()).expect("indexedDB").unchecked_into();
+    let db: web_sys::IdbDatabase = wait(&factory.open(name).expect("open")).await.unchecked_into();
+    let tx = db.transaction_with_str(store).expect("tx");
+    let count = wait(&tx.object_store(store).expect("store").count().expect("count")).await;
+    db.close();
+    count.as_f64().expect("a number") as u32
+}

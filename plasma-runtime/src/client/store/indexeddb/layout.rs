@@ -40,6 +40,16 @@ pub(super) const SNAPSHOT: &str = "snapshot";
 /// Prefix of a client's meta key.
 pub(super) const CLIENT_PREFIX: &str = "client:";
 
+/// Meta keys of reset stages under way start with this; the value is the
+/// staging client's id, so a later tab can tell an abandoned stage (its
+/// client's lock is free) from one a live tab is writing.
+pub(super) const STAGE_PREFIX: &str = "stage:";
+
+/// The meta key recording stage `slot`.
+pub(super) fn stage_key(slot: &str) -> String {
+    format!("{STAGE_PREFIX}{slot}")
+}
+
 /// The first slot of a fresh database.
 pub(super) const FIRST_SLOT: &str = "s0";
 

@@ -11,7 +11,9 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{IdbDatabase, IdbTransactionMode};
 
 use super::error::IdbError;
-use super::layout::{ALL, GROUP, META, PENDING, ROWS, SNAPSHOT, SnapshotMeta, VERSION, slot_range};
+use super::layout::{
+    ALL, GROUP, META, PENDING, ROWS, SNAPSHOT, STAGE_PREFIX, SnapshotMeta, VERSION, slot_range, stage_key,
+};
 use super::lock::{HeldLock, client_lock, try_take};
 use super::request::{committed, request, wait_committed};
 use crate::client::store::{ClientMeta, Persisted, StoreError};
@@ -27,6 +29,8 @@ struct Stored {
     clients: Vec<ClientMeta>,
     pending: Vec<MutationRecord>,
     rows: Array,
+    /// Reset stages under way: (slot, staging client).
+    stages: Vec<(String, String)>,
 }
 
 fn strings(value: JsValue, context: &str) -> Result<Vec<String>, StoreError> {
@@ -53,12 +57,16 @@ async fn read(db: &IdbDatabase, name: &str) -> Result<Stored, StoreError> {
         clients: Vec::new(),
         pending: Vec::new(),
         rows: Array::new(),
+        stages: Vec::new(),
     };
     for (key, value) in keys.into_iter().zip(values) {
         match key.as_str() {
             GROUP => stored.group = Some(value),
             VERSION => stored.version = Some(value),
             SNAPSHOT => stored.snapshot = Some(serde_json::from_str(&value).map_err(StoreError::corrupt_from)?),
+            other if other.starts_with(STAGE_PREFIX) => {
+                stored.stages.push((other[STAGE_PREFIX.len()..].to_owned(), value));
+            }
             other if super::is_client_key(other).is_some() => {
                 stored.clients.push(serde_json::from_str(&value).map_err(StoreError::corrupt_from)?);
             }
@@ -105,6 +113,43 @@ fn candidates(clients: Vec<ClientMeta>, pending: &[MutationRecord], lmids: &BTre
 fn mint_client_id() -> String {
     let random = (js_sys::Math::random() * 2f64.powi(52)) as u64;
     format!("{:011x}{random:013x}", js_sys::Date::now() as u64)
+}
+
+/// Deletes the rows of reset stages no live tab is writing: those of the
+/// client this tab now owns (its earlier tab closed mid-reset) and of
+/// clients whose lock is free (their tab is gone). A stage whose client is
+/// held by an open tab is left to it.
+async fn drop_abandoned_stages(
+    db: &IdbDatabase,
+    name: &str,
+    stages: &[(String, String)],
+    own: &str,
+    snapshot_slot: &str,
+) -> Result<(), StoreError> {
+    let mut abandoned = Vec::new();
+    for (slot, client) in stages {
+        if slot == snapshot_slot {
+            continue; // swapped in: never delete the snapshot
+        }
+        // A lock taken here is released at once: its client is free anyway.
+        if client == own || try_take(&client_lock(name, client)).await?.is_some() {
+            abandoned.push(slot.clone());
+        }
+    }
+    if abandoned.is_empty() {
+        return Ok(());
+    }
+    let context = format!("dropping abandoned reset stages of database {name}");
+    let js = |e: JsValue| IdbError::from_js(&context, &e);
+    let names: Array = ALL.iter().map(|s| JsValue::from_str(s)).collect();
+    let tx = db.transaction_with_str_sequence_and_mode(&names, IdbTransactionMode::Readwrite).map_err(js)?;
+    let done = committed(&tx);
+    for slot in &abandoned {
+        tx.object_store(ROWS).map_err(js)?.delete(&slot_range(slot).map_err(js)?).map_err(js)?;
+        tx.object_store(META).map_err(js)?.delete(&JsValue::from_str(&stage_key(slot))).map_err(js)?;
+    }
+    wait_committed(&context, done).await?;
+    Ok(())
 }
 
 /// What [`load`] found, and the lock on the client it resumes.
@@ -156,6 +201,7 @@ pub(super) async fn load(
             (ClientMeta { client_id, next_mutation_id: 1, last_mutation_id: 0, cookie: None }, lock)
         }
     };
+    drop_abandoned_stages(db, name, &stored.stages, &meta.client_id, &snapshot.slot).await?;
     meta.last_mutation_id = meta.last_mutation_id.max(snapshot.lmids.get(&meta.client_id).copied().unwrap_or(0));
     meta.next_mutation_id = meta.next_mutation_id.max(meta.last_mutation_id + 1);
     meta.cookie = snapshot.cookie.clone();

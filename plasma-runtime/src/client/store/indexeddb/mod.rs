@@ -25,7 +25,7 @@ use web_sys::{IdbDatabase, IdbFactory, IdbOpenDbRequest, IdbTransaction, IdbVers
 pub use error::IdbError;
 use layout::{
     CLIENT_PREFIX, DB_VERSION, GROUP, META, PENDING, ROWS, SNAPSHOT, SnapshotMeta, VERSION, client_key, encode_meta,
-    moves_forward, pending_key, pending_of, pending_through, row_key, row_value, slot_range,
+    moves_forward, pending_key, pending_of, pending_through, row_key, row_value, slot_range, stage_key,
 };
 use request::request;
 use writer::Writer;
@@ -407,13 +407,18 @@ impl Store for IndexedDbStore {
 
     fn begin_stage(&self, _schema: &'static Schema) -> Result<bool, StoreError> {
         let slot = unique("stage-");
-        let old = self.stage_slot.replace(Some(slot));
-        if let Some(old) = old {
-            self.writer.write("discarding a staged reset", |tx| {
-                tx.object_store(ROWS)?.delete(&slot_range(&old)?)?;
-                Ok(())
-            })?;
-        }
+        let owner = self.client_id.borrow().clone().unwrap_or_default();
+        let old = self.stage_slot.replace(Some(slot.clone()));
+        // Registered, so a tab that finds it abandoned (this tab closed
+        // mid-reset) deletes it: see `load::drop_abandoned_stages`.
+        self.writer.write("beginning a staged reset", |tx| {
+            if let Some(old) = &old {
+                tx.object_store(ROWS)?.delete(&slot_range(old)?)?;
+                tx.object_store(META)?.delete(&JsValue::from_str(&stage_key(old)))?;
+            }
+            tx.object_store(META)?.put_with_key(&JsValue::from_str(&owner), &JsValue::from_str(&stage_key(&slot)))?;
+            Ok(())
+        })?;
         Ok(true)
     }
 
@@ -475,6 +480,10 @@ impl Store for IndexedDbStore {
                     (Some(stage), false) => drop(rows.delete(&slot_range(stage)?)?),
                     (None, true) => write_ops(tx, &snapshot.slot, &ops)?,
                     (None, false) => {}
+                }
+                if let Some(stage) = &stage {
+                    // Swapped in or dropped: no longer a stage under way.
+                    tx.object_store(META)?.delete(&JsValue::from_str(&stage_key(stage)))?;
                 }
                 if forward {
                     snapshot.cookie = meta.cookie.clone();
