@@ -947,7 +947,7 @@ impl World {
     fn compact(&mut self) {
         let Some(db) = &self.server else { return };
         let through = head_seq(db) - self.rng.below(8) as i64;
-        compact::compact(db, through).expect("compact");
+        ready(compact::compact(db, through)).expect("compact");
         self.horizon = self.horizon.max(through);
         self.stats.compactions += 1;
         self.log.push(format!("t{} compacted through {through}", self.now));
@@ -993,7 +993,7 @@ impl World {
             return;
         }
         self.network.retain(|(_, m)| !(matches!(m, Message::Push { .. }) && members.contains(&m.client())));
-        plasma::server::forget::forget_group(db, &group).expect("forget");
+        ready(plasma::server::forget::forget_group(db, &group)).expect("forget");
         self.stats.forgotten_groups += 1;
         self.log.push(format!("t{} forgot {group}", self.now));
         if std::env::var("SIM_TRACE").is_ok() {
@@ -1236,13 +1236,13 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     let _ = other.mutate::<add>(&ctx, Add { id: "k99".into(), n: 1 }, 0).expect("mutate");
     ready(push::process::<Sim, _>(&db, "alice", &server_ctx, &other.push_request(1).expect("push"), 0)).expect("push");
     let base = core.cookie();
-    compact::compact(&db, i64::MAX).expect("compact");
+    ready(compact::compact(&db, i64::MAX)).expect("compact");
     let first =
         ready(pull::process(&db, &SCHEMA, "alice", "g", base.clone(), pull::PageLimit { rows: 3, bytes: usize::MAX }))
             .expect("pull");
     assert!(first.more && first.last_mutation_id_changes.contains_key("c0"), "{first:?}");
     // Forgotten between two pages: the rest of the reset starts over, without c0.
-    assert!(plasma::server::forget::forget_group(&db, "g").expect("forget"));
+    assert!(ready(plasma::server::forget::forget_group(&db, "g")).expect("forget"));
     let mut pages = vec![first.clone()];
     pages.extend(pull_all(&db, "g", "alice", Some(first.cookie), 3));
     let rebase = core.apply_pull(&base, &pages, &ctx, || "c0-new".into(), |_| Ok(())).expect("apply");

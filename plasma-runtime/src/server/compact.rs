@@ -8,17 +8,17 @@
 //! once their client has applied them (it says so in a push's
 //! `appliedThrough`) or when the group is forgotten.
 
-use crate::exec::sqlite::SqliteExecutor;
-use crate::server::bookkeeping::{COMPACTED_THROUGH, delete_changes_through, head_seq, raise_meta_i64};
+use crate::server::bookkeeping::COMPACTED_THROUGH;
 use crate::server::error::ServerError;
+use crate::server::storage::{MaintenanceStorage, MaintenanceTx};
 
 /// Deletes change-log entries at or below `through`, clamped to the newest
 /// position, and raises the compaction horizon. Returns how many log entries went.
-pub fn compact(db: &SqliteExecutor, through: i64) -> Result<usize, ServerError> {
-    let tx = db.begin_immediate_sync()?;
-    let through = through.min(head_seq(&tx)?);
-    let deleted = delete_changes_through(&tx, through)?;
-    raise_meta_i64(&tx, COMPACTED_THROUGH, through)?;
-    tx.commit_sync()?;
+pub async fn compact<S: MaintenanceStorage>(db: &S, through: i64) -> Result<usize, ServerError> {
+    let mut tx = db.begin_maintenance().await?;
+    let through = through.min(tx.head_seq().await?);
+    let deleted = tx.delete_changes_through(through).await?;
+    tx.raise_meta_i64(COMPACTED_THROUGH, through).await?;
+    S::commit_maintenance(tx).await?;
     Ok(deleted)
 }

@@ -16,45 +16,45 @@
 //! and gets a reset, while a group that never pushed (read-only clients)
 //! keeps pulling incrementally with cookies issued after it.
 
-use crate::exec::sqlite::{SqliteExecutor, SqliteTx};
-use crate::server::bookkeeping::{self, FORGOTTEN_THROUGH, raise_meta_i64};
+use crate::server::bookkeeping::FORGOTTEN_THROUGH;
 use crate::server::error::ServerError;
+use crate::server::storage::{MaintenanceStorage, MaintenanceTx};
 
 /// Forgets one client group. Returns whether it existed.
-pub fn forget_group(db: &SqliteExecutor, group: &str) -> Result<bool, ServerError> {
-    let tx = db.begin_immediate_sync()?;
-    let existed = delete_group(&tx, group)?;
+pub async fn forget_group<S: MaintenanceStorage>(db: &S, group: &str) -> Result<bool, ServerError> {
+    let mut tx = db.begin_maintenance().await?;
+    let existed = delete_group(&mut tx, group).await?;
     if existed {
-        mark_forgotten(&tx, &[group.to_owned()])?;
+        mark_forgotten(&mut tx, &[group.to_owned()]).await?;
     }
-    tx.commit_sync()?;
+    S::commit_maintenance(tx).await?;
     Ok(existed)
 }
 
 /// Forgets every client group that has not pushed since `last_seen_before_ms`
 /// (milliseconds since the Unix epoch). Returns how many went.
-pub fn forget_idle_groups(db: &SqliteExecutor, last_seen_before_ms: i64) -> Result<usize, ServerError> {
-    let tx = db.begin_immediate_sync()?;
-    let idle = bookkeeping::groups_idle_since(&tx, last_seen_before_ms)?;
+pub async fn forget_idle_groups<S: MaintenanceStorage>(db: &S, last_seen_before_ms: i64) -> Result<usize, ServerError> {
+    let mut tx = db.begin_maintenance().await?;
+    let idle = tx.groups_idle_since(last_seen_before_ms).await?;
     for group in &idle {
-        delete_group(&tx, group)?;
+        delete_group(&mut tx, group).await?;
     }
     if !idle.is_empty() {
-        mark_forgotten(&tx, &idle)?;
+        mark_forgotten(&mut tx, &idle).await?;
     }
-    tx.commit_sync()?;
+    S::commit_maintenance(tx).await?;
     Ok(idle.len())
 }
 
 /// Deletes the group, its clients and their errors, leaving unstamped
 /// tombstones. Returns whether the group existed.
-fn delete_group(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerError> {
-    let clients = bookkeeping::group_clients(tx, group)?;
-    bookkeeping::drop_group_errors(tx, group)?;
-    bookkeeping::delete_group_clients(tx, group)?;
-    let existed = bookkeeping::delete_group_row(tx, group)?;
+async fn delete_group(tx: &mut impl MaintenanceTx, group: &str) -> Result<bool, ServerError> {
+    let clients = tx.group_clients(group).await?;
+    tx.drop_group_errors(group).await?;
+    tx.delete_group_clients(group).await?;
+    let existed = tx.delete_group_row(group).await?;
     // Tombstones first get position 0; `mark_forgotten` stamps them all.
-    bookkeeping::bury(tx, existed.then_some(group), &clients)?;
+    tx.bury(existed.then_some(group), &clients).await?;
     Ok(existed)
 }
 
@@ -62,9 +62,9 @@ fn delete_group(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerError> {
 /// every group (unknown groups with older cookies reset) and in the new
 /// tombstones (a group created again by another of its clients still resets
 /// old cookies; a forgotten client's pushes are refused).
-fn mark_forgotten(tx: &SqliteTx<'_>, groups: &[String]) -> Result<(), ServerError> {
+async fn mark_forgotten(tx: &mut impl MaintenanceTx, groups: &[String]) -> Result<(), ServerError> {
     let Some(last) = groups.last() else { return Ok(()) };
-    let at = bookkeeping::append_forget_entry(tx, last)?;
-    bookkeeping::stamp_tombstones(tx, at)?;
-    raise_meta_i64(tx, FORGOTTEN_THROUGH, at)
+    let at = tx.append_forget_entry(last).await?;
+    tx.stamp_tombstones(at).await?;
+    tx.raise_meta_i64(FORGOTTEN_THROUGH, at).await
 }

@@ -416,20 +416,27 @@ where
 
     /// Compacts the change log through position `through` (see [`compact::compact`]).
     pub async fn compact(&self, through: i64) -> Result<usize, ServerError> {
-        self.with_db(move |db, _| compact::compact(db, through)).await
+        self.with_db(move |db, _| crate::exec::run_ready(compact::compact(db, through)).map_err(ServerError::from)?)
+            .await
     }
 
     /// Forgets one client group (see [`forget`]). Returns whether it existed.
     pub async fn forget_group(&self, group: impl Into<String>) -> Result<bool, ServerError> {
         let group = group.into();
-        self.with_db(move |db, _| forget::forget_group(db, &group)).await
+        self.with_db(move |db, _| {
+            crate::exec::run_ready(forget::forget_group(db, &group)).map_err(ServerError::from)?
+        })
+        .await
     }
 
     /// Forgets every client group that has not pushed for `idle` (see
     /// [`forget`]). Returns how many went.
     pub async fn forget_idle_groups(&self, idle: Duration) -> Result<usize, ServerError> {
         let cutoff = now_ms().saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
-        self.with_db(move |db, _| forget::forget_idle_groups(db, cutoff)).await
+        self.with_db(move |db, _| {
+            crate::exec::run_ready(forget::forget_idle_groups(db, cutoff)).map_err(ServerError::from)?
+        })
+        .await
     }
 
     /// Runs `f` with the database locked, on the calling thread (admin tasks, tests).

@@ -17,7 +17,7 @@
 mod sqlite;
 
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqlitePullTx, SqlitePushTx};
+pub use sqlite::{SqliteMaintenanceTx, SqlitePullTx, SqlitePushTx};
 
 use std::collections::BTreeMap;
 
@@ -165,6 +165,61 @@ pub trait PullStorage {
     /// Ends a pull's reads: an error if they were not of one moment
     /// ([`Busy`](crate::protocol::ErrorCode::Busy): the client retries).
     async fn end_pull<'a>(tx: Self::Tx<'a>) -> Result<(), ServerError>
+    where
+        Self: 'a;
+}
+
+/// One maintenance transaction (compaction, forgetting client groups): all
+/// of it commits or none.
+#[allow(async_fn_in_trait)]
+pub trait MaintenanceTx {
+    /// The newest change-log position ever handed out.
+    async fn head_seq(&mut self) -> Result<i64, ServerError>;
+
+    /// Deletes change-log entries at or below `through`; returns how many.
+    async fn delete_changes_through(&mut self, through: i64) -> Result<usize, ServerError>;
+
+    /// Raises a meta integer to at least `value`.
+    async fn raise_meta_i64(&mut self, key: &str, value: i64) -> Result<(), ServerError>;
+
+    /// The groups that have not pushed since `before_ms`.
+    async fn groups_idle_since(&mut self, before_ms: i64) -> Result<Vec<String>, ServerError>;
+
+    /// The clients of `group`.
+    async fn group_clients(&mut self, group: &str) -> Result<Vec<String>, ServerError>;
+
+    /// Drops every recorded error of the clients of `group`.
+    async fn drop_group_errors(&mut self, group: &str) -> Result<(), ServerError>;
+
+    /// Deletes every client of `group`.
+    async fn delete_group_clients(&mut self, group: &str) -> Result<(), ServerError>;
+
+    /// Deletes the row of `group`; returns whether it existed.
+    async fn delete_group_row(&mut self, group: &str) -> Result<bool, ServerError>;
+
+    /// Leaves unstamped tombstones for a forgotten group and its clients.
+    async fn bury(&mut self, group: Option<&str>, clients: &[String]) -> Result<(), ServerError>;
+
+    /// Appends a `forget` entry for `group` to the change log; returns its position.
+    async fn append_forget_entry(&mut self, group: &str) -> Result<i64, ServerError>;
+
+    /// Stamps every unstamped tombstone with change-log position `at`.
+    async fn stamp_tombstones(&mut self, at: i64) -> Result<(), ServerError>;
+}
+
+/// A database maintenance runs on.
+#[allow(async_fn_in_trait)]
+pub trait MaintenanceStorage {
+    /// A maintenance transaction.
+    type Tx<'a>: MaintenanceTx
+    where
+        Self: 'a;
+
+    /// Starts a maintenance transaction (it writes: SQLite `BEGIN IMMEDIATE`).
+    async fn begin_maintenance(&self) -> Result<Self::Tx<'_>, ServerError>;
+
+    /// Commits it.
+    async fn commit_maintenance<'a>(tx: Self::Tx<'a>) -> Result<(), ServerError>
     where
         Self: 'a;
 }

@@ -13,7 +13,7 @@ use crate::query::tree::{CmpOp, Expr, SelectQuery, WriteQuery};
 use crate::schema::TableDef;
 use crate::server::bookkeeping;
 use crate::server::error::ServerError;
-use crate::server::storage::{PullStorage, PullTx, PushStorage, PushTx, TakeRow};
+use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
 use crate::sql::ddl::{CHANGES_TABLE, MUTATION_ERRORS_TABLE};
 use crate::sql::render::ident;
 use crate::table::Row;
@@ -241,6 +241,73 @@ impl PullStorage for SqliteExecutor {
     {
         // Read-only: nothing to commit; dropping ends the read transaction.
         drop(tx);
+        Ok(())
+    }
+}
+
+/// A maintenance transaction on SQLite.
+pub struct SqliteMaintenanceTx<'c> {
+    tx: SqliteTx<'c>,
+}
+
+impl MaintenanceTx for SqliteMaintenanceTx<'_> {
+    async fn head_seq(&mut self) -> Result<i64, ServerError> {
+        bookkeeping::head_seq(&self.tx)
+    }
+
+    async fn delete_changes_through(&mut self, through: i64) -> Result<usize, ServerError> {
+        bookkeeping::delete_changes_through(&self.tx, through)
+    }
+
+    async fn raise_meta_i64(&mut self, key: &str, value: i64) -> Result<(), ServerError> {
+        bookkeeping::raise_meta_i64(&self.tx, key, value)
+    }
+
+    async fn groups_idle_since(&mut self, before_ms: i64) -> Result<Vec<String>, ServerError> {
+        bookkeeping::groups_idle_since(&self.tx, before_ms)
+    }
+
+    async fn group_clients(&mut self, group: &str) -> Result<Vec<String>, ServerError> {
+        bookkeeping::group_clients(&self.tx, group)
+    }
+
+    async fn drop_group_errors(&mut self, group: &str) -> Result<(), ServerError> {
+        bookkeeping::drop_group_errors(&self.tx, group)
+    }
+
+    async fn delete_group_clients(&mut self, group: &str) -> Result<(), ServerError> {
+        bookkeeping::delete_group_clients(&self.tx, group)
+    }
+
+    async fn delete_group_row(&mut self, group: &str) -> Result<bool, ServerError> {
+        bookkeeping::delete_group_row(&self.tx, group)
+    }
+
+    async fn bury(&mut self, group: Option<&str>, clients: &[String]) -> Result<(), ServerError> {
+        bookkeeping::bury(&self.tx, group, clients)
+    }
+
+    async fn append_forget_entry(&mut self, group: &str) -> Result<i64, ServerError> {
+        bookkeeping::append_forget_entry(&self.tx, group)
+    }
+
+    async fn stamp_tombstones(&mut self, at: i64) -> Result<(), ServerError> {
+        bookkeeping::stamp_tombstones(&self.tx, at)
+    }
+}
+
+impl MaintenanceStorage for SqliteExecutor {
+    type Tx<'a> = SqliteMaintenanceTx<'a>;
+
+    async fn begin_maintenance(&self) -> Result<SqliteMaintenanceTx<'_>, ServerError> {
+        Ok(SqliteMaintenanceTx { tx: self.begin_immediate_sync()? })
+    }
+
+    async fn commit_maintenance<'a>(tx: SqliteMaintenanceTx<'a>) -> Result<(), ServerError>
+    where
+        Self: 'a,
+    {
+        tx.tx.commit_sync()?;
         Ok(())
     }
 }
