@@ -13,6 +13,7 @@
 //! conflict as [`ErrorCode::Busy`](crate::protocol::ErrorCode::Busy) and the
 //! push is retried from the start, so two pushes can never interleave.
 
+pub mod batch;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
