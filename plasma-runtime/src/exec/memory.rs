@@ -178,9 +178,7 @@ impl MemoryTx<'_> {
                     if eval::matches(q.filter.as_ref(), row) {
                         self.exec.note(pos, id, Some(row));
                         self.undo.push(Undo::Overwrote { table: pos, old: row.clone() });
-                        for (c, v) in &q.set {
-                            row.0[*c] = v.clone();
-                        }
+                        rows::apply_set(&mut row.0, &q.set);
                         count += 1;
                     }
                 };

@@ -1,5 +1,5 @@
 //! Row-level rules every executor that evaluates writes itself shares (memory,
-//! IndexedDB): which ids a filter pins, how an inserted row is filled in, and
+//! IndexedDB, overlay): which ids a filter pins, how an inserted row is filled in, and
 //! the constraint errors SQLite would report. One copy, so the backends cannot
 //! drift apart.
 
@@ -58,6 +58,13 @@ pub(crate) fn fresh_row(q: &InsertQuery, given: &[Value]) -> Row {
 /// Overwrites the cells at `columns` with `given` (an upsert's update).
 pub(crate) fn assign(row: &mut [Value], columns: &[usize], given: &[Value]) {
     for (c, v) in columns.iter().zip(given) {
+        row[*c] = v.clone();
+    }
+}
+
+/// Applies an update's assignments to one row.
+pub(crate) fn apply_set(row: &mut [Value], set: &[(usize, Value)]) {
+    for (c, v) in set {
         row[*c] = v.clone();
     }
 }

@@ -157,8 +157,15 @@ pub fn compare_rows(order: &[OrderTerm], a: &Row, b: &Row) -> Ordering {
 
 /// Runs a select over any collection of rows of its table.
 pub fn select<'r>(query: &SelectQuery, rows: impl IntoIterator<Item = &'r Row>) -> Vec<Row> {
+    let hits: Vec<&Row> = rows.into_iter().filter(|r| matches(query.filter.as_ref(), r)).collect();
+    sort_and_page(query, hits)
+}
+
+/// The second half of [`select`], for rows already known to pass the filter
+/// (the overlay executor's merge of base and buffered rows): sorts them by the
+/// query's total order, then applies its offset and limit.
+pub fn sort_and_page(query: &SelectQuery, mut hits: Vec<&Row>) -> Vec<Row> {
     let order = query.total_order();
-    let mut hits: Vec<&Row> = rows.into_iter().filter(|r| matches(query.filter.as_ref(), r)).collect();
     hits.sort_by(|a, b| compare_rows(&order, a, b));
     let skip = usize::try_from(query.offset).unwrap_or(usize::MAX);
     let take = query.limit.map_or(usize::MAX, |l| usize::try_from(l).unwrap_or(usize::MAX));
