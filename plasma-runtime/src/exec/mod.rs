@@ -8,6 +8,7 @@
 #[cfg(all(feature = "web", target_arch = "wasm32"))]
 pub mod indexeddb;
 pub mod memory;
+pub mod overlay;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
