@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod harness;
+pub mod overlay;
 
 use plasma::exec::run_ready;
 use plasma::{ExecError, Executor, MemoryExecutor, SqliteExecutor};
@@ -15,6 +16,15 @@ pub fn sqlite() -> SqliteExecutor {
     let db = SqliteExecutor::open_in_memory().expect("open in-memory SQLite");
     db.ensure_schema(&SCHEMA).expect("ensure_schema");
     db
+}
+
+/// A fresh SQLite database in a temporary file with the schema applied; the
+/// file goes with the returned directory.
+pub fn sqlite_file() -> (tempfile::TempDir, SqliteExecutor) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = SqliteExecutor::open(dir.path().join("kitchen.db")).expect("open SQLite file");
+    db.ensure_schema(&SCHEMA).expect("ensure_schema");
+    (dir, db)
 }
 
 /// A fresh in-memory executor for the schema.

@@ -1,6 +1,8 @@
 //! The executor conformance scenarios (`plasma_conformance::executor`) on the
-//! SQLite executor and the in-memory executor: app code written against
-//! `plasma::Transaction` behaves identically on both. The same scenarios run
+//! SQLite executor, the in-memory executor, and overlay transactions
+//! (`plasma::exec::overlay`) over each of them (SQLite as a file), committed
+//! by writing their net changes to the base: app code written against
+//! `plasma::Transaction` behaves identically on all of them. The same scenarios run
 //! on IndexedDB in `tests/web/tests/executor.rs`.
 
 use plasma::exec::run_ready;
@@ -19,6 +21,21 @@ macro_rules! on_every_executor {
             $(#[test] fn $scenario() {
                 plasma::exec::run_ready(plasma_conformance::executor::$scenario(&plasma_tests::memory()))
                     .expect("memory never waits");
+            })*
+        }
+        mod overlay_on_memory {
+            $(#[test] fn $scenario() {
+                let db = plasma_tests::overlay::OverlayExecutor(plasma_tests::memory());
+                plasma::exec::run_ready(plasma_conformance::executor::$scenario(&db))
+                    .expect("an overlay on memory never waits");
+            })*
+        }
+        mod overlay_on_sqlite_file {
+            $(#[test] fn $scenario() {
+                let (_dir, db) = plasma_tests::sqlite_file();
+                let db = plasma_tests::overlay::OverlayExecutor(db);
+                plasma::exec::run_ready(plasma_conformance::executor::$scenario(&db))
+                    .expect("an overlay on SQLite never waits");
             })*
         }
     };
