@@ -291,10 +291,10 @@ proptest! {
         run_ready(fuzz::load(&on_memory_base, &rows)).expect("ready").expect("load");
         let want = run_ready(on_sqlite(&reference, &ops)).expect("ready").expect("reference");
         let got = run_ready(on_overlay(&on_sqlite_base, &ops)).expect("ready");
-        let got = got.map_err(|e| TestCaseError::fail(e))?;
+        let got = got.map_err(TestCaseError::fail)?;
         compare("overlay on SQLite", &ops, &want, &got).map_err(TestCaseError::fail)?;
         let got = run_ready(on_overlay(&on_memory_base, &ops)).expect("ready");
-        let got = got.map_err(|e| TestCaseError::fail(e))?;
+        let got = got.map_err(TestCaseError::fail)?;
         compare("overlay on memory", &ops, &want, &got).map_err(TestCaseError::fail)?;
     }
 }
