@@ -234,7 +234,7 @@ impl<B: OverlayBase> OverlayTx<B> {
         Ok(eval::sort_and_page(query, untouched.chain(buffered).collect()))
     }
 
-    /// Every row of the written state matching `filter`, unordered beyond id.
+    /// Every row of the written state matching `filter`, in id order.
     async fn matching(&mut self, table: &'static TableDef, filter: Option<&Expr>) -> Result<Vec<Row>, ExecError> {
         let query = SelectQuery { table, filter: filter.cloned(), order: Vec::new(), limit: None, offset: 0 };
         self.merged(&query).await
