@@ -189,6 +189,12 @@ impl<B: OverlayBase> OverlayTx<B> {
         self.buffer.rollback_to(mark.0);
     }
 
+    /// Whether the overlay holds any net change now (what
+    /// [`into_changes`](Self::into_changes) would return is not empty).
+    pub fn has_changes(&self) -> bool {
+        self.buffer.has_changes()
+    }
+
     /// The net change of every row the overlay wrote, one per row, in the
     /// order each row was first written (among writes not rolled back). A row
     /// inserted and deleted again is no change; a row written several times is

@@ -29,37 +29,27 @@ pub const COMPACTED_THROUGH: &str = "compacted_through";
 /// forgotten since, so it gets a reset.
 pub const FORGOTTEN_THROUGH: &str = "groups_forgotten_through";
 
-/// Tombstone kind of a forgotten client group.
-const GROUP: &str = "group";
-/// Tombstone kind of a forgotten client.
-const CLIENT: &str = "client";
+use crate::server::statements::{self, CLIENT_KIND as CLIENT, GROUP_KIND as GROUP};
 
 // Client groups.
 
 /// The user owning `group`, if it exists. Takes a bare connection because the
 /// poke endpoint asks outside any transaction.
 pub fn group_owner(conn: &Connection, group: &str) -> Result<Option<String>, ServerError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT \"user_id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?
-        .query_row([group], |r| r.get(0))
-        .optional()?)
+    Ok(conn.prepare_cached(&statements::group_owner())?.query_row([group], |r| r.get(0)).optional()?)
 }
 
 /// Creates `group`, owned by `user_id`, first and last seen at `now_ms`.
 pub fn create_group(tx: &SqliteTx<'_>, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
     tx.connection()
-        .prepare_cached(&format!(
-            "INSERT INTO \"{CLIENT_GROUPS_TABLE}\" (\"id\", \"user_id\", \"created_at\", \"last_seen\") VALUES (?, ?, ?, ?)"
-        ))?
+        .prepare_cached(&statements::create_group())?
         .execute(rusqlite::params![group, user_id, now_ms, now_ms])?;
     Ok(())
 }
 
 /// Records that `group` pushed at `now_ms` (idle groups are forgotten by it).
 pub fn touch_group(tx: &SqliteTx<'_>, group: &str, now_ms: i64) -> Result<(), ServerError> {
-    tx.connection()
-        .prepare_cached(&format!("UPDATE \"{CLIENT_GROUPS_TABLE}\" SET \"last_seen\" = ? WHERE \"id\" = ?"))?
-        .execute(rusqlite::params![now_ms, group])?;
+    tx.connection().prepare_cached(&statements::touch_group())?.execute(rusqlite::params![now_ms, group])?;
     Ok(())
 }
 
@@ -87,9 +77,7 @@ pub fn delete_group_row(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerEr
 pub fn client(tx: &SqliteTx<'_>, client: &str) -> Result<Option<(String, u64)>, ServerError> {
     let found: Option<(String, i64)> = tx
         .connection()
-        .prepare_cached(&format!(
-            "SELECT \"client_group_id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ?"
-        ))?
+        .prepare_cached(&statements::client())?
         .query_row([client], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(found.map(|(group, lmid)| (group, lmid_from_sql(lmid))))
@@ -97,11 +85,7 @@ pub fn client(tx: &SqliteTx<'_>, client: &str) -> Result<Option<(String, u64)>, 
 
 /// Creates `client` in `group` with LMID 0, last seen at `now_ms`.
 pub fn create_client(tx: &SqliteTx<'_>, client: &str, group: &str, now_ms: i64) -> Result<(), ServerError> {
-    tx.connection()
-        .prepare_cached(&format!(
-            "INSERT INTO \"{CLIENTS_TABLE}\" (\"id\", \"client_group_id\", \"last_mutation_id\", \"last_seen\") VALUES (?, ?, 0, ?)"
-        ))?
-        .execute(rusqlite::params![client, group, now_ms])?;
+    tx.connection().prepare_cached(&statements::create_client())?.execute(rusqlite::params![client, group, now_ms])?;
     Ok(())
 }
 
@@ -109,14 +93,8 @@ pub fn create_client(tx: &SqliteTx<'_>, client: &str, group: &str, now_ms: i64) 
 /// so the next incremental pull of its group carries the new LMID.
 pub fn set_lmid(tx: &SqliteTx<'_>, client: &str, lmid: u64, now_ms: i64) -> Result<(), ServerError> {
     let conn = tx.connection();
-    conn.prepare_cached(&format!(
-        "UPDATE \"{CLIENTS_TABLE}\" SET \"last_mutation_id\" = ?, \"last_seen\" = ? WHERE \"id\" = ?"
-    ))?
-    .execute(rusqlite::params![lmid_to_sql(lmid)?, now_ms, client])?;
-    conn.prepare_cached(&format!(
-        "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENTS_TABLE}', ?, 'lmid')"
-    ))?
-    .execute([client])?;
+    conn.prepare_cached(&statements::set_lmid())?.execute(rusqlite::params![lmid_to_sql(lmid)?, now_ms, client])?;
+    conn.prepare_cached(&statements::log_lmid())?.execute([client])?;
     Ok(())
 }
 
@@ -180,15 +158,14 @@ fn lmid_to_sql(lmid: u64) -> Result<i64, ServerError> {
 /// (an `err` entry), so pulls after that position carry it.
 pub fn record_error(tx: &SqliteTx<'_>, client: &str, id: u64, message: &str) -> Result<(), ServerError> {
     let conn = tx.connection();
-    conn.prepare_cached(&format!(
-        "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{MUTATION_ERRORS_TABLE}', ?, 'err')"
-    ))?
-    .execute([client])?;
+    conn.prepare_cached(&statements::log_error())?.execute([client])?;
     let seq = conn.last_insert_rowid();
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO \"{MUTATION_ERRORS_TABLE}\" (\"client_id\", \"mutation_id\", \"message\", \"seq\") VALUES (?, ?, ?, ?)"
-    ))?
-    .execute(rusqlite::params![client, lmid_to_sql(id)?, message, seq])?;
+    conn.prepare_cached(&statements::record_error())?.execute(rusqlite::params![
+        client,
+        lmid_to_sql(id)?,
+        message,
+        seq
+    ])?;
     Ok(())
 }
 
@@ -216,10 +193,7 @@ pub fn errors_between(
 pub fn drop_errors_through(tx: &SqliteTx<'_>, group: &str, client: &str, through: u64) -> Result<(), ServerError> {
     let through = i64::try_from(through).unwrap_or(i64::MAX);
     tx.connection()
-        .prepare_cached(&format!(
-            "DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"client_id\" = ?1 AND \"mutation_id\" <= ?2 \
-             AND EXISTS (SELECT 1 FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ?1 AND \"client_group_id\" = ?3)"
-        ))?
+        .prepare_cached(&statements::drop_errors_through())?
         .execute(rusqlite::params![client, through, group])?;
     Ok(())
 }
@@ -344,7 +318,7 @@ pub fn client_forgotten(tx: &SqliteTx<'_>, client: &str) -> Result<bool, ServerE
 fn tombstone(tx: &SqliteTx<'_>, kind: &str, id: &str) -> Result<i64, ServerError> {
     Ok(tx
         .connection()
-        .prepare_cached(&format!("SELECT \"at\" FROM \"{FORGOTTEN_TABLE}\" WHERE \"kind\" = ? AND \"id\" = ?"))?
+        .prepare_cached(&statements::tombstone())?
         .query_row([kind, id], |r| r.get(0))
         .optional()?
         .unwrap_or(0))

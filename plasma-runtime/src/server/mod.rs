@@ -20,6 +20,7 @@ pub mod pull;
 pub mod push;
 #[cfg(feature = "axum")]
 pub mod serve;
+pub mod statements;
 pub mod storage;
 pub mod subprotocol_headers;
 pub mod validate;

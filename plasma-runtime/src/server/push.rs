@@ -38,6 +38,23 @@ pub async fn process<R: Registry, S: PushStorage>(
     request: &PushRequest,
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
+    let mut tries = 0;
+    loop {
+        match settle::<R, S>(db, user_id, ctx, request, now_ms).await {
+            Err(e) if e.code == ErrorCode::Busy && tries < S::RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// One push: the optimistic attempt, then if needed the careful one.
+async fn settle<R: Registry, S: PushStorage>(
+    db: &S,
+    user_id: &str,
+    ctx: &R::Context,
+    request: &PushRequest,
+    now_ms: i64,
+) -> Result<PushOutcome, ServerError> {
     match attempt::<R, S>(db, user_id, ctx, request, now_ms, Isolation::Optimistic).await? {
         Some(outcome) => Ok(outcome),
         None => attempt::<R, S>(db, user_id, ctx, request, now_ms, Isolation::SavepointPerMutation)

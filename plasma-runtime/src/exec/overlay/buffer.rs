@@ -83,6 +83,11 @@ impl Buffer {
         }
     }
 
+    /// Whether any touched row has a net change (see [`into_changes`](Self::into_changes)).
+    pub(super) fn has_changes(&self) -> bool {
+        self.tables.values().flat_map(|b| b.rows.values()).any(|e| e.current.is_some() || e.in_base)
+    }
+
     /// A position in the undo log.
     pub(super) fn mark(&self) -> usize {
         self.undo.len()

@@ -14,6 +14,7 @@
 //! push is retried from the start, so two pushes can never interleave.
 
 pub mod batch;
+pub mod batched;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -85,6 +86,11 @@ pub trait PushStorage {
     type Tx<'a>: PushTx
     where
         Self: 'a;
+
+    /// How many times a push whose attempt ends [`Busy`](crate::protocol::ErrorCode::Busy)
+    /// is run again at once before the client is told to retry (a batch
+    /// backend's conflicting attempts; SQLite's attempts never overlap).
+    const RETRIES: usize = 0;
 
     /// Starts a push attempt (SQLite: `BEGIN IMMEDIATE`, so attempts never
     /// overlap).
