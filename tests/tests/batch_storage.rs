@@ -176,3 +176,83 @@ fn concurrent_pushes_that_read_the_same_row_lose_no_update_and_apply_nothing_twi
     let n = ready(batch.db().query(&Statement::new("SELECT n FROM counters WHERE id = 'x'", Vec::new()))).expect("n");
     assert_eq!(n, vec![vec![Value::Integer(3 * PUSHES as i64)]], "every bump counted exactly once");
 }
+
+/// A push of mutations `ids`, each bumping its own counter `k<id>`.
+fn push_keys(group: &str, client: &str, ids: std::ops::RangeInclusive<u64>) -> PushRequest {
+    let mut request = push_of(group, client, ids.clone(), i64::MAX);
+    request.mutations = ids
+        .map(|id| {
+            MutationRecord::new::<bump>(client, id, &Bump { id: format!("k{id:03}"), max: i64::MAX }, 0)
+                .expect("record")
+        })
+        .collect();
+    request
+}
+
+#[test]
+fn a_batch_backend_pulls_exactly_what_the_sqlite_backend_pulls() {
+    use plasma::server::pull::{self, PageLimit};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sqlite, _) = databases(&dir);
+    // The same file read both ways: written by the SQLite backend.
+    let batch =
+        SqliteBatchDb::new(plasma::exec::rusqlite::Connection::open(dir.path().join("sqlite.db")).expect("open"));
+    for statement in guard_tables() {
+        ready(batch.batch(&[statement])).expect("guard tables");
+    }
+    let batch = BatchStorage::new(batch);
+    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_keys("g1", "c1", 1..=40), 1)).expect("push");
+    let pull_both = |cookie: Option<plasma::protocol::Cookie>, rows: usize, group: &str| {
+        let limit = PageLimit { rows, bytes: usize::MAX };
+        let a = ready(pull::process(&sqlite, &SCHEMA, "u", group, cookie.clone(), limit));
+        let b = ready(pull::process(&batch, &SCHEMA, "u", group, cookie, limit));
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(serde_json::to_value(&a).expect("json"), serde_json::to_value(&b).expect("json"));
+                Some(a)
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!((a.code, a.message), (b.code, b.message));
+                None
+            }
+            (a, b) => panic!("SQLite {a:?}, batch {b:?}"),
+        }
+    };
+    // A reset in pages of 7 rows, to the end.
+    let mut cookie = None;
+    let mut pages = 0;
+    loop {
+        let page = pull_both(cookie.clone(), 7, "g1").expect("page");
+        pages += 1;
+        cookie = Some(page.cookie.clone());
+        if !page.more {
+            break;
+        }
+    }
+    assert!(pages >= 6, "40 rows in pages of 7: {pages} pages");
+    // More writes, then an incremental pull from there, paged too.
+    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_keys("g1", "c1", 41..=50), 2)).expect("push");
+    let page = pull_both(cookie.clone(), 4, "g1").expect("incremental");
+    assert!(page.more && page.patch.len() == 4, "{page:?}");
+    // Another user's group is refused the same way.
+    assert!(pull_both(None, 10, "g1").is_some());
+    let refused = ready(pull::process(&batch, &SCHEMA, "intruder", "g1", None, PageLimit { rows: 10, bytes: 1 << 20 }));
+    assert_eq!(refused.expect_err("refused").code, ErrorCode::Forbidden);
+}
+
+#[test]
+fn a_pull_that_a_commit_overtook_is_refused_as_busy_so_it_is_read_again() {
+    use plasma::server::storage::{PullStorage, PullTx};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, batch) = databases(&dir);
+    let mut reads = ready(batch.begin_pull()).expect("begin");
+    let head = ready(reads.head_seq()).expect("head");
+    // A push commits between the pull's reads.
+    ready(push::process::<Counters, _>(&batch, "u", &(), &push_keys("g1", "c1", 1..=1), 1)).expect("push");
+    let ended = ready(<BatchStorage<SqliteBatchDb> as PullStorage>::end_pull(reads));
+    assert_eq!(ended.expect_err("overtaken").code, ErrorCode::Busy);
+    // Without a commit in between, the same reads stand.
+    let reads = ready(batch.begin_pull()).expect("begin");
+    ready(<BatchStorage<SqliteBatchDb> as PullStorage>::end_pull(reads)).expect("one moment");
+    assert_eq!(head, 0);
+}

@@ -100,9 +100,7 @@ pub fn set_lmid(tx: &SqliteTx<'_>, client: &str, lmid: u64, now_ms: i64) -> Resu
 
 /// The LMID of every client of `group`.
 pub fn group_lmids(tx: &SqliteTx<'_>, group: &str) -> Result<BTreeMap<String, u64>, ServerError> {
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "SELECT \"id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?"
-    ))?;
+    let mut stmt = tx.connection().prepare_cached(&statements::group_lmids())?;
     let rows = stmt.query_map([group], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = BTreeMap::new();
     for row in rows {
@@ -117,9 +115,7 @@ pub fn group_lmids(tx: &SqliteTx<'_>, group: &str) -> Result<BTreeMap<String, u6
 pub fn lmid_in_group(tx: &SqliteTx<'_>, group: &str, client: &str) -> Result<Option<u64>, ServerError> {
     let lmid: Option<i64> = tx
         .connection()
-        .prepare_cached(&format!(
-            "SELECT \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ? AND \"client_group_id\" = ?"
-        ))?
+        .prepare_cached(&statements::lmid_in_group())?
         .query_row([client, group], |r| r.get(0))
         .optional()?;
     Ok(lmid.map(lmid_from_sql))
@@ -177,11 +173,7 @@ pub fn errors_between(
     after: i64,
     through: i64,
 ) -> Result<Vec<MutationError>, ServerError> {
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "SELECT e.\"client_id\", e.\"mutation_id\", e.\"message\" FROM \"{MUTATION_ERRORS_TABLE}\" e \
-         JOIN \"{CLIENTS_TABLE}\" c ON c.\"id\" = e.\"client_id\" \
-         WHERE c.\"client_group_id\" = ? AND e.\"seq\" > ? AND e.\"seq\" <= ? ORDER BY e.\"seq\""
-    ))?;
+    let mut stmt = tx.connection().prepare_cached(&statements::errors_between())?;
     let rows = stmt.query_map(rusqlite::params![group, after, through], |r| {
         Ok(MutationError { client_id: r.get(0)?, mutation_id: lmid_from_sql(r.get(1)?), message: r.get(2)? })
     })?;
@@ -216,7 +208,7 @@ pub fn drop_group_errors(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerErr
 pub fn head_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
     Ok(tx
         .connection()
-        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = ?")?
+        .prepare_cached(statements::head_seq())?
         .query_row([CHANGES_TABLE], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
@@ -245,7 +237,7 @@ pub fn delete_changes_through(tx: &SqliteTx<'_>, through: i64) -> Result<usize, 
 /// The database's identity, made once by `ensure_schema`.
 pub fn database_id(tx: &SqliteTx<'_>) -> Result<String, ServerError> {
     tx.connection()
-        .prepare_cached(&format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?"))?
+        .prepare_cached(&statements::meta_value())?
         .query_row([DATABASE_ID], |r| r.get(0))
         .optional()?
         .ok_or_else(|| ServerError::new(ErrorCode::Internal, "the database has no identity: run ensure_schema"))
@@ -254,11 +246,8 @@ pub fn database_id(tx: &SqliteTx<'_>) -> Result<String, ServerError> {
 /// An integer kept in the meta table (0 when absent), such as
 /// [`COMPACTED_THROUGH`] or [`FORGOTTEN_THROUGH`].
 pub fn meta_i64(tx: &SqliteTx<'_>, key: &str) -> Result<i64, ServerError> {
-    let value: Option<String> = tx
-        .connection()
-        .prepare_cached(&format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?"))?
-        .query_row([key], |r| r.get(0))
-        .optional()?;
+    let value: Option<String> =
+        tx.connection().prepare_cached(&statements::meta_value())?.query_row([key], |r| r.get(0)).optional()?;
     match value {
         None => Ok(0),
         Some(v) => v

@@ -34,6 +34,24 @@ pub async fn process<S: PullStorage>(
     cookie: Option<Cookie>,
     limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
+    let mut tries = 0;
+    loop {
+        match read::<S>(db, schema, user_id, group, cookie.clone(), limit).await {
+            Err(e) if e.code == ErrorCode::Busy && tries < S::RETRIES => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// One pull's reads.
+async fn read<S: PullStorage>(
+    db: &S,
+    schema: &Schema,
+    user_id: &str,
+    group: &str,
+    cookie: Option<Cookie>,
+    limit: PageLimit,
+) -> Result<PullResponse, ServerError> {
     let limit = PageLimit { rows: limit.rows.max(1), bytes: limit.bytes };
     let mut tx = db.begin_pull().await?;
     let known = check_group(&mut tx, group, user_id).await?;

@@ -1,10 +1,14 @@
-//! The SQL text of the bookkeeping statements a push runs, shared by every
+//! The SQL text of the bookkeeping statements a push or pull runs, shared by every
 //! SQL backend: the SQLite connection ([`bookkeeping`](crate::server::bookkeeping))
 //! and the batch backends ([`batched`](crate::server::storage::batched)), so a
 //! statement is written once. Placeholders are `?`, bound in the order each
 //! function's doc gives.
 
-use crate::sql::ddl::{CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, FORGOTTEN_TABLE, MUTATION_ERRORS_TABLE};
+use crate::schema::TableDef;
+use crate::sql::ddl::{
+    CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, FORGOTTEN_TABLE, META_TABLE, MUTATION_ERRORS_TABLE,
+};
+use crate::sql::render::ident;
 
 /// Tombstone kind of a forgotten client group.
 pub const GROUP_KIND: &str = "group";
@@ -83,4 +87,55 @@ pub fn drop_errors_through() -> String {
 /// `(kind, id)` → where it was forgotten.
 pub fn tombstone() -> String {
     format!("SELECT \"at\" FROM \"{FORGOTTEN_TABLE}\" WHERE \"kind\" = ? AND \"id\" = ?")
+}
+
+/// `(group)` → `(client, lmid)` of every client of the group.
+pub fn group_lmids() -> String {
+    format!("SELECT \"id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?")
+}
+
+/// `(client, group)` → the client's LMID if it belongs to the group.
+pub fn lmid_in_group() -> String {
+    format!("SELECT \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ? AND \"client_group_id\" = ?")
+}
+
+/// `(group, after, through)` → `(client, mutation id, message)` of the
+/// group's errors recorded in `(after, through]`, oldest first.
+pub fn errors_between() -> String {
+    format!(
+        "SELECT e.\"client_id\", e.\"mutation_id\", e.\"message\" FROM \"{MUTATION_ERRORS_TABLE}\" e \
+         JOIN \"{CLIENTS_TABLE}\" c ON c.\"id\" = e.\"client_id\" \
+         WHERE c.\"client_group_id\" = ? AND e.\"seq\" > ? AND e.\"seq\" <= ? ORDER BY e.\"seq\""
+    )
+}
+
+/// `(changes table name)` → the newest change-log position ever handed out.
+pub fn head_seq() -> &'static str {
+    "SELECT seq FROM sqlite_sequence WHERE name = ?"
+}
+
+/// `(key)` → a meta value.
+pub fn meta_value() -> String {
+    format!("SELECT \"value\" FROM \"{META_TABLE}\" WHERE \"key\" = ?")
+}
+
+/// `(since, fetch)` → up to `fetch` `(table, id, latest position)` changed
+/// after `since`, errors excepted, in order of their latest position.
+pub fn changed_keys() -> String {
+    format!(
+        "SELECT \"tbl\", \"pk\", MAX(\"seq\") AS s FROM \"{CHANGES_TABLE}\" \
+         WHERE \"seq\" > ? AND \"tbl\" <> '{MUTATION_ERRORS_TABLE}' GROUP BY \"tbl\", \"pk\" ORDER BY s LIMIT ?"
+    )
+}
+
+/// `(after id or NULL, limit)` → rows of `table` after an id, in id order,
+/// every column in declaration order (`limit` -1: all).
+pub fn rows_after(table: &TableDef) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
+    let pk = ident(table.pk().name);
+    format!(
+        "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk} LIMIT ?2",
+        columns.join(", "),
+        ident(table.name)
+    )
 }

@@ -1,21 +1,25 @@
-//! [`PushStorage`] over a [`BatchDb`] (Cloudflare D1, or its SQLite model):
-//! a push attempt reads as it goes (bookkeeping with single statements, the
-//! mutators through an [`OverlayTx`] over the database), buffers every write,
-//! and commits them as one guarded batch. See ARCHITECTURE.md, "Server
-//! backends without interactive transactions".
+//! [`PushStorage`] and [`PullStorage`] over a [`BatchDb`] (Cloudflare D1, or
+//! its SQLite model): a push attempt reads as it goes (bookkeeping with
+//! single statements, the mutators through an [`OverlayTx`] over the
+//! database), buffers every write, and commits them as one guarded batch; a
+//! pull reads with single statements and is repeated if the change log moved
+//! meanwhile. See ARCHITECTURE.md, "Server backends without interactive
+//! transactions".
 
 use crate::error::ExecError;
 use crate::exec::Transaction;
 use crate::exec::overlay::{Mark, OverlayBase, OverlayTx};
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, MutationError};
 use crate::query::tree::{SelectQuery, WriteQuery};
+use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::statements::{self, CLIENT_KIND};
 use crate::server::storage::batch::{BatchDb, CommitError, DbError, Statement, commit_guarded, read_version};
-use crate::server::storage::{PushStorage, PushTx};
+use crate::server::storage::{PullStorage, PullTx, PushStorage, PushTx, TakeRow};
 use crate::sql::render;
 use crate::table::Row;
 use crate::value::Value;
+use crate::wire::row_to_json_text;
 
 /// A batch database as push storage.
 #[derive(Debug)]
@@ -216,5 +220,202 @@ impl<B: BatchDb> PushStorage for BatchStorage<B> {
             }
             Err(CommitError::Failed(e)) => Err(e.into()),
         }
+    }
+}
+
+/// A pull's reads on a batch database: single statements, checked at the end
+/// to be of one moment.
+pub struct BatchPullTx<'a, B> {
+    db: &'a B,
+    /// The head when the pull began, read before anything else.
+    head: i64,
+    /// The write version then: every guarded commit bumps it.
+    version: i64,
+}
+
+/// Rows per statement when a pull streams a table.
+const ROWS_PER_READ: i64 = 500;
+
+impl<B: BatchDb> BatchPullTx<'_, B> {
+    async fn query(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
+        Ok(self.db.query(&Statement::new(sql, params)).await?)
+    }
+
+    async fn read_head(&self) -> Result<i64, ServerError> {
+        let rows = self.query(statements::head_seq(), vec![text(crate::sql::ddl::CHANGES_TABLE)]).await?;
+        Ok(match rows.first().and_then(|r| r.first()) {
+            Some(Value::Integer(seq)) => *seq,
+            _ => 0,
+        })
+    }
+}
+
+fn malformed(what: &str, row: &[Value]) -> ServerError {
+    ServerError::new(ErrorCode::Internal, format!("a stored {what} is malformed: {row:?}"))
+}
+
+fn lmid(v: &Value) -> Option<u64> {
+    match v {
+        Value::Integer(i) => Some((*i).max(0) as u64),
+        _ => None,
+    }
+}
+
+impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
+    async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError> {
+        let rows = self.query(statements::group_owner(), vec![text(group)]).await?;
+        Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()).and_then(|v| match v {
+            Value::Text(owner) => Some(owner),
+            _ => None,
+        }))
+    }
+
+    async fn head_seq(&mut self) -> Result<i64, ServerError> {
+        Ok(self.head)
+    }
+
+    async fn meta_i64(&mut self, key: &str) -> Result<i64, ServerError> {
+        let rows = self.query(statements::meta_value(), vec![text(key)]).await?;
+        match rows.first().and_then(|r| r.first()) {
+            None => Ok(0),
+            Some(Value::Text(v)) => v
+                .parse()
+                .map_err(|_| ServerError::new(ErrorCode::Internal, format!("meta value `{key}` is not an integer"))),
+            Some(Value::Integer(v)) => Ok(*v),
+            Some(other) => Err(malformed("meta value", std::slice::from_ref(other))),
+        }
+    }
+
+    async fn database_id(&mut self) -> Result<String, ServerError> {
+        let rows = self.query(statements::meta_value(), vec![text(crate::sql::ddl::DATABASE_ID)]).await?;
+        match rows.first().and_then(|r| r.first()) {
+            Some(Value::Text(id)) => Ok(id.clone()),
+            _ => Err(ServerError::new(ErrorCode::Internal, "the database has no identity: run ensure_schema")),
+        }
+    }
+
+    async fn group_forgotten_at(&mut self, group: &str) -> Result<i64, ServerError> {
+        let rows = self.query(statements::tombstone(), vec![text(statements::GROUP_KIND), text(group)]).await?;
+        Ok(match rows.first().and_then(|r| r.first()) {
+            Some(Value::Integer(at)) => *at,
+            _ => 0,
+        })
+    }
+
+    async fn group_lmids(&mut self, group: &str) -> Result<std::collections::BTreeMap<String, u64>, ServerError> {
+        let rows = self.query(statements::group_lmids(), vec![text(group)]).await?;
+        rows.iter()
+            .map(|row| match row.as_slice() {
+                [Value::Text(client), l] => {
+                    lmid(l).map(|l| (client.clone(), l)).ok_or_else(|| malformed("client", row))
+                }
+                _ => Err(malformed("client", row)),
+            })
+            .collect()
+    }
+
+    async fn lmid_in_group(&mut self, group: &str, client: &str) -> Result<Option<u64>, ServerError> {
+        let rows = self.query(statements::lmid_in_group(), vec![text(client), text(group)]).await?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(lmid))
+    }
+
+    async fn errors_between(
+        &mut self,
+        group: &str,
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<MutationError>, ServerError> {
+        let params = vec![text(group), Value::Integer(after), Value::Integer(through)];
+        let rows = self.query(statements::errors_between(), params).await?;
+        rows.iter()
+            .map(|row| match row.as_slice() {
+                [Value::Text(client_id), id, Value::Text(message)] => Ok(MutationError {
+                    client_id: client_id.clone(),
+                    mutation_id: lmid(id).ok_or_else(|| malformed("error", row))?,
+                    message: message.clone(),
+                }),
+                _ => Err(malformed("error", row)),
+            })
+            .collect()
+    }
+
+    async fn changed_keys(&mut self, since: i64, fetch: usize) -> Result<Vec<(String, String, i64)>, ServerError> {
+        let fetch = Value::Integer(i64::try_from(fetch).unwrap_or(i64::MAX));
+        let rows = self.query(statements::changed_keys(), vec![Value::Integer(since), fetch]).await?;
+        rows.iter()
+            .map(|row| match row.as_slice() {
+                [Value::Text(table), Value::Text(id), Value::Integer(seq)] => Ok((table.clone(), id.clone(), *seq)),
+                _ => Err(malformed("change-log entry", row)),
+            })
+            .collect()
+    }
+
+    async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {
+        let query = SelectQuery {
+            filter: Some(crate::query::tree::Expr::Cmp {
+                column: table.primary_key,
+                op: crate::query::tree::CmpOp::Eq,
+                value: Value::Text(id.to_owned()),
+            }),
+            ..SelectQuery::all(table)
+        };
+        Ok(DbBase { db: self.db }.select(&query).await?.pop())
+    }
+
+    async fn rows_after(
+        &mut self,
+        table: &'static TableDef,
+        after_id: Option<&str>,
+        take: &mut TakeRow<'_>,
+    ) -> Result<bool, ServerError> {
+        let pk = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
+        let mut after = after_id.map(str::to_owned);
+        loop {
+            // A bounded read at a time (a database's response size is limited).
+            let from = after.clone().map_or(Value::Null, Value::Text);
+            let rows = self.query(statements::rows_after(table), vec![from, Value::Integer(ROWS_PER_READ)]).await?;
+            let full = rows.len() as i64 == ROWS_PER_READ;
+            for cells in rows {
+                let row = Row(cells);
+                let Some(Value::Text(id)) = row.0.get(pk).cloned() else {
+                    return Err(malformed("row id", &row.0));
+                };
+                after = Some(id.clone());
+                if !take(id, row_to_json_text(table, &row)?)? {
+                    return Ok(true);
+                }
+            }
+            if !full {
+                return Ok(false);
+            }
+        }
+    }
+}
+
+impl<B: BatchDb> PullStorage for BatchStorage<B> {
+    type Tx<'a>
+        = BatchPullTx<'a, B>
+    where
+        B: 'a;
+
+    const RETRIES: usize = 8;
+
+    async fn begin_pull(&self) -> Result<BatchPullTx<'_, B>, ServerError> {
+        let version = read_version(&self.db).await?;
+        let mut tx = BatchPullTx { db: &self.db, head: 0, version };
+        tx.head = tx.read_head().await?;
+        Ok(tx)
+    }
+
+    async fn end_pull<'a>(tx: BatchPullTx<'a, B>) -> Result<(), ServerError>
+    where
+        Self: 'a,
+    {
+        // Every commit bumps the write version: if it did not move, every
+        // read saw the state the pull began on.
+        if read_version(tx.db).await? != tx.version {
+            return Err(ServerError::new(ErrorCode::Busy, "the database changed during the pull: pull again"));
+        }
+        Ok(())
     }
 }

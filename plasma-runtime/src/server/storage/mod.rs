@@ -166,6 +166,10 @@ pub trait PullStorage {
     where
         Self: 'a;
 
+    /// How many times a pull that ends [`Busy`](crate::protocol::ErrorCode::Busy)
+    /// is read again at once (a backend whose reads are not one transaction).
+    const RETRIES: usize = 0;
+
     /// Starts a pull's reads.
     async fn begin_pull(&self) -> Result<Self::Tx<'_>, ServerError>;
 

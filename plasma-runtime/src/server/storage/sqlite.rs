@@ -11,11 +11,10 @@ use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
 use crate::protocol::{ErrorCode, MutationError};
 use crate::query::tree::{CmpOp, Expr, SelectQuery, WriteQuery};
 use crate::schema::TableDef;
-use crate::server::bookkeeping;
 use crate::server::error::ServerError;
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
-use crate::sql::ddl::{CHANGES_TABLE, MUTATION_ERRORS_TABLE};
-use crate::sql::render::ident;
+use crate::server::{bookkeeping, statements};
+use crate::sql::ddl::CHANGES_TABLE;
 use crate::table::Row;
 use crate::value::Value;
 use crate::wire::row_to_json_text;
@@ -170,10 +169,7 @@ impl PullTx for SqlitePullTx<'_> {
     }
 
     async fn changed_keys(&mut self, since: i64, fetch: usize) -> Result<Vec<(String, String, i64)>, ServerError> {
-        let mut stmt = self.tx.connection().prepare_cached(&format!(
-            "SELECT \"tbl\", \"pk\", MAX(\"seq\") AS s FROM \"{CHANGES_TABLE}\" \
-             WHERE \"seq\" > ? AND \"tbl\" <> '{MUTATION_ERRORS_TABLE}' GROUP BY \"tbl\", \"pk\" ORDER BY s LIMIT ?"
-        ))?;
+        let mut stmt = self.tx.connection().prepare_cached(&statements::changed_keys())?;
         let fetch = i64::try_from(fetch).unwrap_or(i64::MAX);
         Ok(stmt
             .query_map(rusqlite::params![since, fetch], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -194,20 +190,15 @@ impl PullTx for SqlitePullTx<'_> {
         after_id: Option<&str>,
         take: &mut TakeRow<'_>,
     ) -> Result<bool, ServerError> {
-        let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
-        let pk = ident(table.pk().name);
+        let width = table.columns.len();
         let pk_index = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
-        let sql = format!(
-            "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk}",
-            columns.join(", "),
-            ident(table.name)
-        );
+        let sql = statements::rows_after(table);
         let mut stmt = self.tx.connection().prepare_cached(&sql)?;
         // Read one at a time from the cursor: a page never holds more than its budget plus one row.
-        let mut rows = stmt.query(rusqlite::params![after_id])?;
+        let mut rows = stmt.query(rusqlite::params![after_id, -1])?;
         while let Some(row) = rows.next()? {
-            let mut cells = Vec::with_capacity(columns.len());
-            for i in 0..columns.len() {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
                 cells.push(value_from_ref(row.get_ref(i)?));
             }
             let row = Row(cells);
