@@ -116,6 +116,14 @@ impl SelectQuery {
         SelectQuery { table, filter: None, order: Vec::new(), limit: None, offset: 0 }
     }
 
+    /// The row of `table` whose id is `id` (none or one).
+    pub fn by_id(table: &'static TableDef, id: &str) -> Self {
+        SelectQuery {
+            filter: Some(Expr::Cmp { column: table.primary_key, op: CmpOp::Eq, value: Value::Text(id.to_owned()) }),
+            ..SelectQuery::all(table)
+        }
+    }
+
     /// The order actually applied: the given terms, then the primary key
     /// ascending unless already present, so every result order is total and
     /// every backend returns ties in the same order.

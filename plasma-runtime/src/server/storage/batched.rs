@@ -351,15 +351,7 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
     }
 
     async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {
-        let query = SelectQuery {
-            filter: Some(crate::query::tree::Expr::Cmp {
-                column: table.primary_key,
-                op: crate::query::tree::CmpOp::Eq,
-                value: Value::Text(id.to_owned()),
-            }),
-            ..SelectQuery::all(table)
-        };
-        Ok(DbBase { db: self.db }.select(&query).await?.pop())
+        Ok(DbBase { db: self.db }.select(&SelectQuery::by_id(table, id)).await?.pop())
     }
 
     async fn rows_after(

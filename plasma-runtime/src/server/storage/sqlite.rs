@@ -9,7 +9,7 @@ use crate::error::ExecError;
 use crate::exec::Transaction;
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
 use crate::protocol::{ErrorCode, MutationError};
-use crate::query::tree::{CmpOp, Expr, SelectQuery, WriteQuery};
+use crate::query::tree::{SelectQuery, WriteQuery};
 use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
@@ -177,11 +177,7 @@ impl PullTx for SqlitePullTx<'_> {
     }
 
     async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {
-        let query = SelectQuery {
-            filter: Some(Expr::Cmp { column: table.primary_key, op: CmpOp::Eq, value: Value::Text(id.to_owned()) }),
-            ..SelectQuery::all(table)
-        };
-        Ok(self.tx.select_sync(&query)?.pop())
+        Ok(self.tx.select_sync(&SelectQuery::by_id(table, id))?.pop())
     }
 
     async fn rows_after(
