@@ -256,3 +256,63 @@ fn a_pull_that_a_commit_overtook_is_refused_as_busy_so_it_is_read_again() {
     ready(<BatchStorage<SqliteBatchDb> as PullStorage>::end_pull(reads)).expect("one moment");
     assert_eq!(head, 0);
 }
+
+#[test]
+fn compaction_and_forgetting_on_a_batch_backend_leave_what_sqlite_leaves() {
+    use plasma::server::{compact, forget};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sqlite, _) = databases(&dir);
+    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_keys("g1", "c1", 1..=5), 1)).expect("push");
+    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_of("g2", "c2", 1..=3, 2), 100)).expect("push");
+    // The same state in a second file, maintained the batch way.
+    let copy = dir.path().join("copy.db");
+    sqlite.connection().execute("VACUUM INTO ?", [copy.to_str().expect("utf-8 path")]).expect("copy");
+    let batch = SqliteBatchDb::new(plasma::exec::rusqlite::Connection::open(&copy).expect("open"));
+    for statement in guard_tables() {
+        ready(batch.batch(&[statement])).expect("guard tables");
+    }
+    let batch = BatchStorage::new(batch);
+
+    assert_eq!(ready(compact::compact(&sqlite, 4)).expect("compact"), 4);
+    assert_eq!(ready(compact::compact(&batch, 4)).expect("compact"), 4);
+    assert!(ready(forget::forget_group(&sqlite, "g1")).expect("forget"));
+    assert!(ready(forget::forget_group(&batch, "g1")).expect("forget"));
+    assert!(!ready(forget::forget_group(&batch, "nobody")).expect("forget"), "an unknown group did not exist");
+    assert_eq!(ready(forget::forget_idle_groups(&sqlite, 50)).expect("idle"), 0);
+    assert_eq!(ready(forget::forget_idle_groups(&batch, 50)).expect("idle"), 0);
+    assert_eq!(ready(forget::forget_idle_groups(&sqlite, 1_000)).expect("idle"), 1);
+    assert_eq!(ready(forget::forget_idle_groups(&batch, 1_000)).expect("idle"), 1);
+
+    let everything = |query: &dyn Fn(&str) -> Vec<Vec<Value>>| -> Vec<String> {
+        [
+            "counters",
+            "_plasma_clients",
+            "_plasma_client_groups",
+            "_plasma_mutation_errors",
+            "_plasma_changes",
+            "_plasma_forgotten",
+            "_plasma_meta",
+        ]
+        .iter()
+        .flat_map(|t| {
+            query(&format!("SELECT * FROM \"{t}\" ORDER BY 1, 2")).into_iter().map(move |r| format!("{t}: {r:?}"))
+        })
+        .filter(|line| !line.contains("write_version"))
+        .collect()
+    };
+    let from_sqlite = everything(&|sql| {
+        let conn = sqlite.connection();
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let width = stmt.column_count();
+        stmt.query_map([], |r| {
+            (0..width).map(|i| r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)).collect::<Result<Vec<_>, _>>()
+        })
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+    });
+    let from_batch = everything(&|sql| ready(batch.db().query(&Statement::new(sql, Vec::new()))).expect("query"));
+    assert!(from_sqlite.iter().any(|l| l.starts_with("_plasma_forgotten")), "{from_sqlite:?}");
+    assert!(from_sqlite.iter().any(|l| l.contains("forget")), "{from_sqlite:?}");
+    assert_eq!(from_batch, from_sqlite);
+}

@@ -17,9 +17,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::exec::sqlite::SqliteTx;
 use crate::protocol::{ErrorCode, MutationError};
 use crate::server::error::ServerError;
-use crate::sql::ddl::{
-    CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, DATABASE_ID, FORGOTTEN_TABLE, META_TABLE, MUTATION_ERRORS_TABLE,
-};
+use crate::sql::ddl::{CHANGES_TABLE, DATABASE_ID};
 
 /// Meta key of the compaction horizon: cookies below it get a reset.
 pub const COMPACTED_THROUGH: &str = "compacted_through";
@@ -57,17 +55,14 @@ pub fn touch_group(tx: &SqliteTx<'_>, group: &str, now_ms: i64) -> Result<(), Se
 pub fn groups_idle_since(tx: &SqliteTx<'_>, before_ms: i64) -> Result<Vec<String>, ServerError> {
     Ok(tx
         .connection()
-        .prepare_cached(&format!("SELECT \"id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"last_seen\" < ?"))?
+        .prepare_cached(&statements::groups_idle_since())?
         .query_map([before_ms], |r| r.get(0))?
         .collect::<Result<_, _>>()?)
 }
 
 /// Deletes the row of `group`. Returns whether it existed.
 pub fn delete_group_row(tx: &SqliteTx<'_>, group: &str) -> Result<bool, ServerError> {
-    let deleted = tx
-        .connection()
-        .prepare_cached(&format!("DELETE FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?"))?
-        .execute([group])?;
+    let deleted = tx.connection().prepare_cached(&statements::delete_group_row())?.execute([group])?;
     Ok(deleted > 0)
 }
 
@@ -125,16 +120,14 @@ pub fn lmid_in_group(tx: &SqliteTx<'_>, group: &str, client: &str) -> Result<Opt
 pub fn group_clients(tx: &SqliteTx<'_>, group: &str) -> Result<Vec<String>, ServerError> {
     Ok(tx
         .connection()
-        .prepare_cached(&format!("SELECT \"id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?"))?
+        .prepare_cached(&statements::group_clients())?
         .query_map([group], |r| r.get(0))?
         .collect::<Result<_, _>>()?)
 }
 
 /// Deletes every client of `group`.
 pub fn delete_group_clients(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerError> {
-    tx.connection()
-        .prepare_cached(&format!("DELETE FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?"))?
-        .execute([group])?;
+    tx.connection().prepare_cached(&statements::delete_group_clients())?.execute([group])?;
     Ok(())
 }
 
@@ -192,12 +185,7 @@ pub fn drop_errors_through(tx: &SqliteTx<'_>, group: &str, client: &str, through
 
 /// Drops every error of the clients of `group`.
 pub fn drop_group_errors(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerError> {
-    tx.connection()
-        .prepare_cached(&format!(
-            "DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"client_id\" IN \
-             (SELECT \"id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?)"
-        ))?
-        .execute([group])?;
+    tx.connection().prepare_cached(&statements::drop_group_errors())?.execute([group])?;
     Ok(())
 }
 
@@ -217,19 +205,13 @@ pub fn head_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
 /// Appends a `forget` entry for `group` to the change log. Returns its position.
 pub fn append_forget_entry(tx: &SqliteTx<'_>, group: &str) -> Result<i64, ServerError> {
     let conn = tx.connection();
-    conn.prepare_cached(&format!(
-        "INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENT_GROUPS_TABLE}', ?, 'forget')"
-    ))?
-    .execute([group])?;
+    conn.prepare_cached(&statements::log_forget())?.execute([group])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Deletes the change-log entries at or below `through`. Returns how many went.
 pub fn delete_changes_through(tx: &SqliteTx<'_>, through: i64) -> Result<usize, ServerError> {
-    Ok(tx
-        .connection()
-        .prepare_cached(&format!("DELETE FROM \"{CHANGES_TABLE}\" WHERE \"seq\" <= ?"))?
-        .execute([through])?)
+    Ok(tx.connection().prepare_cached(&statements::delete_changes_through())?.execute([through])?)
 }
 
 // Meta values.
@@ -260,10 +242,7 @@ pub fn meta_i64(tx: &SqliteTx<'_>, key: &str) -> Result<i64, ServerError> {
 /// ever move forward).
 pub fn raise_meta_i64(tx: &SqliteTx<'_>, key: &str, value: i64) -> Result<(), ServerError> {
     tx.connection()
-        .prepare_cached(&format!(
-            "INSERT INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES (?1, ?2) \
-             ON CONFLICT (\"key\") DO UPDATE SET \"value\" = CAST(max(CAST(\"value\" AS INTEGER), CAST(?2 AS INTEGER)) AS TEXT)"
-        ))?
+        .prepare_cached(&statements::raise_meta_i64())?
         .execute(rusqlite::params![key, value.to_string()])?;
     Ok(())
 }
@@ -273,9 +252,7 @@ pub fn raise_meta_i64(tx: &SqliteTx<'_>, key: &str, value: i64) -> Result<(), Se
 /// Leaves unstamped tombstones (position 0) for a forgotten group and its
 /// clients; [`stamp_tombstones`] gives them the forgetting's position.
 pub fn bury(tx: &SqliteTx<'_>, group: Option<&str>, clients: &[String]) -> Result<(), ServerError> {
-    let mut stmt = tx.connection().prepare_cached(&format!(
-        "INSERT OR REPLACE INTO \"{FORGOTTEN_TABLE}\" (\"kind\", \"id\", \"at\") VALUES (?, ?, 0)"
-    ))?;
+    let mut stmt = tx.connection().prepare_cached(&statements::bury())?;
     if let Some(group) = group {
         stmt.execute([GROUP, group])?;
     }
@@ -287,9 +264,7 @@ pub fn bury(tx: &SqliteTx<'_>, group: Option<&str>, clients: &[String]) -> Resul
 
 /// Stamps every unstamped tombstone with change-log position `at`.
 pub fn stamp_tombstones(tx: &SqliteTx<'_>, at: i64) -> Result<(), ServerError> {
-    tx.connection()
-        .prepare_cached(&format!("UPDATE \"{FORGOTTEN_TABLE}\" SET \"at\" = ? WHERE \"at\" = 0"))?
-        .execute([at])?;
+    tx.connection().prepare_cached(&statements::stamp_tombstones())?.execute([at])?;
     Ok(())
 }
 

@@ -139,3 +139,64 @@ pub fn rows_after(table: &TableDef) -> String {
         ident(table.name)
     )
 }
+
+/// `(before)` → groups that have not pushed since.
+pub fn groups_idle_since() -> String {
+    format!("SELECT \"id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"last_seen\" < ?")
+}
+
+/// `(group)`: deletes a group's row.
+pub fn delete_group_row() -> String {
+    format!("DELETE FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"id\" = ?")
+}
+
+/// `(group)` → its clients.
+pub fn group_clients() -> String {
+    format!("SELECT \"id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?")
+}
+
+/// `(group)`: deletes its clients.
+pub fn delete_group_clients() -> String {
+    format!("DELETE FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?")
+}
+
+/// `(group)`: drops every error of its clients.
+pub fn drop_group_errors() -> String {
+    format!(
+        "DELETE FROM \"{MUTATION_ERRORS_TABLE}\" WHERE \"client_id\" IN \
+         (SELECT \"id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ?)"
+    )
+}
+
+/// `(group)`: logs that a group was forgotten.
+pub fn log_forget() -> String {
+    format!("INSERT INTO \"{CHANGES_TABLE}\" (\"tbl\", \"pk\", \"op\") VALUES ('{CLIENT_GROUPS_TABLE}', ?, 'forget')")
+}
+
+/// `(through)`: deletes change-log entries at or below a position.
+pub fn delete_changes_through() -> String {
+    format!("DELETE FROM \"{CHANGES_TABLE}\" WHERE \"seq\" <= ?")
+}
+
+/// `(through)` → how many change-log entries are at or below a position.
+pub fn count_changes_through() -> String {
+    format!("SELECT count(*) FROM \"{CHANGES_TABLE}\" WHERE \"seq\" <= ?")
+}
+
+/// `(key, value)`: raises a meta integer to at least a value.
+pub fn raise_meta_i64() -> String {
+    format!(
+        "INSERT INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES (?1, ?2) \
+         ON CONFLICT (\"key\") DO UPDATE SET \"value\" = CAST(max(CAST(\"value\" AS INTEGER), CAST(?2 AS INTEGER)) AS TEXT)"
+    )
+}
+
+/// `(kind, id)`: an unstamped tombstone.
+pub fn bury() -> String {
+    format!("INSERT OR REPLACE INTO \"{FORGOTTEN_TABLE}\" (\"kind\", \"id\", \"at\") VALUES (?, ?, 0)")
+}
+
+/// `(at)`: stamps every unstamped tombstone.
+pub fn stamp_tombstones() -> String {
+    format!("UPDATE \"{FORGOTTEN_TABLE}\" SET \"at\" = ? WHERE \"at\" = 0")
+}

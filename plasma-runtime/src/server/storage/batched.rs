@@ -15,7 +15,7 @@ use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::statements::{self, CLIENT_KIND};
 use crate::server::storage::batch::{BatchDb, CommitError, DbError, Statement, commit_guarded, read_version};
-use crate::server::storage::{PullStorage, PullTx, PushStorage, PushTx, TakeRow};
+use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
 use crate::sql::render;
 use crate::table::Row;
 use crate::value::Value;
@@ -409,5 +409,127 @@ impl<B: BatchDb> PullStorage for BatchStorage<B> {
             return Err(ServerError::new(ErrorCode::Busy, "the database changed during the pull: pull again"));
         }
         Ok(())
+    }
+}
+
+/// A maintenance transaction on a batch database: reads with single
+/// statements, writes buffered and committed as one guarded batch (so what
+/// it read, and the log positions it computed, still hold when it commits).
+pub struct BatchMaintenanceTx<'a, B> {
+    db: &'a B,
+    seen: i64,
+    /// The head when it began; entries it appends get `head + 1`, `head + 2`,
+    /// … (AUTOINCREMENT, and no other commit can land in between).
+    head: i64,
+    appended: i64,
+    statements: Vec<Statement>,
+}
+
+impl<B: BatchDb> BatchMaintenanceTx<'_, B> {
+    async fn strings(&self, sql: String, params: Vec<Value>) -> Result<Vec<String>, ServerError> {
+        let rows = self.db.query(&Statement::new(sql, params)).await?;
+        rows.iter()
+            .map(|row| match row.as_slice() {
+                [Value::Text(id)] => Ok(id.clone()),
+                _ => Err(malformed("id", row)),
+            })
+            .collect()
+    }
+
+    fn then(&mut self, sql: String, params: Vec<Value>) {
+        self.statements.push(Statement::new(sql, params));
+    }
+}
+
+impl<B: BatchDb> MaintenanceTx for BatchMaintenanceTx<'_, B> {
+    async fn head_seq(&mut self) -> Result<i64, ServerError> {
+        Ok(self.head + self.appended)
+    }
+
+    async fn delete_changes_through(&mut self, through: i64) -> Result<usize, ServerError> {
+        let rows =
+            self.db.query(&Statement::new(statements::count_changes_through(), vec![Value::Integer(through)])).await?;
+        let count = match rows.first().and_then(|r| r.first()) {
+            Some(Value::Integer(n)) => usize::try_from(*n).unwrap_or(0),
+            _ => 0,
+        };
+        self.then(statements::delete_changes_through(), vec![Value::Integer(through)]);
+        Ok(count)
+    }
+
+    async fn raise_meta_i64(&mut self, key: &str, value: i64) -> Result<(), ServerError> {
+        self.then(statements::raise_meta_i64(), vec![text(key), Value::Text(value.to_string())]);
+        Ok(())
+    }
+
+    async fn groups_idle_since(&mut self, before_ms: i64) -> Result<Vec<String>, ServerError> {
+        self.strings(statements::groups_idle_since(), vec![Value::Integer(before_ms)]).await
+    }
+
+    async fn group_clients(&mut self, group: &str) -> Result<Vec<String>, ServerError> {
+        self.strings(statements::group_clients(), vec![text(group)]).await
+    }
+
+    async fn drop_group_errors(&mut self, group: &str) -> Result<(), ServerError> {
+        self.then(statements::drop_group_errors(), vec![text(group)]);
+        Ok(())
+    }
+
+    async fn delete_group_clients(&mut self, group: &str) -> Result<(), ServerError> {
+        self.then(statements::delete_group_clients(), vec![text(group)]);
+        Ok(())
+    }
+
+    async fn delete_group_row(&mut self, group: &str) -> Result<bool, ServerError> {
+        let existed = !self.db.query(&Statement::new(statements::group_owner(), vec![text(group)])).await?.is_empty();
+        self.then(statements::delete_group_row(), vec![text(group)]);
+        Ok(existed)
+    }
+
+    async fn bury(&mut self, group: Option<&str>, clients: &[String]) -> Result<(), ServerError> {
+        if let Some(group) = group {
+            self.then(statements::bury(), vec![text(statements::GROUP_KIND), text(group)]);
+        }
+        for client in clients {
+            self.then(statements::bury(), vec![text(CLIENT_KIND), text(client)]);
+        }
+        Ok(())
+    }
+
+    async fn append_forget_entry(&mut self, group: &str) -> Result<i64, ServerError> {
+        self.then(statements::log_forget(), vec![text(group)]);
+        self.appended += 1;
+        Ok(self.head + self.appended)
+    }
+
+    async fn stamp_tombstones(&mut self, at: i64) -> Result<(), ServerError> {
+        self.then(statements::stamp_tombstones(), vec![Value::Integer(at)]);
+        Ok(())
+    }
+}
+
+impl<B: BatchDb> MaintenanceStorage for BatchStorage<B> {
+    type Tx<'a>
+        = BatchMaintenanceTx<'a, B>
+    where
+        B: 'a;
+
+    async fn begin_maintenance(&self) -> Result<BatchMaintenanceTx<'_, B>, ServerError> {
+        let seen = read_version(&self.db).await?;
+        let head = BatchPullTx { db: &self.db, head: 0, version: seen }.read_head().await?;
+        Ok(BatchMaintenanceTx { db: &self.db, seen, head, appended: 0, statements: Vec::new() })
+    }
+
+    async fn commit_maintenance<'a>(tx: BatchMaintenanceTx<'a, B>) -> Result<(), ServerError>
+    where
+        Self: 'a,
+    {
+        match commit_guarded(tx.db, tx.seen, tx.statements).await {
+            Ok(()) => Ok(()),
+            Err(CommitError::Conflict) => {
+                Err(ServerError::new(ErrorCode::Busy, "a push committed meanwhile: run the maintenance again"))
+            }
+            Err(CommitError::Failed(e)) => Err(e.into()),
+        }
     }
 }
