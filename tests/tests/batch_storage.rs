@@ -47,6 +47,19 @@ plasma::mutators! {
     pub struct Counters { bump }
 }
 
+/// The rows `sql` reads on the SQLite backend's connection.
+fn rows_of(sqlite: &SqliteExecutor, sql: &str) -> Vec<Vec<Value>> {
+    let conn = sqlite.connection();
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let width = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..width).map(|i| r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)).collect::<Result<Vec<_>, _>>()
+    })
+    .expect("query")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
 fn ready<T>(future: impl std::future::Future<Output = T>) -> T {
     run_ready(future).expect("SQLite never waits")
 }
@@ -124,17 +137,7 @@ fn a_batch_backend_answers_every_push_as_the_sqlite_backend_does() {
             _ => panic!("push {i}: SQLite {on_sqlite:?}, batch {on_batch:?}"),
         }
     }
-    let from_sqlite = dump(|sql| {
-        let conn = sqlite.connection();
-        let mut stmt = conn.prepare(sql).expect("prepare");
-        let width = stmt.column_count();
-        stmt.query_map([], |r| {
-            (0..width).map(|i| r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)).collect::<Result<Vec<_>, _>>()
-        })
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect()
-    });
+    let from_sqlite = dump(|sql| rows_of(&sqlite, sql));
     let from_batch = dump(|sql| ready(batch.db().query(&Statement::new(sql, Vec::new()))).expect("query"));
     assert!(from_sqlite.iter().any(|l| l.starts_with("errors:")), "errors were recorded: {from_sqlite:?}");
     assert!(from_sqlite.contains(&"errors logged: [Integer(2)]".to_owned()), "{from_sqlite:?}");
@@ -300,17 +303,7 @@ fn compaction_and_forgetting_on_a_batch_backend_leave_what_sqlite_leaves() {
         .filter(|line| !line.contains("write_version"))
         .collect()
     };
-    let from_sqlite = everything(&|sql| {
-        let conn = sqlite.connection();
-        let mut stmt = conn.prepare(sql).expect("prepare");
-        let width = stmt.column_count();
-        stmt.query_map([], |r| {
-            (0..width).map(|i| r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)).collect::<Result<Vec<_>, _>>()
-        })
-        .expect("query")
-        .map(|r| r.expect("row"))
-        .collect()
-    });
+    let from_sqlite = everything(&|sql| rows_of(&sqlite, sql));
     let from_batch = everything(&|sql| ready(batch.db().query(&Statement::new(sql, Vec::new()))).expect("query"));
     assert!(from_sqlite.iter().any(|l| l.starts_with("_plasma_forgotten")), "{from_sqlite:?}");
     assert!(from_sqlite.iter().any(|l| l.contains("forget")), "{from_sqlite:?}");

@@ -57,6 +57,63 @@ fn exec_error(e: DbError) -> ExecError {
     if e.transient { ExecError::Busy { message: e.message, source: None } } else { ExecError::storage(e.message) }
 }
 
+// Reads every transaction kind below shares: one statement each.
+
+async fn query(db: &impl BatchDb, sql: impl Into<String>, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
+    Ok(db.query(&Statement::new(sql, params)).await?)
+}
+
+/// The first column of the first row, if any.
+async fn first(db: &impl BatchDb, sql: impl Into<String>, params: Vec<Value>) -> Result<Option<Value>, ServerError> {
+    Ok(query(db, sql, params).await?.into_iter().next().and_then(|r| r.into_iter().next()))
+}
+
+/// The first column of every row, as text.
+async fn strings(db: &impl BatchDb, sql: impl Into<String>, params: Vec<Value>) -> Result<Vec<String>, ServerError> {
+    let rows = query(db, sql, params).await?;
+    rows.iter()
+        .map(|row| match row.as_slice() {
+            [Value::Text(id)] => Ok(id.clone()),
+            _ => Err(malformed("id", row)),
+        })
+        .collect()
+}
+
+async fn group_owner(db: &impl BatchDb, group: &str) -> Result<Option<String>, ServerError> {
+    Ok(match first(db, statements::group_owner(), vec![text(group)]).await? {
+        Some(Value::Text(owner)) => Some(owner),
+        _ => None,
+    })
+}
+
+/// Where a group or client was forgotten (0 if never).
+async fn tombstone(db: &impl BatchDb, kind: &str, id: &str) -> Result<i64, ServerError> {
+    Ok(match first(db, statements::tombstone(), vec![text(kind), text(id)]).await? {
+        Some(Value::Integer(at)) => at,
+        _ => 0,
+    })
+}
+
+/// The newest change-log position ever handed out.
+async fn head_seq(db: &impl BatchDb) -> Result<i64, ServerError> {
+    Ok(match first(db, statements::head_seq(), vec![text(crate::sql::ddl::CHANGES_TABLE)]).await? {
+        Some(Value::Integer(seq)) => seq,
+        _ => 0,
+    })
+}
+
+/// Commits `batch` if nothing else committed since version `seen`; a
+/// conflict is `busy`, so the caller's attempt runs again.
+async fn commit(db: &impl BatchDb, seen: i64, batch: Vec<Statement>) -> Result<(), ServerError> {
+    match commit_guarded(db, seen, batch).await {
+        Ok(()) => Ok(()),
+        Err(CommitError::Conflict) => {
+            Err(ServerError::new(ErrorCode::Busy, "another write committed meanwhile: retry"))
+        }
+        Err(CommitError::Failed(e)) => Err(e.into()),
+    }
+}
+
 /// One push attempt on a batch database.
 pub struct BatchPushTx<'a, B> {
     db: &'a B,
@@ -70,10 +127,6 @@ pub struct BatchPushTx<'a, B> {
 }
 
 impl<B: BatchDb> BatchPushTx<'_, B> {
-    async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
-        Ok(self.db.query(&Statement::new(sql, params)).await?)
-    }
-
     fn then(&mut self, sql: String, params: Vec<Value>) {
         self.statements.push(Statement::new(sql, params));
     }
@@ -101,11 +154,7 @@ impl<B: BatchDb> Transaction for BatchPushTx<'_, B> {
 
 impl<B: BatchDb> PushTx for BatchPushTx<'_, B> {
     async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError> {
-        let rows = self.query(statements::group_owner(), vec![text(group)]).await?;
-        Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()).and_then(|v| match v {
-            Value::Text(owner) => Some(owner),
-            _ => None,
-        }))
+        group_owner(self.db, group).await
     }
 
     async fn create_group(&mut self, group: &str, user_id: &str, now_ms: i64) -> Result<(), ServerError> {
@@ -120,7 +169,7 @@ impl<B: BatchDb> PushTx for BatchPushTx<'_, B> {
     }
 
     async fn client(&mut self, client: &str) -> Result<Option<(String, u64)>, ServerError> {
-        let rows = self.query(statements::client(), vec![text(client)]).await?;
+        let rows = query(self.db, statements::client(), vec![text(client)]).await?;
         match rows.into_iter().next().as_deref() {
             None => Ok(None),
             Some([Value::Text(group), Value::Integer(lmid)]) => Ok(Some((group.clone(), (*lmid).max(0) as u64))),
@@ -129,8 +178,7 @@ impl<B: BatchDb> PushTx for BatchPushTx<'_, B> {
     }
 
     async fn client_forgotten(&mut self, client: &str) -> Result<bool, ServerError> {
-        let rows = self.query(statements::tombstone(), vec![text(CLIENT_KIND), text(client)]).await?;
-        Ok(matches!(rows.first().and_then(|r| r.first()), Some(Value::Integer(at)) if *at > 0))
+        Ok(tombstone(self.db, CLIENT_KIND, client).await? > 0)
     }
 
     async fn create_client(&mut self, client: &str, group: &str, now_ms: i64) -> Result<(), ServerError> {
@@ -213,13 +261,7 @@ impl<B: BatchDb> PushStorage for BatchStorage<B> {
             })
             .collect();
         batch.extend(statements);
-        match commit_guarded(db, seen, batch).await {
-            Ok(()) => Ok(()),
-            Err(CommitError::Conflict) => {
-                Err(ServerError::new(ErrorCode::Busy, "another push committed meanwhile: retry the push"))
-            }
-            Err(CommitError::Failed(e)) => Err(e.into()),
-        }
+        commit(db, seen, batch).await
     }
 }
 
@@ -236,20 +278,6 @@ pub struct BatchPullTx<'a, B> {
 /// Rows per statement when a pull streams a table.
 const ROWS_PER_READ: i64 = 500;
 
-impl<B: BatchDb> BatchPullTx<'_, B> {
-    async fn query(&self, sql: impl Into<String>, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
-        Ok(self.db.query(&Statement::new(sql, params)).await?)
-    }
-
-    async fn read_head(&self) -> Result<i64, ServerError> {
-        let rows = self.query(statements::head_seq(), vec![text(crate::sql::ddl::CHANGES_TABLE)]).await?;
-        Ok(match rows.first().and_then(|r| r.first()) {
-            Some(Value::Integer(seq)) => *seq,
-            _ => 0,
-        })
-    }
-}
-
 fn malformed(what: &str, row: &[Value]) -> ServerError {
     ServerError::new(ErrorCode::Internal, format!("a stored {what} is malformed: {row:?}"))
 }
@@ -263,11 +291,7 @@ fn lmid(v: &Value) -> Option<u64> {
 
 impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
     async fn group_owner(&mut self, group: &str) -> Result<Option<String>, ServerError> {
-        let rows = self.query(statements::group_owner(), vec![text(group)]).await?;
-        Ok(rows.into_iter().next().and_then(|r| r.into_iter().next()).and_then(|v| match v {
-            Value::Text(owner) => Some(owner),
-            _ => None,
-        }))
+        group_owner(self.db, group).await
     }
 
     async fn head_seq(&mut self) -> Result<i64, ServerError> {
@@ -275,35 +299,29 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
     }
 
     async fn meta_i64(&mut self, key: &str) -> Result<i64, ServerError> {
-        let rows = self.query(statements::meta_value(), vec![text(key)]).await?;
-        match rows.first().and_then(|r| r.first()) {
+        match first(self.db, statements::meta_value(), vec![text(key)]).await? {
             None => Ok(0),
             Some(Value::Text(v)) => v
                 .parse()
                 .map_err(|_| ServerError::new(ErrorCode::Internal, format!("meta value `{key}` is not an integer"))),
-            Some(Value::Integer(v)) => Ok(*v),
-            Some(other) => Err(malformed("meta value", std::slice::from_ref(other))),
+            Some(Value::Integer(v)) => Ok(v),
+            Some(other) => Err(malformed("meta value", std::slice::from_ref(&other))),
         }
     }
 
     async fn database_id(&mut self) -> Result<String, ServerError> {
-        let rows = self.query(statements::meta_value(), vec![text(crate::sql::ddl::DATABASE_ID)]).await?;
-        match rows.first().and_then(|r| r.first()) {
-            Some(Value::Text(id)) => Ok(id.clone()),
+        match first(self.db, statements::meta_value(), vec![text(crate::sql::ddl::DATABASE_ID)]).await? {
+            Some(Value::Text(id)) => Ok(id),
             _ => Err(ServerError::new(ErrorCode::Internal, "the database has no identity: run ensure_schema")),
         }
     }
 
     async fn group_forgotten_at(&mut self, group: &str) -> Result<i64, ServerError> {
-        let rows = self.query(statements::tombstone(), vec![text(statements::GROUP_KIND), text(group)]).await?;
-        Ok(match rows.first().and_then(|r| r.first()) {
-            Some(Value::Integer(at)) => *at,
-            _ => 0,
-        })
+        tombstone(self.db, statements::GROUP_KIND, group).await
     }
 
     async fn group_lmids(&mut self, group: &str) -> Result<std::collections::BTreeMap<String, u64>, ServerError> {
-        let rows = self.query(statements::group_lmids(), vec![text(group)]).await?;
+        let rows = query(self.db, statements::group_lmids(), vec![text(group)]).await?;
         rows.iter()
             .map(|row| match row.as_slice() {
                 [Value::Text(client), l] => {
@@ -315,8 +333,7 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
     }
 
     async fn lmid_in_group(&mut self, group: &str, client: &str) -> Result<Option<u64>, ServerError> {
-        let rows = self.query(statements::lmid_in_group(), vec![text(client), text(group)]).await?;
-        Ok(rows.first().and_then(|r| r.first()).and_then(lmid))
+        Ok(first(self.db, statements::lmid_in_group(), vec![text(client), text(group)]).await?.as_ref().and_then(lmid))
     }
 
     async fn errors_between(
@@ -326,7 +343,7 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
         through: i64,
     ) -> Result<Vec<MutationError>, ServerError> {
         let params = vec![text(group), Value::Integer(after), Value::Integer(through)];
-        let rows = self.query(statements::errors_between(), params).await?;
+        let rows = query(self.db, statements::errors_between(), params).await?;
         rows.iter()
             .map(|row| match row.as_slice() {
                 [Value::Text(client_id), id, Value::Text(message)] => Ok(MutationError {
@@ -341,7 +358,7 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
 
     async fn changed_keys(&mut self, since: i64, fetch: usize) -> Result<Vec<(String, String, i64)>, ServerError> {
         let fetch = Value::Integer(i64::try_from(fetch).unwrap_or(i64::MAX));
-        let rows = self.query(statements::changed_keys(), vec![Value::Integer(since), fetch]).await?;
+        let rows = query(self.db, statements::changed_keys(), vec![Value::Integer(since), fetch]).await?;
         rows.iter()
             .map(|row| match row.as_slice() {
                 [Value::Text(table), Value::Text(id), Value::Integer(seq)] => Ok((table.clone(), id.clone(), *seq)),
@@ -365,7 +382,7 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
         loop {
             // A bounded read at a time (a database's response size is limited).
             let from = after.clone().map_or(Value::Null, Value::Text);
-            let rows = self.query(statements::rows_after(table), vec![from, Value::Integer(ROWS_PER_READ)]).await?;
+            let rows = query(self.db, statements::rows_after(table), vec![from, Value::Integer(ROWS_PER_READ)]).await?;
             let full = rows.len() as i64 == ROWS_PER_READ;
             for cells in rows {
                 let row = Row(cells);
@@ -394,9 +411,7 @@ impl<B: BatchDb> PullStorage for BatchStorage<B> {
 
     async fn begin_pull(&self) -> Result<BatchPullTx<'_, B>, ServerError> {
         let version = read_version(&self.db).await?;
-        let mut tx = BatchPullTx { db: &self.db, head: 0, version };
-        tx.head = tx.read_head().await?;
-        Ok(tx)
+        Ok(BatchPullTx { db: &self.db, head: head_seq(&self.db).await?, version })
     }
 
     async fn end_pull<'a>(tx: BatchPullTx<'a, B>) -> Result<(), ServerError>
@@ -426,16 +441,6 @@ pub struct BatchMaintenanceTx<'a, B> {
 }
 
 impl<B: BatchDb> BatchMaintenanceTx<'_, B> {
-    async fn strings(&self, sql: String, params: Vec<Value>) -> Result<Vec<String>, ServerError> {
-        let rows = self.db.query(&Statement::new(sql, params)).await?;
-        rows.iter()
-            .map(|row| match row.as_slice() {
-                [Value::Text(id)] => Ok(id.clone()),
-                _ => Err(malformed("id", row)),
-            })
-            .collect()
-    }
-
     fn then(&mut self, sql: String, params: Vec<Value>) {
         self.statements.push(Statement::new(sql, params));
     }
@@ -447,10 +452,8 @@ impl<B: BatchDb> MaintenanceTx for BatchMaintenanceTx<'_, B> {
     }
 
     async fn delete_changes_through(&mut self, through: i64) -> Result<usize, ServerError> {
-        let rows =
-            self.db.query(&Statement::new(statements::count_changes_through(), vec![Value::Integer(through)])).await?;
-        let count = match rows.first().and_then(|r| r.first()) {
-            Some(Value::Integer(n)) => usize::try_from(*n).unwrap_or(0),
+        let count = match first(self.db, statements::count_changes_through(), vec![Value::Integer(through)]).await? {
+            Some(Value::Integer(n)) => usize::try_from(n).unwrap_or(0),
             _ => 0,
         };
         self.then(statements::delete_changes_through(), vec![Value::Integer(through)]);
@@ -463,11 +466,11 @@ impl<B: BatchDb> MaintenanceTx for BatchMaintenanceTx<'_, B> {
     }
 
     async fn groups_idle_since(&mut self, before_ms: i64) -> Result<Vec<String>, ServerError> {
-        self.strings(statements::groups_idle_since(), vec![Value::Integer(before_ms)]).await
+        strings(self.db, statements::groups_idle_since(), vec![Value::Integer(before_ms)]).await
     }
 
     async fn group_clients(&mut self, group: &str) -> Result<Vec<String>, ServerError> {
-        self.strings(statements::group_clients(), vec![text(group)]).await
+        strings(self.db, statements::group_clients(), vec![text(group)]).await
     }
 
     async fn drop_group_errors(&mut self, group: &str) -> Result<(), ServerError> {
@@ -481,7 +484,7 @@ impl<B: BatchDb> MaintenanceTx for BatchMaintenanceTx<'_, B> {
     }
 
     async fn delete_group_row(&mut self, group: &str) -> Result<bool, ServerError> {
-        let existed = !self.db.query(&Statement::new(statements::group_owner(), vec![text(group)])).await?.is_empty();
+        let existed = group_owner(self.db, group).await?.is_some();
         self.then(statements::delete_group_row(), vec![text(group)]);
         Ok(existed)
     }
@@ -516,20 +519,19 @@ impl<B: BatchDb> MaintenanceStorage for BatchStorage<B> {
 
     async fn begin_maintenance(&self) -> Result<BatchMaintenanceTx<'_, B>, ServerError> {
         let seen = read_version(&self.db).await?;
-        let head = BatchPullTx { db: &self.db, head: 0, version: seen }.read_head().await?;
-        Ok(BatchMaintenanceTx { db: &self.db, seen, head, appended: 0, statements: Vec::new() })
+        Ok(BatchMaintenanceTx {
+            db: &self.db,
+            seen,
+            head: head_seq(&self.db).await?,
+            appended: 0,
+            statements: Vec::new(),
+        })
     }
 
     async fn commit_maintenance<'a>(tx: BatchMaintenanceTx<'a, B>) -> Result<(), ServerError>
     where
         Self: 'a,
     {
-        match commit_guarded(tx.db, tx.seen, tx.statements).await {
-            Ok(()) => Ok(()),
-            Err(CommitError::Conflict) => {
-                Err(ServerError::new(ErrorCode::Busy, "a push committed meanwhile: run the maintenance again"))
-            }
-            Err(CommitError::Failed(e)) => Err(e.into()),
-        }
+        commit(tx.db, tx.seen, tx.statements).await
     }
 }

@@ -106,9 +106,7 @@ impl Writer {
         key: Option<String>,
         op: impl Fn(&IdbTransaction) -> Result<(), JsValue> + 'static,
     ) -> Result<(), StoreError> {
-        if let Some(failed) = self.failed.borrow().as_ref() {
-            return Err(failed.clone());
-        }
+        self.check()?;
         {
             let mut deferred = self.deferred.borrow_mut();
             if let Some(key) = &key {
@@ -256,9 +254,6 @@ impl Writer {
             }
             self.outstanding.borrow_mut().retain(|(n, _)| *n > number);
         }
-        match self.failed.borrow().as_ref() {
-            Some(failed) => Err(failed.clone()),
-            None => Ok(()),
-        }
+        self.check()
     }
 }
