@@ -46,7 +46,7 @@ pub mod mutator;
 pub mod protocol;
 pub mod query;
 pub mod schema;
-#[cfg(feature = "server")]
+#[cfg(feature = "server-core")]
 pub mod server;
 pub mod sql;
 pub mod strict;

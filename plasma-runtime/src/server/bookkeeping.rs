@@ -19,13 +19,7 @@ use crate::protocol::{ErrorCode, MutationError};
 use crate::server::error::ServerError;
 use crate::sql::ddl::{CHANGES_TABLE, DATABASE_ID};
 
-/// Meta key of the compaction horizon: cookies below it get a reset.
-pub const COMPACTED_THROUGH: &str = "compacted_through";
-
-/// Meta key of the change-log position of the last forgotten client group:
-/// a group the server does not know with a cookie below it may have been
-/// forgotten since, so it gets a reset.
-pub const FORGOTTEN_THROUGH: &str = "groups_forgotten_through";
+pub use crate::server::statements::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 
 use crate::server::statements::{self, CLIENT_KIND as CLIENT, GROUP_KIND as GROUP};
 

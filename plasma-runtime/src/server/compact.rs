@@ -8,7 +8,7 @@
 //! once their client has applied them (it says so in a push's
 //! `appliedThrough`) or when the group is forgotten.
 
-use crate::server::bookkeeping::COMPACTED_THROUGH;
+use crate::server::statements::COMPACTED_THROUGH;
 use crate::server::error::ServerError;
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx};
 

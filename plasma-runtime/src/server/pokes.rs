@@ -12,14 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, broadcast};
 
-/// Which client groups a commit concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PokeTarget {
-    /// Row data changed: every group sees every row, so everyone pulls.
-    All,
-    /// Only this group's bookkeeping changed (for example a failed mutation).
-    Group(String),
-}
+pub use crate::server::PokeTarget;
 
 /// Why the hub refused a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

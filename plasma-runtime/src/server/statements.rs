@@ -10,6 +10,14 @@ use crate::sql::ddl::{
 };
 use crate::sql::render::ident;
 
+/// Meta key of the compaction horizon: cookies below it get a reset.
+pub const COMPACTED_THROUGH: &str = "compacted_through";
+
+/// Meta key of the change-log position of the last forgotten client group:
+/// a group the server does not know with a cookie below it may have been
+/// forgotten since, so it gets a reset.
+pub const FORGOTTEN_THROUGH: &str = "groups_forgotten_through";
+
 /// Tombstone kind of a forgotten client group.
 pub const GROUP_KIND: &str = "group";
 /// Tombstone kind of a forgotten client.

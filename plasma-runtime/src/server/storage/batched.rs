@@ -37,6 +37,11 @@ impl<B: BatchDb> BatchStorage<B> {
     pub fn db(&self) -> &B {
         &self.db
     }
+
+    /// The user owning `group`, if it exists (one statement, outside any push).
+    pub async fn group_owner(&self, group: &str) -> Result<Option<String>, ServerError> {
+        group_owner(&self.db, group).await
+    }
 }
 
 /// The database as what the overlay reads from.

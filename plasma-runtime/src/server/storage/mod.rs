@@ -14,6 +14,7 @@
 //! push is retried from the start, so two pushes can never interleave.
 
 pub mod batch;
+pub mod batch_schema;
 pub mod batched;
 #[cfg(feature = "sqlite")]
 mod sqlite;

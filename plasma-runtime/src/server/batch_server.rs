@@ -1,0 +1,232 @@
+//! [`BatchServer`]: the sync server on any [`BatchDb`] (Cloudflare D1, or
+//! its SQLite model), as the same HTTP surface as [`SyncServer`](crate::server::SyncServer):
+//! same routing, limits, request checks, push and pull cores, error bodies.
+//!
+//! Nothing here is `Send` or spawns: a Worker runs one request at a time per
+//! isolate on one thread, and awaits the database. The auth hook may hold
+//! non-`Send` values (a Worker's `Env`), and the poke hook hands each push's
+//! [`PokeTarget`] to whatever fans pokes out (the Worker's Durable Object).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode};
+
+use crate::mutator::Registry;
+use crate::protocol::{ErrorCode, PullResponse, PushResponse};
+use crate::schema::Schema;
+use crate::server::http_handler::{Endpoint, exchange, json, respond};
+use crate::server::storage::batch::BatchDb;
+use crate::server::storage::batch_schema;
+use crate::server::storage::batched::BatchStorage;
+use crate::server::{
+    AuthRejection, Authorized, PokeTarget, ServerConfig, ServerError, check_id, compact, forget, now_ms, pull, push,
+    validate,
+};
+use crate::sql::migrate::SchemaChange;
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+type AuthFn<Ctx> = dyn Fn(HeaderMap) -> LocalFuture<Result<Authorized<Ctx>, AuthRejection>>;
+type PokeFn = dyn Fn(PokeTarget) -> LocalFuture<()>;
+
+/// The sync server for the app whose mutators are `R`, on batch database `B`.
+pub struct BatchServer<R: Registry, B: BatchDb> {
+    storage: BatchStorage<B>,
+    schema: &'static Schema,
+    schema_version: String,
+    config: ServerConfig,
+    auth: Box<AuthFn<R::Context>>,
+    poke: Option<Box<PokeFn>>,
+}
+
+/// Builds a [`BatchServer`].
+pub struct BatchServerBuilder<R: Registry, B: BatchDb> {
+    db: B,
+    schema: &'static Schema,
+    config: ServerConfig,
+    auth: Option<Box<AuthFn<R::Context>>>,
+    poke: Option<Box<PokeFn>>,
+}
+
+impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
+    /// The endpoints' path prefix (default `/sync`).
+    pub fn base_path(mut self, base: impl Into<String>) -> Self {
+        self.config.base_path = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Lets pages of `origin` (exactly: `https://app.example`) call the endpoints (CORS).
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.cors.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Lets pages of every origin call the endpoints (CORS). For development.
+    pub fn allow_any_origin(mut self) -> Self {
+        self.config.cors.allow_any_origin = true;
+        self
+    }
+
+    /// Lets browsers send request header `name` from other origins.
+    pub fn allow_header(mut self, name: impl Into<String>) -> Self {
+        self.config.cors.allowed_headers.push(name.into());
+        self
+    }
+
+    /// Replaces all limits at once.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The auth hook, called with the headers of every request (required).
+    pub fn auth<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(HeaderMap) -> Fut + 'static,
+        Fut: Future<Output = Result<Authorized<R::Context>, AuthRejection>> + 'static,
+    {
+        self.auth = Some(Box::new(move |headers| Box::pin(hook(headers))));
+        self
+    }
+
+    /// Called after every push that clients must pull after, with whom to
+    /// poke (the Worker adapter tells its Durable Object).
+    pub fn on_poke<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(PokeTarget) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+    {
+        self.poke = Some(Box::new(move |target| Box::pin(hook(target))));
+        self
+    }
+
+    /// The server, without touching the database: call
+    /// [`BatchServer::ensure_schema`] once before serving (the Worker
+    /// adapter does, once per isolate).
+    pub fn build(self) -> Result<BatchServer<R, B>, ServerError> {
+        let auth = self
+            .auth
+            .ok_or_else(|| ServerError::new(ErrorCode::Internal, "the sync server needs an auth hook: call .auth(...)"))?;
+        if let Some((i, name)) = R::NAMES.iter().enumerate().find(|(i, name)| R::NAMES[..*i].contains(name)) {
+            let _ = i;
+            return Err(ServerError::new(ErrorCode::Internal, format!("two mutators are named `{name}`")));
+        }
+        Ok(BatchServer {
+            storage: BatchStorage::new(self.db),
+            schema: self.schema,
+            schema_version: self.schema.version().into_owned(),
+            config: self.config,
+            auth,
+            poke: self.poke,
+        })
+    }
+}
+
+impl<R: Registry, B: BatchDb> BatchServer<R, B> {
+    /// Starts building a server for `schema` on `db`.
+    pub fn builder(schema: &'static Schema, db: B) -> BatchServerBuilder<R, B> {
+        BatchServerBuilder { db, schema, config: ServerConfig::default(), auth: None, poke: None }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The storage (for admin tasks and tests).
+    pub fn storage(&self) -> &BatchStorage<B> {
+        &self.storage
+    }
+
+    /// Creates or additively upgrades the schema and plasma's bookkeeping
+    /// (see [`batch_schema::ensure_schema`]). Idempotent.
+    pub async fn ensure_schema(&self) -> Result<Vec<SchemaChange>, ServerError> {
+        batch_schema::ensure_schema(self.storage.db(), self.schema).await
+    }
+
+    /// Answers `POST {base}/push` and `POST {base}/pull` as
+    /// [`SyncServer::handle`](crate::server::SyncServer::handle) does:
+    /// preflights, routing, the body limit, the auth hook, JSON errors, CORS.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        exchange(&self.config, request, |endpoint, headers, body| async move {
+            respond(
+                async {
+                    let who = self.authorize(headers).await?;
+                    match endpoint {
+                        Endpoint::Push => json(StatusCode::OK, &self.push(who, &body).await?),
+                        Endpoint::Pull => json(StatusCode::OK, &self.pull(who, &body).await?),
+                    }
+                }
+                .await,
+            )
+        })
+        .await
+    }
+
+    /// Runs the auth hook on request headers.
+    pub async fn authorize(&self, headers: HeaderMap) -> Result<Authorized<R::Context>, ServerError> {
+        (self.auth)(headers).await.map_err(|r| ServerError::new(r.code, r.reason))
+    }
+
+    fn rules(&self) -> validate::RequestRules<'_> {
+        validate::RequestRules {
+            schema_version: &self.schema_version,
+            max_mutations_per_push: self.config.max_mutations_per_push,
+        }
+    }
+
+    /// Handles a push body for an authorized caller.
+    pub async fn push(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PushResponse, ServerError> {
+        let request = validate::push_request::<R, _>(self.rules(), &who, body)?;
+        if request.mutations.is_empty() {
+            return Ok(PushResponse { last_mutation_ids: Default::default() });
+        }
+        let result = push::process::<R, _>(&self.storage, &who.user_id, &who.ctx, &request, now_ms()).await;
+        if let (Some(poke), Some(target)) = (&self.poke, PokeTarget::after_push(&result, request.client_group_id)) {
+            poke(target).await;
+        }
+        result.map(|outcome| outcome.response)
+    }
+
+    /// Handles a pull body for an authorized caller.
+    pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
+        let request = validate::pull_request(self.rules(), &who, body)?;
+        let response = pull::process(
+            &self.storage,
+            self.schema,
+            &who.user_id,
+            &request.client_group_id,
+            request.cookie,
+            self.config.page_limit(),
+        )
+        .await?;
+        Ok(PullResponse { limits: Some(self.config.advertised_limits()), ..response })
+    }
+
+    /// Checks that `group` may be used by `user_id` (for a poke socket).
+    pub async fn check_group_access(&self, user_id: &str, group: &str) -> Result<(), ServerError> {
+        check_id("client group id", group)?;
+        match self.storage.group_owner(group).await? {
+            Some(owner) if owner != user_id => {
+                Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Compacts the change log through position `through` (see [`compact::compact`]).
+    pub async fn compact(&self, through: i64) -> Result<usize, ServerError> {
+        compact::compact(&self.storage, through).await
+    }
+
+    /// Forgets one client group (see [`forget`]). Returns whether it existed.
+    pub async fn forget_group(&self, group: &str) -> Result<bool, ServerError> {
+        forget::forget_group(&self.storage, group).await
+    }
+
+    /// Forgets every client group that has not pushed since `idle_ms` ago.
+    pub async fn forget_idle_groups(&self, idle_ms: i64) -> Result<usize, ServerError> {
+        forget::forget_idle_groups(&self.storage, now_ms().saturating_sub(idle_ms)).await
+    }
+}

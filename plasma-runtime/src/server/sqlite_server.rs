@@ -1,0 +1,344 @@
+//! [`SyncServer`]: the sync server on an embedded SQLite file, on tokio. The
+//! shared core's futures are ready at once on SQLite, so each request runs
+//! them to completion on a blocking thread (`run_ready`); pulls use a pool of
+//! read-only connections so a large pull never holds the writer.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::ExecError;
+use crate::exec::sqlite::SqliteExecutor;
+use crate::mutator::Registry;
+use crate::protocol::{ErrorCode, PullResponse, PushResponse};
+use crate::schema::Schema;
+use crate::server::{
+    AuthRejection, Authorized, PokeHub, PokeTarget, ServerConfig, ServerError, bookkeeping, check_id, compact, forget,
+    now_ms, pull, push, validate,
+};
+
+type AuthFuture<Ctx> = Pin<Box<dyn Future<Output = Result<Authorized<Ctx>, AuthRejection>> + Send>>;
+type AuthFn<Ctx> = dyn Fn(http::HeaderMap) -> AuthFuture<Ctx> + Send + Sync;
+
+/// The sync server for the app whose mutators are `R`. Cheap to clone.
+pub struct SyncServer<R: Registry> {
+    inner: Arc<Inner<R>>,
+}
+
+impl<R: Registry> Clone for SyncServer<R> {
+    fn clone(&self) -> Self {
+        SyncServer { inner: Arc::clone(&self.inner) }
+    }
+}
+
+struct Inner<R: Registry> {
+    db: Mutex<SqliteExecutor>,
+    /// Read-only connections for pulls; `None` for an in-memory database,
+    /// which only the writer's connection can see.
+    readers: Option<ReadPool>,
+    schema: &'static Schema,
+    /// `schema.version()`, computed once.
+    schema_version: String,
+    config: ServerConfig,
+    auth: Box<AuthFn<R::Context>>,
+    pokes: PokeHub,
+}
+
+/// Builds a [`SyncServer`].
+pub struct SyncServerBuilder<R: Registry> {
+    db: SqliteExecutor,
+    schema: &'static Schema,
+    config: ServerConfig,
+    auth: Option<Box<AuthFn<R::Context>>>,
+}
+
+impl<R: Registry> SyncServerBuilder<R>
+where
+    R::Context: Send + Sync + 'static,
+{
+    /// The endpoints' path prefix (default `/sync`).
+    pub fn base_path(mut self, base: impl Into<String>) -> Self {
+        self.config.base_path = base.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// Lets pages of `origin` (exactly: `https://app.example`) call the
+    /// endpoints from a browser (CORS). Call once per origin.
+    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
+        self.config.cors.allowed_origins.push(origin.into());
+        self
+    }
+
+    /// Lets pages of every origin call the endpoints (CORS). For development.
+    pub fn allow_any_origin(mut self) -> Self {
+        self.config.cors.allow_any_origin = true;
+        self
+    }
+
+    /// Lets browsers send request header `name` (the one the auth hook reads)
+    /// from other origins, besides `content-type` and `authorization`.
+    pub fn allow_header(mut self, name: impl Into<String>) -> Self {
+        self.config.cors.allowed_headers.push(name.into());
+        self
+    }
+
+    /// Replaces all limits at once.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The auth hook, called with the headers of every request (required).
+    pub fn auth<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(http::HeaderMap) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Authorized<R::Context>, AuthRejection>> + Send + 'static,
+    {
+        self.auth = Some(Box::new(move |headers| Box::pin(hook(headers))));
+        self
+    }
+
+    /// Applies the schema (`ensure_schema`) and returns the server.
+    pub fn build(self) -> Result<SyncServer<R>, BuildError> {
+        let auth = self.auth.ok_or(BuildError::MissingAuth)?;
+        for (i, name) in R::NAMES.iter().enumerate() {
+            if R::NAMES[..i].contains(name) {
+                return Err(BuildError::DuplicateMutator((*name).to_owned()));
+            }
+        }
+        self.db.ensure_schema(self.schema)?;
+        let readers = self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
+        let (max_poke_sockets, max_poke_sockets_per_user) =
+            (self.config.max_poke_sockets, self.config.max_poke_sockets_per_user);
+        Ok(SyncServer {
+            inner: Arc::new(Inner {
+                db: Mutex::new(self.db),
+                readers,
+                schema: self.schema,
+                schema_version: self.schema.version().into_owned(),
+                config: self.config,
+                auth,
+                pokes: PokeHub::with_limits(1024, max_poke_sockets, max_poke_sockets_per_user),
+            }),
+        })
+    }
+}
+
+/// Why a server could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No auth hook was given.
+    #[error("the sync server needs an auth hook: call .auth(...)")]
+    MissingAuth,
+    /// Two mutators share a name.
+    #[error("two mutators are named `{0}`")]
+    DuplicateMutator(String),
+    /// `ensure_schema` failed or refused.
+    #[error(transparent)]
+    Schema(#[from] ExecError),
+}
+
+impl<R: Registry> SyncServer<R>
+where
+    R::Context: Send + Sync + 'static,
+{
+    /// Starts building a server for `schema` on `db`.
+    pub fn builder(schema: &'static Schema, db: SqliteExecutor) -> SyncServerBuilder<R> {
+        SyncServerBuilder { db, schema, config: ServerConfig::default(), auth: None }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// Pokes, for custom transports (axum's WebSocket uses this).
+    pub fn pokes(&self) -> &PokeHub {
+        &self.inner.pokes
+    }
+
+    /// Runs the auth hook on request headers.
+    pub async fn authorize(&self, headers: http::HeaderMap) -> Result<Authorized<R::Context>, ServerError> {
+        (self.inner.auth)(headers).await.map_err(|r| ServerError::new(r.code, r.reason))
+    }
+
+    /// Runs `f` with the database on a blocking thread.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteExecutor, &'static Schema) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let db = lock(&inner.db);
+            f(&db, inner.schema)
+        })
+        .await
+        .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
+    }
+
+    /// Runs read-only `f` on a pull connection (the writer's for an in-memory
+    /// database) on a blocking thread.
+    async fn with_reader<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteExecutor, &'static Schema) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        let Some(pool) = &self.inner.readers else { return self.with_db(f).await };
+        let permit =
+            pool.permits.acquire().await.map_err(|_| ServerError::new(ErrorCode::Internal, "reader pool closed"))?;
+        let inner = Arc::clone(&self.inner);
+        let result = tokio::task::spawn_blocking(move || {
+            let pool = inner.readers.as_ref().ok_or_else(|| ServerError::new(ErrorCode::Internal, "no reader pool"))?;
+            let reader = pool.take()?;
+            let result = f(&reader, inner.schema);
+            pool.give_back(reader);
+            result
+        })
+        .await
+        .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?;
+        drop(permit);
+        result
+    }
+
+    /// What requests are checked against.
+    fn rules(&self) -> validate::RequestRules<'_> {
+        validate::RequestRules {
+            schema_version: &self.inner.schema_version,
+            max_mutations_per_push: self.inner.config.max_mutations_per_push,
+        }
+    }
+
+    /// Handles a push body for an authorized caller.
+    pub async fn push(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PushResponse, ServerError> {
+        let request = validate::push_request::<R, _>(self.rules(), &who, body)?;
+        if request.mutations.is_empty() {
+            return Ok(PushResponse { last_mutation_ids: Default::default() });
+        }
+        let group = request.client_group_id.clone();
+        let Authorized { user_id, ctx, .. } = who;
+        let pusher = user_id.clone();
+        let result = self
+            .with_db(move |db, _| {
+                // SQLite answers at once: the shared async core runs to completion here.
+                crate::exec::run_ready(push::process::<R, SqliteExecutor>(db, &user_id, &ctx, &request, now_ms()))
+                    .map_err(ServerError::from)?
+            })
+            .await;
+        self.after_push(&result, &group, &pusher).await;
+        if let Some(target) = PokeTarget::after_push(&result, group) {
+            self.inner.pokes.poke(target);
+        }
+        result.map(|o| o.response)
+    }
+
+    /// A push that succeeded proves `pusher` owns `group` (it may have just
+    /// claimed it): poke sockets of that group held by other users end. A
+    /// busy push may have committed a claim too, so the owner is looked up.
+    async fn after_push(&self, result: &Result<push::PushOutcome, ServerError>, group: &str, pusher: &str) {
+        match result {
+            Ok(_) => self.inner.pokes.claimed(group, pusher),
+            Err(e) if e.code == ErrorCode::Busy => {
+                if let Ok(Some(owner)) = self.group_owner(group.to_owned()).await {
+                    self.inner.pokes.claimed(group, &owner);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// The user owning `group`, if it exists.
+    async fn group_owner(&self, group: String) -> Result<Option<String>, ServerError> {
+        self.with_db(move |db, _| bookkeeping::group_owner(db.connection(), &group)).await
+    }
+
+    /// Handles a pull body for an authorized caller.
+    pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
+        let request = validate::pull_request(self.rules(), &who, body)?;
+        let limit = self.inner.config.page_limit();
+        let user_id = who.user_id;
+        let limits = self.inner.config.advertised_limits();
+        self.with_reader(move |db, schema| {
+            crate::exec::run_ready(pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit))
+                .map_err(ServerError::from)?
+        })
+        .await
+        // Every response advertises the limits, so clients size pushes under them.
+        .map(|response| PullResponse { limits: Some(limits), ..response })
+    }
+
+    /// Checks that `group` may be used by `user_id` (for the poke socket).
+    pub async fn check_group_access(&self, user_id: String, group: String) -> Result<(), ServerError> {
+        check_id("client group id", &group)?;
+        self.with_reader(move |db, _| match bookkeeping::group_owner(db.connection(), &group)? {
+            Some(owner) if owner != user_id => {
+                Err(ServerError::new(ErrorCode::Forbidden, "client group belongs to another user"))
+            }
+            _ => Ok(()),
+        })
+        .await
+    }
+
+    /// Compacts the change log through position `through` (see [`compact::compact`]).
+    pub async fn compact(&self, through: i64) -> Result<usize, ServerError> {
+        self.with_db(move |db, _| crate::exec::run_ready(compact::compact(db, through)).map_err(ServerError::from)?)
+            .await
+    }
+
+    /// Forgets one client group (see [`forget`]). Returns whether it existed.
+    pub async fn forget_group(&self, group: impl Into<String>) -> Result<bool, ServerError> {
+        let group = group.into();
+        self.with_db(move |db, _| {
+            crate::exec::run_ready(forget::forget_group(db, &group)).map_err(ServerError::from)?
+        })
+        .await
+    }
+
+    /// Forgets every client group that has not pushed for `idle` (see
+    /// [`forget`]). Returns how many went.
+    pub async fn forget_idle_groups(&self, idle: Duration) -> Result<usize, ServerError> {
+        let cutoff = now_ms().saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
+        self.with_db(move |db, _| {
+            crate::exec::run_ready(forget::forget_idle_groups(db, cutoff)).map_err(ServerError::from)?
+        })
+        .await
+    }
+
+    /// Runs `f` with the database locked, on the calling thread (admin tasks, tests).
+    pub fn with_db_blocking<T>(&self, f: impl FnOnce(&SqliteExecutor) -> T) -> T {
+        f(&lock(&self.inner.db))
+    }
+}
+
+/// Idle read-only connections, opened on demand up to the permit count.
+struct ReadPool {
+    path: std::path::PathBuf,
+    idle: Mutex<Vec<SqliteExecutor>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl ReadPool {
+    fn new(path: std::path::PathBuf, size: usize) -> Self {
+        ReadPool { path, idle: Mutex::new(Vec::with_capacity(size)), permits: tokio::sync::Semaphore::new(size) }
+    }
+
+    /// An idle connection, or a new one (the caller holds a permit).
+    fn take(&self) -> Result<SqliteExecutor, ServerError> {
+        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        match idle {
+            Some(reader) => Ok(reader),
+            None => Ok(SqliteExecutor::open_reader(&self.path)?),
+        }
+    }
+
+    fn give_back(&self, reader: SqliteExecutor) {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(reader);
+    }
+}
+
+fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
+    // A panic mid-transaction rolled the transaction back when it unwound, so
+    // the connection is consistent even if the mutex is poisoned.
+    db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
