@@ -295,15 +295,40 @@ pub mod client {
     }
 }
 
+/// The demo auth hook, the same on every server backend (axum on SQLite,
+/// the Worker on D1).
+#[cfg(feature = "auth")]
+pub mod auth {
+    use plasma::server::http::HeaderMap;
+    use plasma::server::{AuthRejection, Authorized};
+
+    use super::{Ctx, ServerRules, USER_HEADER};
+
+    /// Who is asking: the user named by [`USER_HEADER`] (a real app verifies
+    /// a session token here), with `rules` for the canonical run. User
+    /// `banned` is refused with 403.
+    pub fn authorize(headers: &HeaderMap, rules: ServerRules) -> Result<Authorized<Ctx>, AuthRejection> {
+        let user = headers
+            .get(USER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| AuthRejection::unauthorized(format!("missing `{USER_HEADER}` header")))?;
+        if user == "banned" {
+            return Err(AuthRejection::forbidden("this user is banned"));
+        }
+        Ok(Authorized::user(user, Ctx::server_with(user, rules)))
+    }
+}
+
 /// The server side: the sync server for this app, with the demo auth hook.
 #[cfg(feature = "server")]
 pub mod server {
-    use plasma::server::{AuthRejection, Authorized, ServerConfig, SyncServer};
+    use plasma::server::{ServerConfig, SyncServer};
     use plasma::{ExecError, SqliteExecutor};
 
     pub use super::ServerRules;
     pub use super::USER_HEADER;
-    use super::{Ctx, SCHEMA, TodoMutators};
+    use super::{SCHEMA, TodoMutators};
 
     /// Builds the todo sync server on `db` with default limits.
     pub fn build(db: SqliteExecutor) -> Result<SyncServer<TodoMutators>, plasma::server::BuildError> {
@@ -329,17 +354,7 @@ pub mod server {
         config.cors.allowed_headers.push(USER_HEADER.to_owned());
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
             .config(config)
-            .auth(move |headers| async move {
-                let user = headers
-                    .get(USER_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .filter(|u| !u.is_empty())
-                    .ok_or_else(|| AuthRejection::unauthorized(format!("missing `{USER_HEADER}` header")))?;
-                if user == "banned" {
-                    return Err(AuthRejection::forbidden("this user is banned"));
-                }
-                Ok(Authorized::user(user, Ctx::server_with(user, rules)))
-            })
+            .auth(move |headers| async move { super::auth::authorize(&headers, rules) })
             .build()
     }
 

@@ -141,7 +141,7 @@ where
             return Err(ServerError::new(ErrorCode::MethodNotAllowed, "use GET with a WebSocket upgrade"));
         }
         check_headers(&headers, server.config().max_header_bytes)?;
-        check_poke_origin(&headers, &server.config().cors)?;
+        server.config().cors.check_socket_origin(&headers)?;
         // A browser sends its credentials as subprotocols (it cannot set headers).
         add_subprotocol_headers(&mut headers);
         let who = server.authorize(headers).await?;
@@ -184,27 +184,6 @@ where
         }
         Err(error) => error_response(&error).map(Body::from),
     }
-}
-
-/// Browsers let any page open a WebSocket to any server (no CORS), sending
-/// the page's `Origin` and the user's cookies: a socket from a page of
-/// another origin is refused unless CORS allows that origin. Same origin
-/// means the `Origin`'s host and port are the `Host` the request was sent to
-/// (a proxy that rewrites `Host` must keep it, or list the public origin in
-/// [`CorsConfig`]). No `Origin` (not a browser: native clients) passes.
-fn check_poke_origin(headers: &HeaderMap, cors: &crate::server::CorsConfig) -> Result<(), ServerError> {
-    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
-    let origin = origin.to_str().unwrap_or("");
-    let authority = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let same_origin = authority.is_some_and(|a| host.is_some_and(|h| a.eq_ignore_ascii_case(h)));
-    if same_origin || cors.allows(origin) {
-        return Ok(());
-    }
-    Err(ServerError::new(
-        ErrorCode::Forbidden,
-        format!("a page of origin `{origin}` may not open this server's poke socket (allow it with CORS)"),
-    ))
 }
 
 /// Sends one poke per burst until the client goes away. Runs in the socket's

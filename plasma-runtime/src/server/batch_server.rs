@@ -28,7 +28,19 @@ use crate::sql::migrate::SchemaChange;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 type AuthFn<Ctx> = dyn Fn(HeaderMap) -> LocalFuture<Result<Authorized<Ctx>, AuthRejection>>;
-type PokeFn = dyn Fn(PokeTarget) -> LocalFuture<()>;
+type NoticeFn = dyn Fn(PushNotice) -> LocalFuture<()>;
+
+/// What a push means for poke sockets, handed to [`BatchServerBuilder::on_push`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushNotice {
+    /// Whom to poke, if anyone must pull.
+    pub poke: Option<PokeTarget>,
+    /// The group that pushed.
+    pub group: String,
+    /// The group's owner, when the push proved it (it may have just claimed
+    /// the group): sockets of `group` held by any other user must close.
+    pub owner: Option<String>,
+}
 
 /// The sync server for the app whose mutators are `R`, on batch database `B`.
 pub struct BatchServer<R: Registry, B: BatchDb> {
@@ -37,7 +49,7 @@ pub struct BatchServer<R: Registry, B: BatchDb> {
     schema_version: String,
     config: ServerConfig,
     auth: Box<AuthFn<R::Context>>,
-    poke: Option<Box<PokeFn>>,
+    notice: Option<Box<NoticeFn>>,
 }
 
 /// Builds a [`BatchServer`].
@@ -46,7 +58,7 @@ pub struct BatchServerBuilder<R: Registry, B: BatchDb> {
     schema: &'static Schema,
     config: ServerConfig,
     auth: Option<Box<AuthFn<R::Context>>>,
-    poke: Option<Box<PokeFn>>,
+    notice: Option<Box<NoticeFn>>,
 }
 
 impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
@@ -90,14 +102,14 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
         self
     }
 
-    /// Called after every push that clients must pull after, with whom to
-    /// poke (the Worker adapter tells its Durable Object).
-    pub fn on_poke<F, Fut>(mut self, hook: F) -> Self
+    /// Called after every push that pokes someone or proves who owns the
+    /// group (the Worker adapter tells its Durable Object).
+    pub fn on_push<F, Fut>(mut self, hook: F) -> Self
     where
-        F: Fn(PokeTarget) -> Fut + 'static,
+        F: Fn(PushNotice) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
     {
-        self.poke = Some(Box::new(move |target| Box::pin(hook(target))));
+        self.notice = Some(Box::new(move |notice| Box::pin(hook(notice))));
         self
     }
 
@@ -108,8 +120,7 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
         let auth = self
             .auth
             .ok_or_else(|| ServerError::new(ErrorCode::Internal, "the sync server needs an auth hook: call .auth(...)"))?;
-        if let Some((i, name)) = R::NAMES.iter().enumerate().find(|(i, name)| R::NAMES[..*i].contains(name)) {
-            let _ = i;
+        if let Some((_, name)) = R::NAMES.iter().enumerate().find(|(i, name)| R::NAMES[..*i].contains(name)) {
             return Err(ServerError::new(ErrorCode::Internal, format!("two mutators are named `{name}`")));
         }
         Ok(BatchServer {
@@ -118,7 +129,7 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
             schema_version: self.schema.version().into_owned(),
             config: self.config,
             auth,
-            poke: self.poke,
+            notice: self.notice,
         })
     }
 }
@@ -126,12 +137,17 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
 impl<R: Registry, B: BatchDb> BatchServer<R, B> {
     /// Starts building a server for `schema` on `db`.
     pub fn builder(schema: &'static Schema, db: B) -> BatchServerBuilder<R, B> {
-        BatchServerBuilder { db, schema, config: ServerConfig::default(), auth: None, poke: None }
+        BatchServerBuilder { db, schema, config: ServerConfig::default(), auth: None, notice: None }
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &ServerConfig {
         &self.config
+    }
+
+    /// The schema version clients must match.
+    pub fn schema_version(&self) -> &str {
+        &self.schema_version
     }
 
     /// The storage (for admin tasks and tests).
@@ -183,8 +199,18 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
             return Ok(PushResponse { last_mutation_ids: Default::default() });
         }
         let result = push::process::<R, _>(&self.storage, &who.user_id, &who.ctx, &request, now_ms()).await;
-        if let (Some(poke), Some(target)) = (&self.poke, PokeTarget::after_push(&result, request.client_group_id)) {
-            poke(target).await;
+        if let Some(hook) = &self.notice {
+            let owner = match &result {
+                Ok(_) => Some(who.user_id.clone()),
+                // A busy push may have committed a claim too: look the owner up.
+                Err(e) if e.code == ErrorCode::Busy => self.storage.group_owner(&request.client_group_id).await.ok().flatten(),
+                Err(_) => None,
+            };
+            let group = request.client_group_id.clone();
+            let poke = PokeTarget::after_push(&result, request.client_group_id);
+            if poke.is_some() || owner.is_some() {
+                hook(PushNotice { poke, group, owner }).await;
+            }
         }
         result.map(|outcome| outcome.response)
     }

@@ -48,6 +48,27 @@ impl Default for CorsConfig {
 const ALLOWED_METHODS: &str = "POST, GET, OPTIONS";
 
 impl CorsConfig {
+    /// Browsers let any page open a WebSocket to any server (no CORS), sending
+    /// the page's `Origin` and the user's cookies: a socket from a page of
+    /// another origin is refused unless CORS allows that origin. Same origin
+    /// means the `Origin`'s host and port are the `Host` the request was sent to
+    /// (a proxy that rewrites `Host` must keep it, or list the public origin in
+    /// [`CorsConfig`]). No `Origin` (not a browser: native clients) passes.
+    pub fn check_socket_origin(&self, headers: &HeaderMap) -> Result<(), ServerError> {
+        let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+        let origin = origin.to_str().unwrap_or("");
+        let authority = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let same_origin = authority.is_some_and(|a| host.is_some_and(|h| a.eq_ignore_ascii_case(h)));
+        if same_origin || self.allows(origin) {
+            return Ok(());
+        }
+        Err(ServerError::new(
+            ErrorCode::Forbidden,
+            format!("a page of origin `{origin}` may not open this server's poke socket (allow it with CORS)"),
+        ))
+    }
+
     /// Whether any origin is allowed at all (otherwise CORS is off).
     pub fn is_enabled(&self) -> bool {
         self.allow_any_origin || !self.allowed_origins.is_empty()

@@ -43,9 +43,13 @@ pub mod validate;
 
 use std::time::Duration;
 
+/// The `http` crate the auth hook's `HeaderMap` and `handle`'s request and
+/// response types come from, so apps need not pin it themselves.
+pub use http;
+
 #[cfg(feature = "axum")]
 pub use axum_adapter::router;
-pub use batch_server::{BatchServer, BatchServerBuilder};
+pub use batch_server::{BatchServer, BatchServerBuilder, PushNotice};
 pub use clock::now_ms;
 pub use cors::CorsConfig;
 pub use error::ServerError;

@@ -1,0 +1,223 @@
+//! [`PlasmaPokes`]: the Durable Object fanning pokes out to WebSockets.
+//!
+//! One object (named [`OBJECT_NAME`]) holds every poke socket through the
+//! WebSocket Hibernation API: the runtime keeps the sockets open while the
+//! object sleeps, so an idle app costs no Durable Object duration. The Worker
+//! authenticates and checks each socket before handing it here
+//! ([`open`]), and after each push tells the object whom to poke and who owns
+//! the pushing group ([`notify`]). Each socket is tagged with hashes of its
+//! group and user (tags are at most 256 characters; ids may be longer) and
+//! carries the exact ids as its attachment, checked before acting on a tag.
+
+// `#[durable_object]` emits undocumented JS glue methods for the class.
+#![allow(missing_docs)]
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use worker::{
+    DurableObject, Env, Headers, Method, ObjectNamespace, Request, Response, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, durable_object,
+};
+
+use super::front::internal_request;
+use crate::protocol::{ErrorCode, POKE_SUBPROTOCOL, Poke};
+use crate::server::http_handler::error_response;
+use crate::server::{PokeTarget, PushNotice, ServerError};
+
+/// The one poke object every Worker isolate talks to.
+pub const OBJECT_NAME: &str = "plasma-pokes";
+
+/// The header carrying a [`SocketRequest`] to the object (base64url JSON).
+const SOCKET_HEADER: &str = "x-plasma-socket";
+
+/// What the Worker established about a socket it hands over.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct SocketRequest {
+    pub group: String,
+    pub user: String,
+    /// Whether the client offered the `plasma-poke` subprotocol (a browser
+    /// that offers subprotocols needs one selected).
+    pub offered: bool,
+    pub max_total: usize,
+    pub max_per_user: usize,
+}
+
+/// A socket's exact ids (its tags are hashes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Attachment {
+    group: String,
+    user: String,
+}
+
+/// A push, as the object receives it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Notice {
+    /// Everyone must pull.
+    all: bool,
+    /// This group must pull (when not `all`).
+    poke_group: Option<String>,
+    /// The group that pushed, and its proven owner.
+    group: String,
+    owner: Option<String>,
+}
+
+fn stub(namespace: &ObjectNamespace) -> worker::Result<worker::Stub> {
+    namespace.id_from_name(OBJECT_NAME)?.get_stub()
+}
+
+/// Hands an upgrade request, already checked, to the object; its answer
+/// (the 101 with the socket, or a JSON refusal) goes back to the client.
+pub(super) async fn open(namespace: &ObjectNamespace, socket: &SocketRequest) -> worker::Result<Response> {
+    let encoded = URL_SAFE_NO_PAD.encode(serde_json::to_vec(socket)?);
+    let headers = Headers::new();
+    headers.set("upgrade", "websocket")?;
+    headers.set(SOCKET_HEADER, &encoded)?;
+    stub(namespace)?.fetch_with_request(internal_request("/socket", Method::Get, headers, None)?).await
+}
+
+/// Tells the object about a push.
+pub(super) async fn notify(namespace: &ObjectNamespace, notice: &PushNotice) -> worker::Result<()> {
+    let body = Notice {
+        all: notice.poke == Some(PokeTarget::All),
+        poke_group: match &notice.poke {
+            Some(PokeTarget::Group(group)) => Some(group.clone()),
+            _ => None,
+        },
+        group: notice.group.clone(),
+        owner: notice.owner.clone(),
+    };
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    let request = internal_request("/notice", Method::Post, headers, Some(serde_json::to_string(&body)?))?;
+    stub(namespace)?.fetch_with_request(request).await?;
+    Ok(())
+}
+
+/// 64-bit FNV-1a, as a tag: sockets are found by tag, then checked by attachment.
+fn tag(kind: &str, id: &str) -> String {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{kind}:{hash:016x}")
+}
+
+fn attachment(socket: &WebSocket) -> Option<Attachment> {
+    socket.deserialize_attachment::<Attachment>().ok().flatten()
+}
+
+fn refuse(code: ErrorCode, message: String) -> worker::Result<Response> {
+    let response = error_response(&ServerError::new(code, message));
+    let (parts, body) = response.into_parts();
+    Ok(Response::from_bytes(body.to_vec())?.with_status(parts.status.as_u16()).with_headers(Headers::from(&parts.headers)))
+}
+
+/// The poke Durable Object. Bind it as `PLASMA_POKES` (class `PlasmaPokes`,
+/// a `new_sqlite_classes` migration) and re-export it from the Worker crate.
+#[durable_object]
+pub struct PlasmaPokes {
+    state: State,
+}
+
+impl PlasmaPokes {
+    fn accept(&self, request: &Request) -> worker::Result<Response> {
+        let Some(encoded) = request.headers().get(SOCKET_HEADER)? else {
+            return refuse(ErrorCode::BadRequest, "not a socket handed over by the Worker".to_owned());
+        };
+        let socket: SocketRequest = URL_SAFE_NO_PAD
+            .decode(encoded.as_bytes())
+            .ok()
+            .and_then(|json| serde_json::from_slice(&json).ok())
+            .ok_or_else(|| worker::Error::RustError("malformed socket request".to_owned()))?;
+        let user_tag = tag("u", &socket.user);
+        let held = self
+            .state
+            .get_websockets_with_tag(&user_tag)
+            .iter()
+            .filter(|s| attachment(s).is_some_and(|a| a.user == socket.user))
+            .count();
+        if held >= socket.max_per_user {
+            return refuse(
+                ErrorCode::TooManySockets,
+                format!("this user already holds {} poke sockets, the most allowed", socket.max_per_user),
+            );
+        }
+        if self.state.get_websockets().len() >= socket.max_total {
+            return refuse(
+                ErrorCode::Overloaded,
+                format!("the server already holds {} poke sockets, the most allowed", socket.max_total),
+            );
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_websocket_with_tags(&pair.server, &[&tag("g", &socket.group), &user_tag]);
+        pair.server.serialize_attachment(Attachment { group: socket.group, user: socket.user })?;
+        // A fresh socket may have missed changes since its client's last pull.
+        pair.server.send_with_str(poke_text())?;
+        let response = Response::from_websocket(pair.client)?;
+        if !socket.offered {
+            return Ok(response);
+        }
+        let headers = Headers::new();
+        headers.set("sec-websocket-protocol", POKE_SUBPROTOCOL)?;
+        Ok(response.with_headers(headers))
+    }
+
+    async fn notice(&self, mut request: Request) -> worker::Result<Response> {
+        let notice: Notice = request.json().await?;
+        if let Some(owner) = &notice.owner {
+            for socket in self.state.get_websockets_with_tag(&tag("g", &notice.group)) {
+                if attachment(&socket).is_some_and(|a| a.group == notice.group && a.user != *owner) {
+                    // The group was claimed by another user: policy violation (1008).
+                    let _ = socket.close(Some(1008), Some("client group belongs to another user"));
+                }
+            }
+        }
+        let targets = match (&notice.all, &notice.poke_group) {
+            (true, _) => self.state.get_websockets(),
+            (false, Some(group)) => self
+                .state
+                .get_websockets_with_tag(&tag("g", group))
+                .into_iter()
+                .filter(|s| attachment(s).is_some_and(|a| a.group == *group))
+                .collect(),
+            (false, None) => Vec::new(),
+        };
+        let poke = poke_text();
+        for socket in targets {
+            // A socket that is closing fails to send; it is gone either way.
+            let _ = socket.send_with_str(&poke);
+        }
+        Response::empty().map(|r| r.with_status(204))
+    }
+}
+
+fn poke_text() -> String {
+    serde_json::to_string(&Poke::Poke).unwrap_or_else(|_| "\"poke\"".to_owned())
+}
+
+impl DurableObject for PlasmaPokes {
+    fn new(state: State, _env: Env) -> Self {
+        PlasmaPokes { state }
+    }
+
+    async fn fetch(&self, request: Request) -> worker::Result<Response> {
+        match request.path().as_str() {
+            "/socket" => self.accept(&request),
+            "/notice" => self.notice(request).await,
+            _ => refuse(ErrorCode::NotFound, "no such poke object endpoint".to_owned()),
+        }
+    }
+
+    async fn websocket_message(&self, _socket: WebSocket, _message: WebSocketIncomingMessage) -> worker::Result<()> {
+        // Clients only ever send control frames; anything else is ignored.
+        Ok(())
+    }
+
+    async fn websocket_close(&self, socket: WebSocket, _code: usize, _reason: String, _clean: bool) -> worker::Result<()> {
+        // Completes the closing handshake the client began.
+        let _ = socket.close(Some(1000), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _socket: WebSocket, _error: worker::Error) -> worker::Result<()> {
+        Ok(())
+    }
+}
