@@ -118,33 +118,35 @@ impl TestServer {
     /// Every row of every table, including plasma's bookkeeping, as text: to
     /// assert that a refused request changed nothing.
     pub fn dump(&self) -> Vec<String> {
-        self.server.with_db_blocking(|db| {
-            let conn = db.connection();
-            let mut out = Vec::new();
-            // Everything but `last_seen` stamps, which a harmless duplicate push may refresh.
-            for (table, columns) in [
-                ("todos", "*"),
-                ("_plasma_client_groups", "id, user_id"),
-                ("_plasma_clients", "id, client_group_id, last_mutation_id"),
-                ("_plasma_changes", "*"),
-                ("_plasma_mutation_errors", "*"),
-            ] {
-                let mut stmt =
-                    conn.prepare(&format!("SELECT {columns} FROM \"{table}\" ORDER BY 1")).expect("prepare dump");
-                let width = stmt.column_count();
-                let rows = stmt
-                    .query_map([], |r| {
-                        let cells: Vec<String> = (0..width)
-                            .map(|i| format!("{:?}", r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)))
-                            .collect();
-                        Ok(format!("{table}: {}", cells.join(", ")))
-                    })
-                    .expect("dump");
-                out.extend(rows.map(|r| r.expect("row")));
-            }
-            out
-        })
+        self.server.with_db_blocking(|db| dump(db.connection()))
     }
+}
+
+/// Every row of the todo server's tables, including plasma's bookkeeping, as
+/// text (any backend's SQLite file: the axum server's, a local D1's).
+pub fn dump(conn: &plasma::exec::rusqlite::Connection) -> Vec<String> {
+    let mut out = Vec::new();
+    // Everything but `last_seen` stamps, which a harmless duplicate push may refresh.
+    for (table, columns) in [
+        ("todos", "*"),
+        ("_plasma_client_groups", "id, user_id"),
+        ("_plasma_clients", "id, client_group_id, last_mutation_id"),
+        ("_plasma_changes", "*"),
+        ("_plasma_mutation_errors", "*"),
+    ] {
+        let mut stmt = conn.prepare(&format!("SELECT {columns} FROM \"{table}\" ORDER BY 1")).expect("prepare dump");
+        let width = stmt.column_count();
+        let rows = stmt
+            .query_map([], |r| {
+                let cells: Vec<String> = (0..width)
+                    .map(|i| format!("{:?}", r.get_ref(i).map(plasma::exec::sqlite::value_from_ref)))
+                    .collect();
+                Ok(format!("{table}: {}", cells.join(", ")))
+            })
+            .expect("dump");
+        out.extend(rows.map(|r| r.expect("row")));
+    }
+    out
 }
 
 /// `createTodo` arguments.

@@ -3,6 +3,8 @@
 
 #![deny(missing_docs)]
 
+pub mod bad_input;
+pub mod clients;
 pub mod harness;
 pub mod overlay;
 

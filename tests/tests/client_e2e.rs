@@ -8,13 +8,11 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use plasma::client::platform::native::{HttpTransport, TokioPlatform};
-use plasma::client::{BackoffConfig, Client, ClientEvent, MemoryStore, MutationFailed, SqliteStore, Store, SyncStatus};
+use plasma::client::{Client, ClientEvent, MemoryStore, MutationFailed, SqliteStore, Store, SyncStatus};
 use plasma::{Select, Table};
-use todo::client::{TodoClient, connect};
+use plasma_tests::clients::{PATIENCE, client_with, create, quick_backoff, titles, until};
+use todo::client::connect;
 use todo::{CreateTodo, Ctx, MarkDone, SCHEMA, SCHEMA_VERSION, Todo, TodoMutators, create_todo, mark_done};
-
-/// Everything a test waits for must happen within this, or the test fails.
-const PATIENCE: Duration = Duration::from_secs(10);
 
 /// A todo server in its own runtime, so dropping it kills every connection
 /// like a process exit would.
@@ -62,50 +60,6 @@ fn local(port: u16) -> SocketAddr {
 /// A port nothing listens on (yet).
 fn free_port() -> u16 {
     std::net::TcpListener::bind(local(0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-fn titles(client: &TodoClient) -> Vec<String> {
-    let mut titles: Vec<String> = client.query(&Todo::select()).expect("query").into_iter().map(|t| t.title).collect();
-    titles.sort();
-    titles
-}
-
-fn create(client: &TodoClient, title: &str) -> plasma::client::MutationHandle {
-    let id = client.new_id();
-    client.mutate::<create_todo>(CreateTodo { id, title: title.into(), updated_at: 1 }).expect("mutate")
-}
-
-/// Polls `check` until it holds; returns how long that took.
-async fn until(what: &str, mut check: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if check() {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < PATIENCE, "gave up waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-fn quick_backoff() -> BackoffConfig {
-    BackoffConfig { initial: Duration::from_millis(20), max: Duration::from_millis(200) }
-}
-
-async fn client_with(endpoint: &str, user: &str, group: &str, store: impl Store, pokes: bool) -> TodoClient {
-    let transport = HttpTransport::new(endpoint).expect("transport").header(todo::USER_HEADER, user);
-    let user = user.to_owned();
-    let client = Client::<TodoMutators>::builder(&SCHEMA, group)
-        .context(move || Ctx::client(user.clone()))
-        .store(store)
-        .pokes(pokes)
-        // Long enough that only pokes (or a push) can explain a prompt update.
-        .pull_interval(Duration::from_secs(600))
-        .backoff(quick_backoff())
-        .build(transport, TokioPlatform::current().expect("runtime"))
-        .await
-        .expect("build client");
-    client.start();
-    client
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ const BUILD: Duration = Duration::from_secs(1800);
 /// The whole node suite (it also has its own, shorter, deadline).
 const SUITE: Duration = Duration::from_secs(420);
 /// Where `npm ci` records the lock file it installed.
-const STAMP: &str = "node_modules/.plasma-e2e-package-lock.json";
+const STAMP: &str = "node_modules/.plasma-package-lock.json";
 
 /// Runs the end-to-end suite (see the module docs).
 pub fn run() -> Result<(), String> {
@@ -76,9 +76,9 @@ fn site(workspace: &Path, target: &Path) -> Result<PathBuf, String> {
 }
 
 /// `npm ci` unless `node_modules` already holds what this `package-lock.json` locks.
-fn npm_ci(dir: &Path) -> Result<(), String> {
+pub(crate) fn npm_ci(dir: &Path) -> Result<(), String> {
     let lock = std::fs::read(dir.join("package-lock.json"))
-        .map_err(|e| format!("cannot read tests/e2e/package-lock.json: {e}"))?;
+        .map_err(|e| format!("cannot read {}/package-lock.json: {e}", dir.display()))?;
     let stamp = dir.join(STAMP);
     if std::fs::read(&stamp).is_ok_and(|installed| installed == lock) {
         return Ok(());
@@ -89,7 +89,7 @@ fn npm_ci(dir: &Path) -> Result<(), String> {
 
 /// Runs `program args` in `dir` in a process group of its own; past `limit`,
 /// or once it exits, the whole group is killed (so nothing it started lingers).
-fn run_for(
+pub(crate) fn run_for(
     dir: &Path,
     program: &str,
     args: &[&str],
@@ -134,7 +134,7 @@ fn finish(what: &str, mut child: Child, deadline: Instant) -> Result<(), String>
     result
 }
 
-fn kill_group(group: u32, signal: &str) {
+pub(crate) fn kill_group(group: u32, signal: &str) {
     let _ = Command::new("kill")
         .args([&format!("-{signal}"), "--", &format!("-{group}")])
         .stderr(std::process::Stdio::null())

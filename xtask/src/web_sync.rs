@@ -76,7 +76,7 @@ fn listening_url(server: &mut Child) -> Result<String, String> {
 }
 
 /// Builds the browser half for `url`, then runs it and the native peer together.
-fn both_halves(workspace: &Path, url: &str) -> Result<(), String> {
+pub(crate) fn both_halves(workspace: &Path, url: &str) -> Result<(), String> {
     eprintln!("xtask: server at {url}");
     let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".to_owned());
     let browser_env = [
@@ -109,7 +109,7 @@ fn spawn_cargo(workspace: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<
         .map_err(|e| format!("cannot run cargo: {e}"))
 }
 
-fn cargo(workspace: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
+pub(crate) fn cargo(workspace: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
     let child = spawn_cargo(workspace, args, env)?;
     finish(&format!("cargo {}", args.join(" ")), child, Instant::now() + Duration::from_secs(1800))
 }
