@@ -288,17 +288,16 @@ async fn concurrent_pushes_serialize_on_d1() {
     assert_eq!(rows, 30, "every mutation of both tabs applied exactly once");
 }
 
-/// D1 binds at most 100 parameters per statement and runs statements of at
-/// most 100 KB; a Worker's responses and memory are bounded too. A mutator
-/// inserting 400 rows (its existence checks batched in `IN` lists) and a
-/// pull of 12,000 rows (paged) go past each.
+/// Past D1's limits on the real runtime: mutations inserting 400 rows each
+/// (12,400 in all) and a fresh client's first pull of all of them (paged,
+/// each table read bounded in rows and bytes). The limits one by one, with
+/// D1's enforcement modelled, are in `batch_limits.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_and_pulls_past_d1s_limits_are_split_and_paged() {
     let w = worker();
     let run = tag("limits");
     let user = format!("lim-{run}");
     let client = client_with(&w.endpoint(), &user, &format!("{run}-w"), MemoryStore::new(), false).await;
-    // 400 rows in one mutation: the overlay looks their ids up in one read.
     let todos: Vec<CreateTodo> =
         (0..400).map(|i| CreateTodo { id: format!("{run}-{i:05}"), title: format!("{run} {i}"), updated_at: 1 }).collect();
     let handle = client.mutate::<import_todos>(ImportTodos { todos }).expect("queued");

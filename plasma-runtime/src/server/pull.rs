@@ -13,6 +13,8 @@ use crate::server::statements::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 use crate::server::error::ServerError;
 use crate::server::storage::{PullStorage, PullTx};
 use crate::sql::ddl::CLIENTS_TABLE;
+use crate::table::Row;
+use crate::value::Value;
 use crate::wire::row_to_json_text;
 
 /// How much one pull response may hold.
@@ -177,6 +179,51 @@ impl PageBudget {
     }
 }
 
+/// Keys whose rows an incremental pull reads at once: one statement per
+/// table per window on a backend that reads them together (D1 binds at most
+/// 100 values per statement, and a Worker invocation runs at most 1,000),
+/// and at most one window read beyond where a full page stops.
+const LOOKUP_WINDOW: usize = 100;
+
+/// The rows of the keys of the current window, by table and id.
+#[derive(Default)]
+struct Prefetched {
+    rows: BTreeMap<(String, String), Row>,
+}
+
+impl Prefetched {
+    /// Reads the rows of `keys` (bookkeeping keys carry none), replacing the last window's.
+    async fn fetch(
+        &mut self,
+        tx: &mut impl PullTx,
+        schema: &Schema,
+        keys: &[(String, String, i64)],
+    ) -> Result<(), ServerError> {
+        self.rows.clear();
+        let mut by_table: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (tbl, pk, _) in keys {
+            if schema.table(tbl).is_some() {
+                by_table.entry(tbl.as_str()).or_default().push(pk.clone());
+            }
+        }
+        for (tbl, ids) in by_table {
+            let Some(table) = schema.table(tbl) else { continue };
+            let pk = table.primary_key;
+            for row in tx.rows_by_ids(table, &ids).await? {
+                if let Some(Value::Text(id)) = row.0.get(pk) {
+                    self.rows.insert((tbl.to_owned(), id.clone()), row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The row of `table` with id `pk`, if it exists (fetched with its window).
+    fn take(&mut self, table: &str, pk: &str) -> Option<Row> {
+        self.rows.remove(&(table.to_owned(), pk.to_owned()))
+    }
+}
+
 /// Changes after `since`, one entry per key at its latest position, oldest first.
 async fn incremental(
     tx: &mut impl PullTx,
@@ -187,6 +234,7 @@ async fn incremental(
     limit: PageLimit,
 ) -> Result<PullResponse, ServerError> {
     let keys = tx.changed_keys(since, limit.rows.saturating_add(1)).await?;
+    let mut rows = Prefetched::default();
 
     let mut page = PageBudget::new(limit);
     let mut patch = Vec::with_capacity(keys.len().min(limit.rows));
@@ -196,12 +244,15 @@ async fn incremental(
     let mut through = head;
     let mut more = false;
     for (i, (tbl, pk, _)) in keys.iter().enumerate() {
+        if i % LOOKUP_WINDOW == 0 && i < limit.rows {
+            rows.fetch(tx, schema, &keys[i..keys.len().min(i + LOOKUP_WINDOW).min(limit.rows)]).await?;
+        }
         // The one key past the page only tells that more follow; LMID entries
         // carry no row.
         let op = if i == limit.rows || tbl == CLIENTS_TABLE {
             None
         } else if let Some(table) = schema.table(tbl) {
-            Some(match tx.row_by_id(table, pk).await? {
+            Some(match rows.take(tbl, pk) {
                 Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row)? },
                 None => PatchOp::Del { table: table.name.to_owned(), id: pk.clone() },
             })

@@ -148,6 +148,25 @@ pub fn rows_after(table: &TableDef) -> String {
     )
 }
 
+/// `(after id or NULL, most rows, byte budget)` → rows of `table` after the
+/// id in id order, cut once the rows before one already hold the budget
+/// (the first row always comes): a read whose result stays within a
+/// database's result-size limit however wide the rows are.
+pub fn rows_after_bounded(table: &TableDef) -> String {
+    let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
+    let columns = columns.join(", ");
+    let size: Vec<String> =
+        table.columns.iter().map(|c| format!("COALESCE(length(CAST({} AS BLOB)), 0)", ident(c.name))).collect();
+    let size = size.join(" + ");
+    let pk = ident(table.pk().name);
+    format!(
+        "SELECT {columns} FROM (SELECT {columns}, SUM({size}) OVER (ORDER BY {pk} ROWS UNBOUNDED PRECEDING) - ({size}) \
+         AS \"_plasma_before\" FROM (SELECT {columns} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk} LIMIT ?2)) \
+         WHERE \"_plasma_before\" < ?3 ORDER BY {pk}",
+        ident(table.name)
+    )
+}
+
 /// `(before)` → groups that have not pushed since.
 pub fn groups_idle_since() -> String {
     format!("SELECT \"id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"last_seen\" < ?")

@@ -11,7 +11,7 @@
 use worker::js_sys::{self, Array, Number, Uint8Array};
 use worker::wasm_bindgen::{JsCast, JsValue};
 
-use crate::server::storage::batch::{BatchDb, DbError, Statement};
+use crate::server::storage::batch::{BatchDb, BatchLimits, DbError, Statement};
 use crate::value::Value;
 
 /// Largest integer a JS number holds exactly.
@@ -94,6 +94,10 @@ fn db_error(e: worker::Error) -> DbError {
 }
 
 impl BatchDb for D1Db {
+    fn limits(&self) -> BatchLimits {
+        BatchLimits::D1
+    }
+
     async fn query(&self, statement: &Statement) -> Result<Vec<Vec<Value>>, DbError> {
         let rows = self.prepare(statement)?.raw_js_value().await.map_err(db_error)?;
         rows.into_iter().map(row).collect()

@@ -61,9 +61,55 @@ impl From<DbError> for ServerError {
     }
 }
 
+/// What one statement may bind, say and return on a batch database. The
+/// batch backend keeps every statement it builds within these: it splits
+/// long `IN` lists, bounds how many bytes a table read returns, looks rows up
+/// a page at a time, and refuses (as the mutation's error) a row the
+/// database could not store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// Most bound parameters in one statement.
+    pub max_params: usize,
+    /// Longest SQL text of one statement, in bytes.
+    pub max_sql_bytes: usize,
+    /// Largest string, blob or row stored, in bytes.
+    pub max_value_bytes: usize,
+    /// Largest result of one statement, in bytes.
+    pub max_result_bytes: usize,
+}
+
+impl BatchLimits {
+    /// Cloudflare D1's (developers.cloudflare.com/d1/platform/limits).
+    pub const D1: BatchLimits =
+        BatchLimits { max_params: 100, max_sql_bytes: 100_000, max_value_bytes: 2_000_000, max_result_bytes: 50_000_000 };
+
+    /// No limits beyond SQLite's own.
+    pub const NONE: BatchLimits = BatchLimits {
+        max_params: 32_766,
+        max_sql_bytes: 1_000_000_000,
+        max_value_bytes: 1_000_000_000,
+        max_result_bytes: usize::MAX,
+    };
+}
+
+/// The bytes a value takes in a result or a row (as D1 counts them, about).
+pub fn value_bytes(value: &Value) -> usize {
+    match value {
+        Value::Null => 1,
+        Value::Integer(_) | Value::Real(_) => 8,
+        Value::Text(s) => s.len(),
+        Value::Blob(b) => b.len(),
+    }
+}
+
 /// A database of single statements and atomic batches.
 #[allow(async_fn_in_trait)] // deliberately not Send: D1 runs on single-threaded wasm32
 pub trait BatchDb {
+    /// What one statement may bind, say and return (none by default).
+    fn limits(&self) -> BatchLimits {
+        BatchLimits::NONE
+    }
+
     /// Runs one statement on its own (autocommit) and returns its rows.
     async fn query(&self, statement: &Statement) -> Result<Vec<Vec<Value>>, DbError>;
 
@@ -154,22 +200,54 @@ mod model {
     //! under `wrangler dev`.
 
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     use rusqlite::Connection;
 
-    use super::{BatchDb, DbError, Statement};
+    use super::{BatchDb, BatchLimits, DbError, Statement, value_bytes};
     use crate::exec::sqlite::value_from_ref;
     use crate::value::Value;
 
-    /// A SQLite connection used as D1 is.
+    /// A SQLite connection used as D1 is: with D1's limits (optionally)
+    /// enforced as D1 enforces them, by failing the statement.
     pub struct SqliteBatchDb {
         conn: Mutex<Connection>,
+        limits: BatchLimits,
+        statements: AtomicUsize,
     }
 
     impl SqliteBatchDb {
-        /// Wraps an open connection.
+        /// Wraps an open connection, without limits.
         pub fn new(conn: Connection) -> Self {
-            SqliteBatchDb { conn: Mutex::new(conn) }
+            Self::with_limits(conn, BatchLimits::NONE)
+        }
+
+        /// Wraps an open connection; statements past `limits` fail.
+        pub fn with_limits(conn: Connection, limits: BatchLimits) -> Self {
+            SqliteBatchDb { conn: Mutex::new(conn), limits, statements: AtomicUsize::new(0) }
+        }
+
+        /// How many statements ran so far (batches count each of theirs):
+        /// what a Worker invocation's query budget is spent on.
+        pub fn statements_run(&self) -> usize {
+            self.statements.load(Ordering::Relaxed)
+        }
+
+        /// Refuses a statement D1 would refuse.
+        fn check(&self, statement: &Statement) -> Result<(), DbError> {
+            let limits = &self.limits;
+            let refuse = |message: String| Err(DbError { message, transient: false });
+            if statement.params.len() > limits.max_params {
+                return refuse(format!("too many SQL variables: {} bound, at most {}", statement.params.len(), limits.max_params));
+            }
+            if statement.sql.len() > limits.max_sql_bytes {
+                return refuse(format!("statement too long: {} bytes, at most {}", statement.sql.len(), limits.max_sql_bytes));
+            }
+            if let Some(big) = statement.params.iter().map(value_bytes).find(|n| *n > limits.max_value_bytes) {
+                return refuse(format!("string or blob too big: {big} bytes, at most {}", limits.max_value_bytes));
+            }
+            self.statements.fetch_add(1, Ordering::Relaxed);
+            Ok(())
         }
 
         fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -202,11 +280,27 @@ mod model {
     }
 
     impl BatchDb for SqliteBatchDb {
+        fn limits(&self) -> BatchLimits {
+            self.limits
+        }
+
         async fn query(&self, statement: &Statement) -> Result<Vec<Vec<Value>>, DbError> {
-            run(&self.conn(), statement)
+            self.check(statement)?;
+            let rows = run(&self.conn(), statement)?;
+            let bytes: usize = rows.iter().flatten().map(value_bytes).sum();
+            if bytes > self.limits.max_result_bytes {
+                return Err(DbError {
+                    message: format!("result too large: {bytes} bytes, at most {}", self.limits.max_result_bytes),
+                    transient: false,
+                });
+            }
+            Ok(rows)
         }
 
         async fn batch(&self, statements: &[Statement]) -> Result<(), DbError> {
+            for statement in statements {
+                self.check(statement)?;
+            }
             let mut conn = self.conn();
             let tx = conn.transaction().map_err(db_error)?;
             for statement in statements {

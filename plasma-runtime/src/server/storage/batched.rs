@@ -10,11 +10,13 @@ use crate::error::ExecError;
 use crate::exec::Transaction;
 use crate::exec::overlay::{Mark, OverlayBase, OverlayTx};
 use crate::protocol::{ErrorCode, MutationError};
-use crate::query::tree::{SelectQuery, WriteQuery};
+use crate::query::tree::{Expr, SelectQuery, WriteQuery};
 use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::statements::{self, CLIENT_KIND};
-use crate::server::storage::batch::{BatchDb, CommitError, DbError, Statement, commit_guarded, read_version};
+use crate::server::storage::batch::{
+    BatchDb, CommitError, DbError, Statement, commit_guarded, read_version, value_bytes,
+};
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
 use crate::sql::render;
 use crate::table::Row;
@@ -51,11 +53,79 @@ pub struct DbBase<'a, B> {
 
 impl<B: BatchDb> OverlayBase for DbBase<'_, B> {
     async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
-        query.validate()?;
-        let rendered = render::select(query);
-        let rows = self.db.query(&Statement::new(rendered.sql, rendered.params)).await.map_err(exec_error)?;
-        Ok(rows.into_iter().map(Row).collect())
+        select(self.db, query).await
     }
+}
+
+/// Runs `query`, splitting a lookup by too many ids (`pk IN (...)`, no
+/// order, limit or offset: the overlay's and the pull's lookups) into
+/// statements within the database's parameter limit. Any other query over
+/// the limit fails with the limit in its message (a mutator's error).
+async fn select(db: &impl BatchDb, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
+    query.validate()?;
+    let max = db.limits().max_params;
+    let rendered = render::select(query);
+    if rendered.params.len() <= max {
+        let rows = db.query(&Statement::new(rendered.sql, rendered.params)).await.map_err(exec_error)?;
+        return Ok(rows.into_iter().map(Row).collect());
+    }
+    match &query.filter {
+        Some(Expr::In { column, values })
+            if *column == query.table.primary_key && query.order.is_empty() && query.limit.is_none() && query.offset == 0 =>
+        {
+            let mut rows = Vec::with_capacity(values.len());
+            for chunk in values.chunks(max) {
+                let part = SelectQuery {
+                    filter: Some(Expr::In { column: *column, values: chunk.to_vec() }),
+                    ..SelectQuery::all(query.table)
+                };
+                let rendered = render::select(&part);
+                let found = db.query(&Statement::new(rendered.sql, rendered.params)).await.map_err(exec_error)?;
+                rows.extend(found.into_iter().map(Row));
+            }
+            // The order a single statement would have given (ids are unique).
+            let pk = query.table.primary_key;
+            rows.sort_by(|a, b| a.0[pk].sort_cmp(&b.0[pk]));
+            Ok(rows)
+        }
+        _ => Err(ExecError::storage(format!(
+            "a query on `{}` binds {} values; this database binds at most {max} per statement",
+            query.table.name,
+            rendered.params.len()
+        ))),
+    }
+}
+
+/// Refuses (as the mutator's error) a write holding a value or row larger
+/// than the database stores.
+fn check_write_size(query: &WriteQuery, limit: usize) -> Result<(), ExecError> {
+    let too_big = |bytes: usize| {
+        ExecError::Constraint {
+            message: format!(
+                "a row of `{}` would hold {bytes} bytes; this database stores at most {limit} per value or row",
+                query.table().name
+            ),
+            source: None,
+        }
+    };
+    match query {
+        WriteQuery::Insert(insert) => {
+            for row in &insert.rows {
+                let bytes: usize = row.iter().map(value_bytes).sum();
+                if bytes > limit {
+                    return Err(too_big(bytes));
+                }
+            }
+        }
+        WriteQuery::Update(update) => {
+            let bytes: usize = update.set.iter().map(|(_, v)| value_bytes(v)).sum();
+            if bytes > limit {
+                return Err(too_big(bytes));
+            }
+        }
+        WriteQuery::Delete(_) => {}
+    }
+    Ok(())
 }
 
 fn exec_error(e: DbError) -> ExecError {
@@ -141,6 +211,10 @@ fn text(s: &str) -> Value {
     Value::Text(s.to_owned())
 }
 
+fn int(n: usize) -> Value {
+    Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 fn id_value(id: u64) -> Result<Value, ServerError> {
     i64::try_from(id)
         .map(Value::Integer)
@@ -153,6 +227,7 @@ impl<B: BatchDb> Transaction for BatchPushTx<'_, B> {
     }
 
     async fn write(&mut self, query: WriteQuery) -> Result<u64, ExecError> {
+        check_write_size(&query, self.db.limits().max_value_bytes)?;
         self.overlay.write(query).await
     }
 }
@@ -280,8 +355,6 @@ pub struct BatchPullTx<'a, B> {
     version: i64,
 }
 
-/// Rows per statement when a pull streams a table.
-const ROWS_PER_READ: i64 = 500;
 
 fn malformed(what: &str, row: &[Value]) -> ServerError {
     ServerError::new(ErrorCode::Internal, format!("a stored {what} is malformed: {row:?}"))
@@ -373,7 +446,13 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
     }
 
     async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError> {
-        Ok(DbBase { db: self.db }.select(&SelectQuery::by_id(table, id)).await?.pop())
+        Ok(select(self.db, &SelectQuery::by_id(table, id)).await?.pop())
+    }
+
+    async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[String]) -> Result<Vec<Row>, ServerError> {
+        let values = ids.iter().map(|id| Value::Text(id.clone())).collect();
+        let lookup = SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
+        Ok(select(self.db, &lookup).await?)
     }
 
     async fn rows_after(
@@ -383,12 +462,19 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
         take: &mut TakeRow<'_>,
     ) -> Result<bool, ServerError> {
         let pk = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
+        let limits = self.db.limits();
+        // At most 500 rows and, past one row, the result limit less one
+        // largest row: a read never returns more than the database allows.
+        let (most, budget) = (500_usize, limits.max_result_bytes.saturating_sub(limits.max_value_bytes).max(1));
         let mut after = after_id.map(str::to_owned);
         loop {
-            // A bounded read at a time (a database's response size is limited).
             let from = after.clone().map_or(Value::Null, Value::Text);
-            let rows = query(self.db, statements::rows_after(table), vec![from, Value::Integer(ROWS_PER_READ)]).await?;
-            let full = rows.len() as i64 == ROWS_PER_READ;
+            let params = vec![from, int(most), int(budget)];
+            let rows = query(self.db, statements::rows_after_bounded(table), params).await?;
+            let bytes: usize = rows.iter().flatten().map(value_bytes).sum();
+            // Short of rows, and so short of bytes that any next row would
+            // have fit: the table is done. Otherwise read on.
+            let full = rows.len() == most || bytes.saturating_add(limits.max_value_bytes) > budget;
             for cells in rows {
                 let row = Row(cells);
                 let Some(Value::Text(id)) = row.0.get(pk).cloned() else {

@@ -149,6 +149,17 @@ pub trait PullTx {
     /// The row of `table` with this id.
     async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError>;
 
+    /// The rows of `table` with these ids (those that exist, in any order).
+    /// A backend whose every statement is a round trip (D1, where a Worker
+    /// invocation may also run only so many) reads them together.
+    async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[String]) -> Result<Vec<Row>, ServerError> {
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            rows.extend(self.row_by_id(table, id).await?);
+        }
+        Ok(rows)
+    }
+
     /// Streams the rows of `table` after `after_id` in id order into `take`
     /// until it refuses one. Returns whether it refused (rows remain).
     async fn rows_after(
