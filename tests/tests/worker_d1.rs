@@ -74,7 +74,8 @@ impl Worker {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "sqlite"))
+            // Wrangler keeps its own `metadata.sqlite` beside the database's.
+            .filter(|p| p.extension().is_some_and(|x| x == "sqlite") && !p.ends_with("metadata.sqlite"))
             .collect();
         assert_eq!(files.len(), 1, "one local D1 database in {}: {files:?}", dir.display());
         files.remove(0)

@@ -23,11 +23,11 @@ fn main() -> ExitCode {
         "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
         "planted" => planted(std::env::args().skip(2).collect()),
         "e2e" => e2e::run(),
-        "worker" => worker::run(),
+        "worker" => worker::run(if std::env::args().skip(2).any(|a| a == "--bench") { worker::Mode::Bench } else { worker::Mode::Test }),
         "todo" => todo_app::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|web|e2e|worker|bench|sim|planted|todo>\n  test   install missing tools, run every test (native, browser, end to end)\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  e2e    the todo app end to end in two headless Chromium profiles (npm playwright-core, the real server)\n  worker the todo Worker on a local D1 (wrangler dev --local): native tests, the bad-input table, the browser sync test\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert\n  todo [--port N] [--db PATH] [--build-only]  build the todo web client, run its server, print the URL"
+                "usage: cargo xtask <test|web|e2e|worker|bench|sim|planted|todo>\n  test   install missing tools, run every test (native, browser, end to end)\n  web    install missing browser tools, run the browser suite (IndexedDB in headless Chromium) and the browser sync test\n  e2e    the todo app end to end in two headless Chromium profiles (npm playwright-core, the real server)\n  worker [--bench]  the todo Worker on a local D1 (wrangler dev --local): native tests, the bad-input table, the browser sync test; --bench: its figures beside axum\n  bench  run the benchmarks and print their figures\n  sim N  run the deterministic sync simulation for N seeds (default 10000)\n  planted [NAME..]  apply each bug in tests/planted/ in turn, run the test that must catch it, revert\n  todo [--port N] [--db PATH] [--build-only]  build the todo web client, run its server, print the URL"
             );
             return ExitCode::from(2);
         }
@@ -78,7 +78,7 @@ fn test() -> Result<(), String> {
     e2e::run()?;
     // The todo Worker on a local D1 (wrangler dev), native and browser clients.
     run("cargo", &["clippy", "-p", "todo-worker", "--target", WASM_TARGET, "--", "-D", "warnings"])?;
-    worker::run()
+    worker::run(worker::Mode::Test)
 }
 
 /// The browser suite (`tests/web`): installs what it needs, then runs it in headless Chromium.

@@ -10,7 +10,8 @@
 //!    `--persist-to` directory (so a fresh local D1) and the bad-input
 //!    table's body limit, and waits until it answers;
 //! 4. runs `tests/tests/worker_d1.rs` against it, then the browser sync test
-//!    (a wasm client in Chromium and a native client, `web_sync`);
+//!    (a wasm client in Chromium and a native client, `web_sync`); with
+//!    `--bench`, `bench-report worker` instead (push 100, pull 10k, beside axum);
 //! 5. whatever happened: kills wrangler's process group (workerd with it)
 //!    and removes the state directory.
 //!
@@ -35,8 +36,17 @@ const TESTS: Duration = Duration::from_secs(600);
 /// The body limit the bad-input table expects (`plasma_tests::bad_input::LIMIT`).
 const MAX_BODY_BYTES: &str = "65536";
 
-/// Runs the Worker suite (see the module docs).
-pub fn run() -> Result<(), String> {
+/// What to run against the Worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The tests (part of `cargo xtask test`).
+    Test,
+    /// The figures: `bench-report worker` (push 100, pull 10k) beside axum.
+    Bench,
+}
+
+/// Runs the Worker suite or its benchmark (see the module docs).
+pub fn run(mode: Mode) -> Result<(), String> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().ok_or("xtask has no parent directory")?;
     let dir = workspace.join("examples").join("todo-worker");
     crate::ensure_rust_target(crate::WASM_TARGET)?;
@@ -46,7 +56,7 @@ pub fn run() -> Result<(), String> {
     build(&dir)?;
     let state = std::env::temp_dir().join(format!("plasma-worker-{}", std::process::id()));
     std::fs::create_dir_all(&state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
-    let result = with_wrangler(workspace, &dir, &state);
+    let result = with_wrangler(workspace, &dir, &state, mode);
     let _ = std::fs::remove_dir_all(&state);
     result
 }
@@ -90,7 +100,13 @@ fn build(dir: &Path) -> Result<(), String> {
     run_for(dir, "worker-build", &["--release"], &env, BUILD)?;
     let wasm = dir.join("build").join("index_bg.wasm");
     let size = std::fs::metadata(&wasm).map_err(|e| format!("{}: {e}", wasm.display()))?.len();
-    eprintln!("xtask: Worker built: {} is {size} bytes", wasm.display());
+    let gzipped = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -9 -c '{}' | wc -c", wasm.display()))
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    eprintln!("xtask: Worker built: {} is {size} bytes ({gzipped} gzipped)", wasm.display());
     Ok(())
 }
 
@@ -102,7 +118,7 @@ fn free_port() -> Result<u16, String> {
 }
 
 /// Starts wrangler, runs the suites against it, stops it.
-fn with_wrangler(workspace: &Path, dir: &Path, state: &Path) -> Result<(), String> {
+fn with_wrangler(workspace: &Path, dir: &Path, state: &Path, mode: Mode) -> Result<(), String> {
     let port = free_port()?.to_string();
     let inspector = free_port()?.to_string();
     let log = state.join("wrangler.log");
@@ -125,7 +141,15 @@ fn with_wrangler(workspace: &Path, dir: &Path, state: &Path) -> Result<(), Strin
         .spawn()
         .map_err(|e| format!("cannot start wrangler: {e}"))?;
     let url = format!("http://127.0.0.1:{port}");
-    let result = suites(workspace, &url, &state_arg, wrangler_ready(&url, &wrangler));
+    let ready = wrangler_ready(&url, &wrangler);
+    let result = match mode {
+        Mode::Test => suites(workspace, &url, &state_arg, ready),
+        Mode::Bench => ready.and_then(|()| {
+            let env = [("PLASMA_WORKER_URL", std::ffi::OsStr::new(&url))];
+            let args = ["run", "--release", "-p", "plasma-benches", "--bin", "bench-report", "--", "worker"];
+            run_for(workspace, "cargo", &args, &env, BUILD)
+        }),
+    };
     stop(wrangler);
     if result.is_err() {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();

@@ -4,6 +4,7 @@
 mod bounds;
 mod client;
 mod live;
+mod worker;
 
 use std::time::{Duration, Instant};
 
@@ -225,7 +226,8 @@ async fn load_figures(dir: &tempfile::TempDir) {
     );
 }
 
-/// `bench-report [sqlite|server|client|live|bounds]...`: the named sections, or all of them.
+/// `bench-report [sqlite|server|client|live|bounds|worker]...`: the named sections, or all of them
+/// but `worker` (it needs a running Worker: `cargo xtask worker --bench`).
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let wants = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
@@ -243,6 +245,9 @@ fn main() {
     }
     if wants("live") {
         live::figures();
+    }
+    if only.iter().any(|s| s == "worker") {
+        runtime.block_on(worker::figures());
     }
     if wants("bounds") {
         let dir = tempfile::tempdir().expect("tempdir");
