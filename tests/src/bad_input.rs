@@ -356,7 +356,6 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-
 /// Swaps the schema version in a body for an older one.
 trait ReplaceSchema {
     fn replace_schema(self) -> Vec<u8>;
@@ -366,4 +365,3 @@ impl ReplaceSchema for Vec<u8> {
         String::from_utf8_lossy(&self).replace(todo::SCHEMA_VERSION, "todos-v0").into_bytes()
     }
 }
-

@@ -60,4 +60,3 @@ pub async fn client_with(endpoint: &str, user: &str, group: &str, store: impl St
     client.start();
     client
 }
-

@@ -7,10 +7,10 @@
 //! (a Worker invocation may run only 1,000 statements).
 
 use bytes::Bytes;
+use plasma::SqliteExecutor;
 use plasma::exec::rusqlite::Connection;
 use plasma::server::storage::batch::{BatchLimits, SqliteBatchDb};
 use plasma::server::{BatchServer, ServerConfig, SyncServer};
-use plasma::SqliteExecutor;
 use serde_json::{Value, json};
 use todo::{ServerRules, TodoMutators};
 
@@ -111,7 +111,12 @@ async fn pushes_and_pulls_past_d1s_limits_answer_as_on_sqlite() {
         push("c1", 1, "importTodos", import("a", 400, 10)),
         push("c1", 2, "importTodos", import("b", 150, 10)),
         // A duplicate id among 150: the whole import is refused on both.
-        push("c1", 3, "importTodos", json!({"todos": [{"id": "fresh", "title": "x", "updatedAt": 1}, {"id": "a-00007", "title": "x", "updatedAt": 1}]})),
+        push(
+            "c1",
+            3,
+            "importTodos",
+            json!({"todos": [{"id": "fresh", "title": "x", "updatedAt": 1}, {"id": "a-00007", "title": "x", "updatedAt": 1}]}),
+        ),
     ];
     for (i, body) in requests.iter().enumerate() {
         assert_eq!(on_batch(&batch, "push", body), on_sqlite(&sqlite, "push", body).await, "push {i}");
@@ -127,10 +132,15 @@ async fn pushes_and_pulls_past_d1s_limits_answer_as_on_sqlite() {
     println!("reset pull of 550 rows: {reset_statements} statements");
 
     // 550 rows change, then an incremental pull: rows are read a window at a time.
-    let body = json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": null});
+    let body =
+        json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": null});
     let (_, first) = on_batch(&batch, "pull", &body);
     let mut cookie = first["cookie"].clone();
-    while let (200, page) = on_batch(&batch, "pull", &json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": cookie})) {
+    while let (200, page) = on_batch(
+        &batch,
+        "pull",
+        &json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": cookie}),
+    ) {
         cookie = page["cookie"].clone();
         if page["more"] == false {
             break;
@@ -146,7 +156,8 @@ async fn pushes_and_pulls_past_d1s_limits_answer_as_on_sqlite() {
     let (status, answer) = on_batch(&batch, "push", &body);
     assert_eq!(status, 200, "{answer}");
     let before = batch.storage().db().statements_run();
-    let body = json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": cookie});
+    let body =
+        json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": cookie});
     let (status, page) = on_batch(&batch, "pull", &body);
     assert_eq!(status, 200, "{page}");
     let puts = page["patch"].as_array().expect("patch").iter().filter(|op| op["op"] == "put").count();
@@ -164,13 +175,18 @@ async fn a_row_d1_cannot_store_is_that_mutations_error_and_wide_rows_page_within
     let limits = BatchLimits { max_result_bytes: 6_000_000, ..BatchLimits::D1 };
     let batch = batch_server(&dir, limits);
     let big = "b".repeat(2_500_000);
-    let (status, answer) = on_batch(&batch, "push", &push("c1", 1, "createTodo", json!({"id": "big", "title": big, "updatedAt": 1})));
+    let (status, answer) =
+        on_batch(&batch, "push", &push("c1", 1, "createTodo", json!({"id": "big", "title": big, "updatedAt": 1})));
     assert_eq!(status, 200, "a mutation's failure, not the push's: {answer}");
     assert_eq!(answer["lastMutationIds"]["c1"], 1);
     // Twelve rows of 1.5 MB: 18 MB, three times the result limit.
     for i in 0..12u64 {
         let title = format!("{i:02}{}", "w".repeat(1_500_000));
-        let (status, answer) = on_batch(&batch, "push", &push("c1", 2 + i, "createTodo", json!({"id": format!("wide-{i:02}"), "title": title, "updatedAt": 1})));
+        let (status, answer) = on_batch(
+            &batch,
+            "push",
+            &push("c1", 2 + i, "createTodo", json!({"id": format!("wide-{i:02}"), "title": title, "updatedAt": 1})),
+        );
         assert_eq!(status, 200, "{answer}");
     }
     let (rows, lmids, errors) = what_a_pull_shows(|body| on_batch(&batch, "pull", body));
@@ -184,7 +200,11 @@ async fn a_row_d1_cannot_store_is_that_mutations_error_and_wide_rows_page_within
 
 /// Marks every listed todo done in one statement: a read of 300 ids.
 #[plasma::mutator(name = "markMany")]
-pub async fn mark_many(tx: &mut impl plasma::Transaction, _ctx: &todo::Ctx, args: Vec<String>) -> Result<(), plasma::MutatorError> {
+pub async fn mark_many(
+    tx: &mut impl plasma::Transaction,
+    _ctx: &todo::Ctx,
+    args: Vec<String>,
+) -> Result<(), plasma::MutatorError> {
     todo::Todo::update().set(todo::Todo::DONE, true).filter(todo::Todo::ID.is_in(args.clone())).run(tx).await?;
     let found = todo::Todo::select().filter(todo::Todo::ID.is_in(args)).fetch(tx).await?;
     if found.iter().any(|t| !t.done) {
@@ -213,9 +233,10 @@ async fn a_mutator_reading_hundreds_of_ids_is_split_within_the_parameter_limit()
         applied_through: Default::default(),
     };
     let ctx = todo::Ctx::server_with("alice", ServerRules::unlimited());
-    let outcome = plasma::exec::run_ready(plasma::server::push::process::<Many, _>(batch.storage(), "alice", &ctx, &request, 1))
-        .expect("ready")
-        .expect("push");
+    let outcome =
+        plasma::exec::run_ready(plasma::server::push::process::<Many, _>(batch.storage(), "alice", &ctx, &request, 1))
+            .expect("ready")
+            .expect("push");
     assert_eq!(outcome.response.last_mutation_ids["c1"], 2);
     let (rows, _, errors) = what_a_pull_shows(|body| on_batch(&batch, "pull", body));
     assert_eq!(errors, json!([]), "the 300-id reads ran, split in statements of at most 100 values");

@@ -84,7 +84,8 @@ impl Worker {
     /// Every row the server keeps, read straight from the D1 file.
     fn dump(&self) -> Vec<String> {
         let flags = plasma::exec::rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
-        let conn = plasma::exec::rusqlite::Connection::open_with_flags(self.database_file(), flags).expect("open D1 file");
+        let conn =
+            plasma::exec::rusqlite::Connection::open_with_flags(self.database_file(), flags).expect("open D1 file");
         dump(&conn)
     }
 }
@@ -97,20 +98,24 @@ fn tag(what: &str) -> String {
 
 /// The client's todo titles that start with `prefix` (the database is shared by every test).
 fn titles(client: &TodoClient, prefix: &str) -> Vec<String> {
-    let mut titles: Vec<String> = plasma_tests::clients::titles(client).into_iter().filter(|t| t.starts_with(prefix)).collect();
+    let mut titles: Vec<String> =
+        plasma_tests::clients::titles(client).into_iter().filter(|t| t.starts_with(prefix)).collect();
     titles.sort();
     titles
 }
 
 fn new_todo(client: &TodoClient, title: &str) -> plasma::client::MutationHandle {
-    client.mutate::<create_todo>(CreateTodo { id: client.new_id(), title: title.into(), updated_at: 1 }).expect("mutate")
+    client
+        .mutate::<create_todo>(CreateTodo { id: client.new_id(), title: title.into(), updated_at: 1 })
+        .expect("mutate")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_clients_converge_through_the_worker_and_its_pokes() {
     let w = worker();
     let run = tag("converge");
-    let alice = client_with(&w.endpoint(), &format!("alice-{run}"), &format!("{run}-a"), MemoryStore::new(), true).await;
+    let alice =
+        client_with(&w.endpoint(), &format!("alice-{run}"), &format!("{run}-a"), MemoryStore::new(), true).await;
     let bob = client_with(&w.endpoint(), &format!("bob-{run}"), &format!("{run}-b"), MemoryStore::new(), true).await;
     until("both in sync", || alice.status() == SyncStatus::InSync && bob.status() == SyncStatus::InSync).await;
 
@@ -148,9 +153,11 @@ async fn rejected_mutations_resolve_with_the_servers_error_and_roll_back() {
 
     // A conflict only the server sees: `late` has not pulled `first`'s todo.
     let id = first.new_id();
-    let handle = first.mutate::<create_todo>(CreateTodo { id: id.clone(), title: format!("{run} first"), updated_at: 1 });
+    let handle =
+        first.mutate::<create_todo>(CreateTodo { id: id.clone(), title: format!("{run} first"), updated_at: 1 });
     assert_eq!(handle.expect("queued").await, Ok(()));
-    let handle = late.mutate::<create_todo>(CreateTodo { id, title: format!("{run} second"), updated_at: 2 }).expect("queued");
+    let handle =
+        late.mutate::<create_todo>(CreateTodo { id, title: format!("{run} second"), updated_at: 2 }).expect("queued");
     assert_eq!(titles(&late, &run), vec![format!("{run} second")]);
     match tokio::time::timeout(PATIENCE, handle).await.expect("answered") {
         Err(MutationFailed::Rejected(message)) => assert!(!message.is_empty()),
@@ -187,7 +194,8 @@ async fn an_outdated_client_is_told_to_update() {
 async fn bad_requests_get_the_same_typed_errors_and_change_nothing() {
     let w = worker();
     // The state the table expects: alice's group g1 with client c1 at LMID 1.
-    let mutation = json!([{"clientId": "c1", "id": 1, "name": "createTodo", "args": create("keep", "accepted"), "timestamp": 1}]);
+    let mutation =
+        json!([{"clientId": "c1", "id": 1, "name": "createTodo", "args": create("keep", "accepted"), "timestamp": 1}]);
     let (status, body) = w.push("alice", "g1", mutation).await;
     assert_eq!(status, 200, "{body}");
     let before = w.dump();
@@ -207,13 +215,20 @@ async fn bad_requests_get_the_same_typed_errors_and_change_nothing() {
     assert_eq!(status, 200, "still serving: {body}");
 }
 
-async fn poke_socket(w: &Worker, user: Option<&str>, group: &str) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+async fn poke_socket(
+    w: &Worker,
+    user: Option<&str>,
+    group: &str,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
     let url = format!("{}/sync/poke?clientGroupID={group}", w.url.replacen("http://", "ws://", 1));
     let mut request = url.into_client_request().expect("request");
     if let Some(user) = user {
         request.headers_mut().insert(todo::USER_HEADER, user.parse().expect("header"));
     }
-    tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request)).await.expect("answered in time").map(|(s, _)| s)
+    tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("answered in time")
+        .map(|(s, _)| s)
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -266,9 +281,11 @@ async fn concurrent_pushes_serialize_on_d1() {
     for (status, body) in futures_util::future::join_all(pushes).await {
         assert_eq!(status, 200, "{body}");
     }
-    let rows: Vec<String> = w.dump().into_iter().filter(|r| r.starts_with("todos: ") && r.contains(&format!("\"{run}\""))).collect();
+    let rows: Vec<String> =
+        w.dump().into_iter().filter(|r| r.starts_with("todos: ") && r.contains(&format!("\"{run}\""))).collect();
     assert_eq!(rows.len(), 1, "exactly one create won: {rows:?}");
-    let errors = w.dump().into_iter().filter(|r| r.starts_with("_plasma_mutation_errors: ") && r.contains(&run)).count();
+    let errors =
+        w.dump().into_iter().filter(|r| r.starts_with("_plasma_mutation_errors: ") && r.contains(&run)).count();
     assert_eq!(errors, 5, "the other five were refused as mutations, not lost or failed");
 
     let group = format!("{run}-tabs");
@@ -299,14 +316,19 @@ async fn pushes_and_pulls_past_d1s_limits_are_split_and_paged() {
     let run = tag("limits");
     let user = format!("lim-{run}");
     let client = client_with(&w.endpoint(), &user, &format!("{run}-w"), MemoryStore::new(), false).await;
-    let todos: Vec<CreateTodo> =
-        (0..400).map(|i| CreateTodo { id: format!("{run}-{i:05}"), title: format!("{run} {i}"), updated_at: 1 }).collect();
+    let todos: Vec<CreateTodo> = (0..400)
+        .map(|i| CreateTodo { id: format!("{run}-{i:05}"), title: format!("{run} {i}"), updated_at: 1 })
+        .collect();
     let handle = client.mutate::<import_todos>(ImportTodos { todos }).expect("queued");
     assert_eq!(tokio::time::timeout(PATIENCE, handle).await.expect("answered"), Ok(()));
     // 30 more imports of 400: 12,400 rows for a fresh client's first pull.
     for chunk in 0..30 {
         let todos: Vec<CreateTodo> = (0..400)
-            .map(|i| CreateTodo { id: format!("{run}-{chunk:02}-{i:05}"), title: format!("{run} {chunk} {i}"), updated_at: 1 })
+            .map(|i| CreateTodo {
+                id: format!("{run}-{chunk:02}-{i:05}"),
+                title: format!("{run} {chunk} {i}"),
+                updated_at: 1,
+            })
             .collect();
         let handle = client.mutate::<import_todos>(ImportTodos { todos }).expect("queued");
         assert_eq!(tokio::time::timeout(PATIENCE, handle).await.expect("answered"), Ok(()));

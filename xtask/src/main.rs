@@ -23,7 +23,11 @@ fn main() -> ExitCode {
         "sim" => simulate(std::env::args().nth(2).unwrap_or_else(|| "10000".to_owned())),
         "planted" => planted(std::env::args().skip(2).collect()),
         "e2e" => e2e::run(),
-        "worker" => worker::run(if std::env::args().skip(2).any(|a| a == "--bench") { worker::Mode::Bench } else { worker::Mode::Test }),
+        "worker" => worker::run(if std::env::args().skip(2).any(|a| a == "--bench") {
+            worker::Mode::Bench
+        } else {
+            worker::Mode::Test
+        }),
         "todo" => todo_app::run(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!(

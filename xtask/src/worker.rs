@@ -72,7 +72,10 @@ fn ensure_worker_build() -> Result<(), String> {
     if have.as_deref().is_some_and(|v| v.ends_with(WORKER_BUILD)) {
         return Ok(());
     }
-    eprintln!("xtask: worker-build {WORKER_BUILD} needed (found {}); building it (a few minutes)", have.as_deref().unwrap_or("none"));
+    eprintln!(
+        "xtask: worker-build {WORKER_BUILD} needed (found {}); building it (a few minutes)",
+        have.as_deref().unwrap_or("none")
+    );
     crate::run("cargo", &["install", "worker-build", "--version", WORKER_BUILD])
 }
 
@@ -164,7 +167,18 @@ fn suites(workspace: &Path, url: &str, state: &Path, ready: Result<(), String>) 
     eprintln!("xtask: Worker at {url}: tests/tests/worker_d1.rs");
     let state = state.to_string_lossy().into_owned();
     let env = [("PLASMA_WORKER_URL", std::ffi::OsStr::new(url)), ("PLASMA_WORKER_STATE", std::ffi::OsStr::new(&state))];
-    let args = ["test", "-p", "plasma-tests", "--features", "worker", "--test", "worker_d1", "--", "--test-threads=1", "--nocapture"];
+    let args = [
+        "test",
+        "-p",
+        "plasma-tests",
+        "--features",
+        "worker",
+        "--test",
+        "worker_d1",
+        "--",
+        "--test-threads=1",
+        "--nocapture",
+    ];
     run_for(workspace, "cargo", &args, &env, TESTS)?;
     crate::ensure_chromium()?;
     eprintln!("xtask: Worker at {url}: the browser sync test (wasm client in Chromium, native peer)");

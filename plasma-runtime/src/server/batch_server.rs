@@ -117,9 +117,9 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
     /// [`BatchServer::ensure_schema`] once before serving (the Worker
     /// adapter does, once per isolate).
     pub fn build(self) -> Result<BatchServer<R, B>, ServerError> {
-        let auth = self
-            .auth
-            .ok_or_else(|| ServerError::new(ErrorCode::Internal, "the sync server needs an auth hook: call .auth(...)"))?;
+        let auth = self.auth.ok_or_else(|| {
+            ServerError::new(ErrorCode::Internal, "the sync server needs an auth hook: call .auth(...)")
+        })?;
         if let Some((_, name)) = R::NAMES.iter().enumerate().find(|(i, name)| R::NAMES[..*i].contains(name)) {
             return Err(ServerError::new(ErrorCode::Internal, format!("two mutators are named `{name}`")));
         }
@@ -203,7 +203,9 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
             let owner = match &result {
                 Ok(_) => Some(who.user_id.clone()),
                 // A busy push may have committed a claim too: look the owner up.
-                Err(e) if e.code == ErrorCode::Busy => self.storage.group_owner(&request.client_group_id).await.ok().flatten(),
+                Err(e) if e.code == ErrorCode::Busy => {
+                    self.storage.group_owner(&request.client_group_id).await.ok().flatten()
+                }
                 Err(_) => None,
             };
             let group = request.client_group_id.clone();

@@ -8,8 +8,8 @@
 //! once their client has applied them (it says so in a push's
 //! `appliedThrough`) or when the group is forgotten.
 
-use crate::server::statements::COMPACTED_THROUGH;
 use crate::server::error::ServerError;
+use crate::server::statements::COMPACTED_THROUGH;
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx};
 
 /// Deletes change-log entries at or below `through`, clamped to the newest

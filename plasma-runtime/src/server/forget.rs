@@ -16,8 +16,8 @@
 //! and gets a reset, while a group that never pushed (read-only clients)
 //! keeps pulling incrementally with cookies issued after it.
 
-use crate::server::statements::FORGOTTEN_THROUGH;
 use crate::server::error::ServerError;
+use crate::server::statements::FORGOTTEN_THROUGH;
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx};
 
 /// Forgets one client group. Returns whether it existed.

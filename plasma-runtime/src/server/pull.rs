@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use crate::protocol::{Cookie, ErrorCode, PatchOp, PullResponse, RowKey};
 use crate::schema::Schema;
-use crate::server::statements::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 use crate::server::error::ServerError;
+use crate::server::statements::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 use crate::server::storage::{PullStorage, PullTx};
 use crate::sql::ddl::CLIENTS_TABLE;
 use crate::table::Row;

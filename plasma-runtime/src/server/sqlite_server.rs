@@ -341,4 +341,3 @@ fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {
     // the connection is consistent even if the mutex is poisoned.
     db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-

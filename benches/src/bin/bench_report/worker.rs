@@ -32,7 +32,12 @@ async fn push_100(http: &reqwest::Client, base: &str, tag: &str) -> Duration {
     let mut samples = Vec::new();
     for run in 0..RUNS {
         let creates = (0..100)
-            .map(|i| ("createTodo".to_owned(), json!({"id": format!("{tag}-{run}-{i}"), "title": format!("todo {i}"), "updatedAt": 1})))
+            .map(|i| {
+                (
+                    "createTodo".to_owned(),
+                    json!({"id": format!("{tag}-{run}-{i}"), "title": format!("todo {i}"), "updatedAt": 1}),
+                )
+            })
             .collect();
         let body = push_body(&format!("{tag}-push-{run}"), &format!("{tag}-c{run}"), 1, creates);
         let start = Instant::now();
@@ -48,7 +53,12 @@ async fn pull_10k(http: &reqwest::Client, base: &str, tag: &str) -> Duration {
         let todos: Vec<Value> = (0..500)
             .map(|i| json!({"id": format!("{tag}-seed-{chunk:02}-{i:03}"), "title": format!("seeded {chunk} {i}"), "updatedAt": 1}))
             .collect();
-        let body = push_body(&format!("{tag}-seeder"), &format!("{tag}-seeder"), chunk + 1, vec![("importTodos".to_owned(), json!({"todos": todos}))]);
+        let body = push_body(
+            &format!("{tag}-seeder"),
+            &format!("{tag}-seeder"),
+            chunk + 1,
+            vec![("importTodos".to_owned(), json!({"todos": todos}))],
+        );
         post(http, &format!("{base}/sync/push"), "bench", &body).await;
     }
     let mut samples = Vec::new();
@@ -77,14 +87,21 @@ pub async fn figures() {
         println!("\n## Worker on D1 (issue 14): skipped, PLASMA_WORKER_URL unset (run `cargo xtask worker --bench`)");
         return;
     };
-    println!("\n## Worker on D1 (issue 14): wrangler dev --local vs axum + SQLite, HTTP on 127.0.0.1, median of {RUNS}");
+    println!(
+        "\n## Worker on D1 (issue 14): wrangler dev --local vs axum + SQLite, HTTP on 127.0.0.1, median of {RUNS}"
+    );
     row("case", "Worker + D1".into(), "axum + SQLite".into(), "ratio".into());
     let dir = tempfile::tempdir().expect("tempdir");
     let db = plasma::SqliteExecutor::open(dir.path().join("axum.db")).expect("open");
-    let server = todo::server::build_with_rules(db, ServerConfig::default(), todo::ServerRules::unlimited()).expect("server");
+    let server =
+        todo::server::build_with_rules(db, ServerConfig::default(), todo::ServerRules::unlimited()).expect("server");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let axum = format!("http://{}", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(plasma::server::serve(listener, plasma::server::router(server), plasma::server::ServeConfig::default()));
+    let task = tokio::spawn(plasma::server::serve(
+        listener,
+        plasma::server::router(server),
+        plasma::server::ServeConfig::default(),
+    ));
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("client");
     let tag = format!("bench{}", std::process::id());
     let ms = |d: Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);

@@ -63,7 +63,8 @@ fn cell(value: JsValue) -> Result<Value, DbError> {
     if let Some(b) = value.as_bool() {
         return Ok(Value::Integer(i64::from(b)));
     }
-    if value.is_instance_of::<js_sys::ArrayBuffer>() || value.is_instance_of::<Uint8Array>() || Array::is_array(&value) {
+    if value.is_instance_of::<js_sys::ArrayBuffer>() || value.is_instance_of::<Uint8Array>() || Array::is_array(&value)
+    {
         return Ok(Value::Blob(Uint8Array::new(&value).to_vec()));
     }
     Err(DbError { message: format!("D1 returned a value plasma cannot read: {value:?}"), transient: false })
@@ -87,9 +88,15 @@ fn db_error(e: worker::Error) -> DbError {
         other => other.to_string(),
     };
     // D1 documents these as safe to retry.
-    let transient = ["Network connection lost", "transient", "overloaded", "reset because its code was updated", "storage caused object to be reset"]
-        .iter()
-        .any(|m| message.contains(m));
+    let transient = [
+        "Network connection lost",
+        "transient",
+        "overloaded",
+        "reset because its code was updated",
+        "storage caused object to be reset",
+    ]
+    .iter()
+    .any(|m| message.contains(m));
     DbError { message, transient }
 }
 

@@ -157,11 +157,18 @@ async fn into_http(mut request: Request) -> worker::Result<http::Request<Bytes>>
 
 fn into_worker(response: http::Response<Bytes>) -> worker::Result<Response> {
     let (parts, body) = response.into_parts();
-    Ok(Response::from_bytes(body.to_vec())?.with_status(parts.status.as_u16()).with_headers(Headers::from(&parts.headers)))
+    Ok(Response::from_bytes(body.to_vec())?
+        .with_status(parts.status.as_u16())
+        .with_headers(Headers::from(&parts.headers)))
 }
 
 /// A request to the Durable Object (its URL's host is never resolved).
-pub(super) fn internal_request(path: &str, method: Method, headers: Headers, body: Option<String>) -> worker::Result<Request> {
+pub(super) fn internal_request(
+    path: &str,
+    method: Method,
+    headers: Headers,
+    body: Option<String>,
+) -> worker::Result<Request> {
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
     if let Some(body) = body {

@@ -31,5 +31,3 @@ mod pokes;
 pub use database::D1Db;
 pub use front::{DATABASE_BINDING, POKES_BINDING, builder, serve};
 pub use pokes::PlasmaPokes;
-
-

@@ -107,7 +107,9 @@ fn attachment(socket: &WebSocket) -> Option<Attachment> {
 fn refuse(code: ErrorCode, message: String) -> worker::Result<Response> {
     let response = error_response(&ServerError::new(code, message));
     let (parts, body) = response.into_parts();
-    Ok(Response::from_bytes(body.to_vec())?.with_status(parts.status.as_u16()).with_headers(Headers::from(&parts.headers)))
+    Ok(Response::from_bytes(body.to_vec())?
+        .with_status(parts.status.as_u16())
+        .with_headers(Headers::from(&parts.headers)))
 }
 
 /// The poke Durable Object. Bind it as `PLASMA_POKES` (class `PlasmaPokes`,
@@ -211,7 +213,13 @@ impl DurableObject for PlasmaPokes {
         Ok(())
     }
 
-    async fn websocket_close(&self, socket: WebSocket, _code: usize, _reason: String, _clean: bool) -> worker::Result<()> {
+    async fn websocket_close(
+        &self,
+        socket: WebSocket,
+        _code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> worker::Result<()> {
         // Completes the closing handshake the client began.
         let _ = socket.close(Some(1000), Some("closed"));
         Ok(())

@@ -80,8 +80,12 @@ pub struct BatchLimits {
 
 impl BatchLimits {
     /// Cloudflare D1's (developers.cloudflare.com/d1/platform/limits).
-    pub const D1: BatchLimits =
-        BatchLimits { max_params: 100, max_sql_bytes: 100_000, max_value_bytes: 2_000_000, max_result_bytes: 50_000_000 };
+    pub const D1: BatchLimits = BatchLimits {
+        max_params: 100,
+        max_sql_bytes: 100_000,
+        max_value_bytes: 2_000_000,
+        max_result_bytes: 50_000_000,
+    };
 
     /// No limits beyond SQLite's own.
     pub const NONE: BatchLimits = BatchLimits {
@@ -238,10 +242,18 @@ mod model {
             let limits = &self.limits;
             let refuse = |message: String| Err(DbError { message, transient: false });
             if statement.params.len() > limits.max_params {
-                return refuse(format!("too many SQL variables: {} bound, at most {}", statement.params.len(), limits.max_params));
+                return refuse(format!(
+                    "too many SQL variables: {} bound, at most {}",
+                    statement.params.len(),
+                    limits.max_params
+                ));
             }
             if statement.sql.len() > limits.max_sql_bytes {
-                return refuse(format!("statement too long: {} bytes, at most {}", statement.sql.len(), limits.max_sql_bytes));
+                return refuse(format!(
+                    "statement too long: {} bytes, at most {}",
+                    statement.sql.len(),
+                    limits.max_sql_bytes
+                ));
             }
             if let Some(big) = statement.params.iter().map(value_bytes).find(|n| *n > limits.max_value_bytes) {
                 return refuse(format!("string or blob too big: {big} bytes, at most {}", limits.max_value_bytes));

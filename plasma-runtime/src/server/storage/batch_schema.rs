@@ -26,7 +26,8 @@ const RETRIES: usize = 8;
 pub async fn ensure_schema(db: &impl BatchDb, schema: &Schema) -> Result<Vec<SchemaChange>, ServerError> {
     // Idempotent statements first (bookkeeping tables, guard): the version
     // row the guarded commit below needs must exist before it is read.
-    let mut setup: Vec<Statement> = ddl::internal_tables().into_iter().map(|sql| Statement::new(sql, Vec::new())).collect();
+    let mut setup: Vec<Statement> =
+        ddl::internal_tables().into_iter().map(|sql| Statement::new(sql, Vec::new())).collect();
     setup.extend(guard_tables());
     db.batch(&setup).await?;
     let mut tries = 0;
@@ -34,13 +35,18 @@ pub async fn ensure_schema(db: &impl BatchDb, schema: &Schema) -> Result<Vec<Sch
         let seen = read_version(db).await?;
         let stored = read_catalog(db).await?;
         let plan = migrate::plan(schema, &stored).map_err(schema_error)?;
-        if plan.statements.is_empty() && plan.catalog.is_empty() && internal_version(db).await? == Some(ddl::INTERNAL_SCHEMA_VERSION) {
+        if plan.statements.is_empty()
+            && plan.catalog.is_empty()
+            && internal_version(db).await? == Some(ddl::INTERNAL_SCHEMA_VERSION)
+        {
             return Ok(plan.changes);
         }
         let mut body: Vec<Statement> = plan.statements.into_iter().map(|sql| Statement::new(sql, Vec::new())).collect();
         body.extend(plan.catalog.iter().map(upsert_column));
         body.push(Statement::new(
-            format!("INSERT OR REPLACE INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES ('internal_schema_version', ?)"),
+            format!(
+                "INSERT OR REPLACE INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES ('internal_schema_version', ?)"
+            ),
             vec![Value::Text(ddl::INTERNAL_SCHEMA_VERSION.to_string())],
         ));
         match commit_guarded(db, seen, body).await {

@@ -71,7 +71,10 @@ async fn select(db: &impl BatchDb, query: &SelectQuery) -> Result<Vec<Row>, Exec
     }
     match &query.filter {
         Some(Expr::In { column, values })
-            if *column == query.table.primary_key && query.order.is_empty() && query.limit.is_none() && query.offset == 0 =>
+            if *column == query.table.primary_key
+                && query.order.is_empty()
+                && query.limit.is_none()
+                && query.offset == 0 =>
         {
             let mut rows = Vec::with_capacity(values.len());
             for chunk in values.chunks(max) {
@@ -99,14 +102,12 @@ async fn select(db: &impl BatchDb, query: &SelectQuery) -> Result<Vec<Row>, Exec
 /// Refuses (as the mutator's error) a write holding a value or row larger
 /// than the database stores.
 fn check_write_size(query: &WriteQuery, limit: usize) -> Result<(), ExecError> {
-    let too_big = |bytes: usize| {
-        ExecError::Constraint {
-            message: format!(
-                "a row of `{}` would hold {bytes} bytes; this database stores at most {limit} per value or row",
-                query.table().name
-            ),
-            source: None,
-        }
+    let too_big = |bytes: usize| ExecError::Constraint {
+        message: format!(
+            "a row of `{}` would hold {bytes} bytes; this database stores at most {limit} per value or row",
+            query.table().name
+        ),
+        source: None,
     };
     match query {
         WriteQuery::Insert(insert) => {
@@ -355,7 +356,6 @@ pub struct BatchPullTx<'a, B> {
     version: i64,
 }
 
-
 fn malformed(what: &str, row: &[Value]) -> ServerError {
     ServerError::new(ErrorCode::Internal, format!("a stored {what} is malformed: {row:?}"))
 }
@@ -451,7 +451,8 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
 
     async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[String]) -> Result<Vec<Row>, ServerError> {
         let values = ids.iter().map(|id| Value::Text(id.clone())).collect();
-        let lookup = SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
+        let lookup =
+            SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
         Ok(select(self.db, &lookup).await?)
     }
 
