@@ -28,7 +28,9 @@ impl<E: Executor> Executor for OverlayExecutor<E> {
         let (base, changes) = tx.into_parts();
         let mut base = base.into_inner();
         for change in changes {
-            base.write(change.into_write()).await?;
+            if let Some(write) = change.into_write() {
+                base.write(write).await?;
+            }
         }
         E::commit(base).await
     }

@@ -247,13 +247,17 @@ async fn on_overlay<E: Executor>(db: &E, ops: &[Op]) -> Result<(Vec<Outcome>, Ve
     let mut seen = BTreeSet::new();
     for change in changes {
         let id = match &change {
-            OverlayChange::Put { table, row } => row.pk(table).unwrap_or_default().to_owned(),
-            OverlayChange::Delete { id, .. } => id.clone(),
+            OverlayChange::Put { table, row } | OverlayChange::Create { table, row } => {
+                row.pk(table).unwrap_or_default().to_owned()
+            }
+            OverlayChange::Delete { id, .. } | OverlayChange::Absent { id, .. } => id.clone(),
         };
         if !seen.insert(id.clone()) {
             return Err(format!("two net changes for {id:?}"));
         }
-        base.write(change.into_write()).await.map_err(|e| format!("applying {id:?}: {e}"))?;
+        if let Some(write) = change.into_write() {
+            base.write(write).await.map_err(|e| format!("applying {id:?}: {e}"))?;
+        }
     }
     E::commit(base).await.map_err(|e| e.to_string())?;
     let table = fuzz::run_select(db, &everything).await.map_err(|e| e.to_string())?;

@@ -167,6 +167,18 @@ pub fn rows_after_bounded(table: &TableDef) -> String {
     )
 }
 
+/// `(id)` → fails the batch (constraint `plasma_assumed_new`) if `table`
+/// holds a row with this id: checks that a row a blind insert assumed new,
+/// and a later write deleted, really was new.
+pub fn assert_absent(table: &TableDef) -> String {
+    use crate::server::storage::batch::ASSUMED_NEW_TABLE;
+    format!(
+        "INSERT INTO \"{ASSUMED_NEW_TABLE}\" (\"ok\") SELECT 0 WHERE EXISTS (SELECT 1 FROM {} WHERE {} = ?)",
+        ident(table.name),
+        ident(table.pk().name)
+    )
+}
+
 /// `(before)` → groups that have not pushed since.
 pub fn groups_idle_since() -> String {
     format!("SELECT \"id\" FROM \"{CLIENT_GROUPS_TABLE}\" WHERE \"last_seen\" < ?")

@@ -19,6 +19,9 @@ pub(super) struct Entry {
     /// delete, upsert of an existing row) or after a base lookup by id found
     /// nothing (insert of a new row).
     pub(super) in_base: bool,
+    /// First touched by a blind insert: `in_base` is false by assumption,
+    /// not by a lookup (see [`super::OverlayTx::blind_inserts`]).
+    assumed_new: bool,
     /// The row as the overlay sees it now (`None`: deleted).
     pub(super) current: Option<Row>,
 }
@@ -66,9 +69,16 @@ impl Buffer {
         self.tables.get(table)?.rows.get(id)
     }
 
-    /// Sets the current version of a row. `in_base` is recorded only if this
-    /// is the row's first touch (later it is already known).
-    pub(super) fn set(&mut self, table: &'static TableDef, id: &str, in_base: bool, row: Option<Row>) {
+    /// Sets the current version of a row. `in_base` and `assumed_new` are
+    /// recorded only if this is the row's first touch (later they are known).
+    pub(super) fn set(
+        &mut self,
+        table: &'static TableDef,
+        id: &str,
+        in_base: bool,
+        assumed_new: bool,
+        row: Option<Row>,
+    ) {
         let buffer = self.tables.entry(table.name).or_insert_with(|| TableBuffer { def: table, rows: BTreeMap::new() });
         match buffer.rows.get_mut(id) {
             Some(entry) => {
@@ -76,7 +86,7 @@ impl Buffer {
                 self.undo.push(Undo::Changed { table: table.name, id: id.to_owned(), old });
             }
             None => {
-                buffer.rows.insert(id.to_owned(), Entry { seq: self.next_seq, in_base, current: row });
+                buffer.rows.insert(id.to_owned(), Entry { seq: self.next_seq, in_base, assumed_new, current: row });
                 self.next_seq += 1;
                 self.undo.push(Undo::Created { table: table.name, id: id.to_owned() });
             }
@@ -123,8 +133,10 @@ impl Buffer {
             let def = buffer.def;
             for (id, entry) in buffer.rows {
                 let net = match entry.current {
+                    Some(row) if entry.assumed_new => OverlayChange::Create { table: def, row },
                     Some(row) => OverlayChange::Put { table: def, row },
                     None if entry.in_base => OverlayChange::Delete { table: def, id },
+                    None if entry.assumed_new => OverlayChange::Absent { table: def, id },
                     None => continue,
                 };
                 touched.push((entry.seq, net));

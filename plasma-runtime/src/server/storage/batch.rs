@@ -21,6 +21,13 @@ pub const GUARD_TABLE: &str = "_plasma_guard";
 /// The name of the guard's constraint: its failure is a conflict, not an error.
 pub const CONFLICT_CONSTRAINT: &str = "plasma_write_conflict";
 
+/// The table a push's blind-insert checks write to, and the name of its
+/// constraint: a failure means an id assumed new exists (run the push again
+/// with lookups), not a write conflict.
+pub const ASSUMED_NEW_TABLE: &str = "_plasma_assumed_new";
+/// See [`ASSUMED_NEW_TABLE`].
+pub const ASSUMED_NEW_CONSTRAINT: &str = "plasma_assumed_new";
+
 /// The meta key of the write version every guarded commit bumps.
 pub const WRITE_VERSION: &str = "write_version";
 
@@ -143,6 +150,13 @@ pub fn guard_tables() -> Vec<Statement> {
             Vec::new(),
         ),
         Statement::new(
+            format!(
+                "CREATE TABLE IF NOT EXISTS \"{ASSUMED_NEW_TABLE}\" (\"ok\" INTEGER NOT NULL \
+                 CONSTRAINT {ASSUMED_NEW_CONSTRAINT} CHECK (\"ok\" = 1))"
+            ),
+            Vec::new(),
+        ),
+        Statement::new(
             format!("INSERT OR IGNORE INTO \"{META_TABLE}\" (\"key\", \"value\") VALUES (?, '0')"),
             vec![Value::Text(WRITE_VERSION.to_owned())],
         ),
@@ -218,6 +232,7 @@ mod model {
         conn: Mutex<Connection>,
         limits: BatchLimits,
         statements: AtomicUsize,
+        round_trips: AtomicUsize,
     }
 
     impl SqliteBatchDb {
@@ -228,7 +243,18 @@ mod model {
 
         /// Wraps an open connection; statements past `limits` fail.
         pub fn with_limits(conn: Connection, limits: BatchLimits) -> Self {
-            SqliteBatchDb { conn: Mutex::new(conn), limits, statements: AtomicUsize::new(0) }
+            SqliteBatchDb {
+                conn: Mutex::new(conn),
+                limits,
+                statements: AtomicUsize::new(0),
+                round_trips: AtomicUsize::new(0),
+            }
+        }
+
+        /// How many calls reached the database (a query or a whole batch
+        /// each): what a remote database's latency is paid on.
+        pub fn round_trips(&self) -> usize {
+            self.round_trips.load(Ordering::Relaxed)
         }
 
         /// How many statements ran so far (batches count each of theirs):
@@ -297,6 +323,7 @@ mod model {
         }
 
         async fn query(&self, statement: &Statement) -> Result<Vec<Vec<Value>>, DbError> {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
             self.check(statement)?;
             let rows = run(&self.conn(), statement)?;
             let bytes: usize = rows.iter().flatten().map(value_bytes).sum();
@@ -310,6 +337,7 @@ mod model {
         }
 
         async fn batch(&self, statements: &[Statement]) -> Result<(), DbError> {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
             for statement in statements {
                 self.check(statement)?;
             }

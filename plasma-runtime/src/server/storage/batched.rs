@@ -8,14 +8,16 @@
 
 use crate::error::ExecError;
 use crate::exec::Transaction;
-use crate::exec::overlay::{Mark, OverlayBase, OverlayTx};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::exec::overlay::{Mark, OverlayBase, OverlayChange, OverlayTx};
 use crate::protocol::{ErrorCode, MutationError};
 use crate::query::tree::{Expr, SelectQuery, WriteQuery};
 use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::statements::{self, CLIENT_KIND};
 use crate::server::storage::batch::{
-    BatchDb, CommitError, DbError, Statement, commit_guarded, read_version, value_bytes,
+    ASSUMED_NEW_CONSTRAINT, BatchDb, CommitError, DbError, Statement, commit_guarded, read_version, value_bytes,
 };
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
 use crate::sql::render;
@@ -27,12 +29,15 @@ use crate::wire::row_to_json_text;
 #[derive(Debug)]
 pub struct BatchStorage<B> {
     db: B,
+    /// Set when a push attempt's blind insert met an existing row: attempts
+    /// look every inserted id up first until a push commits.
+    verify_next: AtomicBool,
 }
 
 impl<B: BatchDb> BatchStorage<B> {
     /// Push storage on `db` (its schema applied, with the guard's tables).
     pub fn new(db: B) -> Self {
-        BatchStorage { db }
+        BatchStorage { db, verify_next: AtomicBool::new(false) }
     }
 
     /// The database.
@@ -200,12 +205,19 @@ pub struct BatchPushTx<'a, B> {
     /// LMID is never logged before the changes it confirms.
     statements: Vec<Statement>,
     savepoint: Option<(Mark, usize)>,
+    verify_next: &'a AtomicBool,
 }
 
 impl<B: BatchDb> BatchPushTx<'_, B> {
     fn then(&mut self, sql: String, params: Vec<Value>) {
         self.statements.push(Statement::new(sql, params));
     }
+}
+
+/// Whether a batch failed because a blind insert's id existed: a plain
+/// insert's key conflict, or the check of a row inserted and deleted again.
+fn is_assumption_failure(e: &DbError) -> bool {
+    e.message.contains(ASSUMED_NEW_CONSTRAINT) || e.message.contains("UNIQUE constraint failed")
 }
 
 fn text(s: &str) -> Value {
@@ -322,9 +334,12 @@ impl<B: BatchDb> PushStorage for BatchStorage<B> {
         Ok(BatchPushTx {
             db: &self.db,
             seen,
-            overlay: OverlayTx::new(DbBase { db: &self.db }),
+            // Inserted ids are assumed new (one round trip less per row)
+            // unless an attempt found one that was not, since the last commit.
+            overlay: OverlayTx::new(DbBase { db: &self.db }).blind_inserts(!self.verify_next.load(Ordering::Relaxed)),
             statements: Vec::new(),
             savepoint: None,
+            verify_next: &self.verify_next,
         })
     }
 
@@ -332,17 +347,40 @@ impl<B: BatchDb> PushStorage for BatchStorage<B> {
     where
         Self: 'a,
     {
-        let BatchPushTx { db, seen, overlay, statements, .. } = tx;
-        let mut batch: Vec<Statement> = overlay
-            .into_changes()
-            .into_iter()
-            .map(|change| {
-                let rendered = render::write(&change.into_write());
-                Statement::new(rendered.sql, rendered.params)
-            })
-            .collect();
+        let BatchPushTx { db, seen, overlay, statements, verify_next, .. } = tx;
+        let mut batch: Vec<Statement> = Vec::with_capacity(statements.len() + 8);
+        for change in overlay.into_changes() {
+            match change {
+                OverlayChange::Absent { table, id } => {
+                    batch.push(Statement::new(statements::assert_absent(table), vec![text(&id)]))
+                }
+                change => {
+                    if let Some(write) = change.into_write() {
+                        let rendered = render::write(&write);
+                        batch.push(Statement::new(rendered.sql, rendered.params));
+                    }
+                }
+            }
+        }
         batch.extend(statements);
-        commit(db, seen, batch).await
+        match commit_guarded(db, seen, batch).await {
+            Ok(()) => {
+                // The push that found an existing id is through (its careful
+                // attempt too): the next one may assume again.
+                verify_next.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(CommitError::Conflict) => {
+                Err(ServerError::new(ErrorCode::Busy, "another write committed meanwhile: retry"))
+            }
+            // A row assumed new exists: nothing was written; run the push
+            // again, looking inserted ids up (the mutator may refuse then).
+            Err(CommitError::Failed(e)) if is_assumption_failure(&e) => {
+                verify_next.store(true, Ordering::Relaxed);
+                Err(ServerError::new(ErrorCode::Busy, "an inserted id exists: retry with lookups"))
+            }
+            Err(CommitError::Failed(e)) => Err(e.into()),
+        }
     }
 }
 
