@@ -14,7 +14,6 @@ use crate::server::statements::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 use crate::server::storage::{PullStorage, PullTx};
 use crate::sql::ddl::CLIENTS_TABLE;
 use crate::table::Row;
-use crate::value::Value;
 use crate::wire::row_to_json_text;
 
 /// How much one pull response may hold.
@@ -185,42 +184,44 @@ impl PageBudget {
 /// and at most one window read beyond where a full page stops.
 const LOOKUP_WINDOW: usize = 100;
 
-/// The rows of the keys of the current window, by table and id.
+/// The rows of the keys of the current window, by the key's place in it.
 #[derive(Default)]
 struct Prefetched {
-    rows: BTreeMap<(String, String), Row>,
+    /// The index of the window's first key.
+    start: usize,
+    rows: Vec<Option<Row>>,
 }
 
 impl Prefetched {
-    /// Reads the rows of `keys` (bookkeeping keys carry none), replacing the last window's.
+    /// Reads the rows of `keys` (the window starting at key `start`;
+    /// bookkeeping keys carry none), replacing the last window's.
     async fn fetch(
         &mut self,
         tx: &mut impl PullTx,
         schema: &Schema,
+        start: usize,
         keys: &[(String, String, i64)],
     ) -> Result<(), ServerError> {
+        self.start = start;
         self.rows.clear();
-        let mut by_table: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        for (tbl, pk, _) in keys {
-            if schema.table(tbl).is_some() {
-                by_table.entry(tbl.as_str()).or_default().push(pk.clone());
-            }
+        self.rows.resize(keys.len(), None);
+        let mut by_table: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (tbl, _, _)) in keys.iter().enumerate() {
+            by_table.entry(tbl.as_str()).or_default().push(i);
         }
-        for (tbl, ids) in by_table {
+        for (tbl, places) in by_table {
             let Some(table) = schema.table(tbl) else { continue };
-            let pk = table.primary_key;
-            for row in tx.rows_by_ids(table, &ids).await? {
-                if let Some(Value::Text(id)) = row.0.get(pk) {
-                    self.rows.insert((tbl.to_owned(), id.clone()), row);
-                }
+            let ids: Vec<&str> = places.iter().map(|&i| keys[i].1.as_str()).collect();
+            for (place, row) in places.into_iter().zip(tx.rows_by_ids(table, &ids).await?) {
+                self.rows[place] = row;
             }
         }
         Ok(())
     }
 
-    /// The row of `table` with id `pk`, if it exists (fetched with its window).
-    fn take(&mut self, table: &str, pk: &str) -> Option<Row> {
-        self.rows.remove(&(table.to_owned(), pk.to_owned()))
+    /// The row of key `i`, if it exists (fetched with its window).
+    fn take(&mut self, i: usize) -> Option<Row> {
+        self.rows.get_mut(i.checked_sub(self.start)?).and_then(Option::take)
     }
 }
 
@@ -245,14 +246,14 @@ async fn incremental(
     let mut more = false;
     for (i, (tbl, pk, _)) in keys.iter().enumerate() {
         if i % LOOKUP_WINDOW == 0 && i < limit.rows {
-            rows.fetch(tx, schema, &keys[i..keys.len().min(i + LOOKUP_WINDOW).min(limit.rows)]).await?;
+            rows.fetch(tx, schema, i, &keys[i..keys.len().min(i + LOOKUP_WINDOW).min(limit.rows)]).await?;
         }
         // The one key past the page only tells that more follow; LMID entries
         // carry no row.
         let op = if i == limit.rows || tbl == CLIENTS_TABLE {
             None
         } else if let Some(table) = schema.table(tbl) {
-            Some(match rows.take(tbl, pk) {
+            Some(match rows.take(i) {
                 Some(row) => PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, &row)? },
                 None => PatchOp::Del { table: table.name.to_owned(), id: pk.clone() },
             })

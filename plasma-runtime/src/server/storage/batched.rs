@@ -487,11 +487,17 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
         Ok(select(self.db, &SelectQuery::by_id(table, id)).await?.pop())
     }
 
-    async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[String]) -> Result<Vec<Row>, ServerError> {
-        let values = ids.iter().map(|id| Value::Text(id.clone())).collect();
+    async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[&str]) -> Result<Vec<Option<Row>>, ServerError> {
+        let values = ids.iter().map(|id| text(id)).collect();
         let lookup =
             SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
-        Ok(select(self.db, &lookup).await?)
+        let mut found: std::collections::HashMap<String, Row> = std::collections::HashMap::with_capacity(ids.len());
+        for row in select(self.db, &lookup).await? {
+            if let Some(Value::Text(id)) = row.0.get(table.primary_key) {
+                found.insert(id.clone(), row);
+            }
+        }
+        Ok(ids.iter().map(|id| found.remove(*id)).collect())
     }
 
     async fn rows_after(

@@ -149,13 +149,13 @@ pub trait PullTx {
     /// The row of `table` with this id.
     async fn row_by_id(&mut self, table: &'static TableDef, id: &str) -> Result<Option<Row>, ServerError>;
 
-    /// The rows of `table` with these ids (those that exist, in any order).
-    /// A backend whose every statement is a round trip (D1, where a Worker
-    /// invocation may also run only so many) reads them together.
-    async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[String]) -> Result<Vec<Row>, ServerError> {
+    /// The row of `table` for each id, in the order of `ids` (`None`: no
+    /// such row). A backend whose every statement is a round trip (D1, where
+    /// a Worker invocation may also run only so many) reads them together.
+    async fn rows_by_ids(&mut self, table: &'static TableDef, ids: &[&str]) -> Result<Vec<Option<Row>>, ServerError> {
         let mut rows = Vec::with_capacity(ids.len());
         for id in ids {
-            rows.extend(self.row_by_id(table, id).await?);
+            rows.push(self.row_by_id(table, id).await?);
         }
         Ok(rows)
     }
