@@ -179,6 +179,10 @@ async fn a_row_d1_cannot_store_is_that_mutations_error_and_wide_rows_page_within
         on_batch(&batch, "push", &push("c1", 1, "createTodo", json!({"id": "big", "title": big, "updatedAt": 1})));
     assert_eq!(status, 200, "a mutation's failure, not the push's: {answer}");
     assert_eq!(answer["lastMutationIds"]["c1"], 1);
+    // D1 binds JS numbers: an integer past 53 bits is that mutation's error too.
+    let huge = json!({"id": "huge", "title": "x", "updatedAt": 1_i64 << 60});
+    let (status, answer) = on_batch(&batch, "push", &push("c2", 1, "createTodo", huge));
+    assert_eq!(status, 200, "a mutation's failure, not the push's: {answer}");
     // Twelve rows of 1.5 MB: 18 MB, three times the result limit.
     for i in 0..12u64 {
         let title = format!("{i:02}{}", "w".repeat(1_500_000));
@@ -193,9 +197,18 @@ async fn a_row_d1_cannot_store_is_that_mutations_error_and_wide_rows_page_within
     assert_eq!(rows.len(), 12, "every wide row, none lost to the result limit");
     assert_eq!(lmids["c1"], 13);
     let errors = errors.as_array().expect("errors");
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    let message = errors[0]["message"].as_str().unwrap_or("");
-    assert!(message.contains("at most 2000000"), "the limit, in the mutation's error: {message}");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    let message = |client: &str| {
+        errors.iter().find(|e| e["clientId"] == client).and_then(|e| e["message"].as_str()).unwrap_or("").to_owned()
+    };
+    assert!(message("c1").contains("at most 2000000"), "the limit, in the mutation's error: {}", message("c1"));
+    assert!(message("c2").contains("beyond what this database stores exactly"), "{}", message("c2"));
+
+    // Maintenance on the batch database: compact through the head.
+    let head = plasma::exec::run_ready(batch.change_log_head()).expect("ready").expect("head");
+    assert!(head >= 14, "every push logged: head {head}");
+    let compacted = plasma::exec::run_ready(batch.compact(head)).expect("ready").expect("compact");
+    assert!(compacted > 0, "compaction removed log entries");
 }
 
 /// Marks every listed todo done in one statement: a read of 300 ids.

@@ -243,6 +243,12 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
         }
     }
 
+    /// The newest change-log position: record it, and compact through it
+    /// later (a cron trigger's "older than a week").
+    pub async fn change_log_head(&self) -> Result<i64, ServerError> {
+        self.storage.change_log_head().await
+    }
+
     /// Compacts the change log through position `through` (see [`compact::compact`]).
     pub async fn compact(&self, through: i64) -> Result<usize, ServerError> {
         compact::compact(&self.storage, through).await

@@ -131,13 +131,28 @@ async fn poke_socket<R: Registry>(
         return Err(ServerError::new(ErrorCode::BadRequest, "expected a WebSocket upgrade"));
     }
     let socket = SocketRequest {
-        group,
-        user: who.user_id,
+        group: group.clone(),
+        user: who.user_id.clone(),
         offered,
         max_total: server.config().max_poke_sockets,
         max_per_user: server.config().max_poke_sockets_per_user,
     };
-    pokes::open(&namespace, &socket).await.map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))
+    let response =
+        pokes::open(&namespace, &socket).await.map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))?;
+    // A push may have claimed the group between the check above and the
+    // socket's registration, and told the object before it held the socket:
+    // look again now that it does, and have the object close it if so. A
+    // claim after this look reaches the object after the socket.
+    if response.status_code() == 101
+        && let Ok(Some(owner)) = server.storage().group_owner(&group).await
+        && owner != who.user_id
+    {
+        let notice = crate::server::PushNotice { poke: None, group, owner: Some(owner) };
+        if let Err(e) = pokes::notify(&namespace, &notice).await {
+            tracing::warn!(error = %e, "could not revoke a poke socket of a claimed group");
+        }
+    }
+    Ok(response)
 }
 
 async fn into_http(mut request: Request) -> worker::Result<http::Request<Bytes>> {

@@ -83,6 +83,8 @@ pub struct BatchLimits {
     pub max_value_bytes: usize,
     /// Largest result of one statement, in bytes.
     pub max_result_bytes: usize,
+    /// Largest integer (in magnitude) bound exactly: D1 binds JS numbers.
+    pub max_exact_integer: u64,
 }
 
 impl BatchLimits {
@@ -92,6 +94,7 @@ impl BatchLimits {
         max_sql_bytes: 100_000,
         max_value_bytes: 2_000_000,
         max_result_bytes: 50_000_000,
+        max_exact_integer: (1 << 53) - 1,
     };
 
     /// No limits beyond SQLite's own.
@@ -100,6 +103,7 @@ impl BatchLimits {
         max_sql_bytes: 1_000_000_000,
         max_value_bytes: 1_000_000_000,
         max_result_bytes: usize::MAX,
+        max_exact_integer: u64::MAX,
     };
 }
 
@@ -280,6 +284,13 @@ mod model {
                     statement.sql.len(),
                     limits.max_sql_bytes
                 ));
+            }
+            if let Some(Value::Integer(i)) = statement
+                .params
+                .iter()
+                .find(|v| matches!(v, Value::Integer(i) if i.unsigned_abs() > limits.max_exact_integer))
+            {
+                return refuse(format!("integer {i} is beyond what this database binds exactly"));
             }
             if let Some(big) = statement.params.iter().map(value_bytes).find(|n| *n > limits.max_value_bytes) {
                 return refuse(format!("string or blob too big: {big} bytes, at most {}", limits.max_value_bytes));

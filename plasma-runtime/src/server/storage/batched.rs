@@ -17,7 +17,8 @@ use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::statements::{self, CLIENT_KIND};
 use crate::server::storage::batch::{
-    ASSUMED_NEW_CONSTRAINT, BatchDb, CommitError, DbError, Statement, commit_guarded, read_version, value_bytes,
+    ASSUMED_NEW_CONSTRAINT, BatchDb, BatchLimits, CommitError, DbError, Statement, commit_guarded, read_version,
+    value_bytes,
 };
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
 use crate::sql::render;
@@ -43,6 +44,12 @@ impl<B: BatchDb> BatchStorage<B> {
     /// The database.
     pub fn db(&self) -> &B {
         &self.db
+    }
+
+    /// The newest change-log position ever handed out (what
+    /// [`compact`](crate::server::compact::compact) takes).
+    pub async fn change_log_head(&self) -> Result<i64, ServerError> {
+        head_seq(&self.db).await
     }
 
     /// The user owning `group`, if it exists (one statement, outside any push).
@@ -105,7 +112,28 @@ async fn select(db: &impl BatchDb, query: &SelectQuery) -> Result<Vec<Row>, Exec
 }
 
 /// Refuses (as the mutator's error) a write holding a value or row larger
-/// than the database stores.
+/// than the database stores, or an integer it cannot bind exactly.
+fn check_write(query: &WriteQuery, limits: &BatchLimits) -> Result<(), ExecError> {
+    let values: Vec<&Value> = match query {
+        WriteQuery::Insert(insert) => insert.rows.iter().flatten().collect(),
+        WriteQuery::Update(update) => update.set.iter().map(|(_, v)| v).collect(),
+        WriteQuery::Delete(_) => Vec::new(),
+    };
+    if let Some(Value::Integer(i)) =
+        values.into_iter().find(|v| matches!(v, Value::Integer(i) if i.unsigned_abs() > limits.max_exact_integer))
+    {
+        return Err(ExecError::Constraint {
+            message: format!(
+                "integer {i} in `{}` is beyond what this database stores exactly (at most {} in magnitude)",
+                query.table().name,
+                limits.max_exact_integer
+            ),
+            source: None,
+        });
+    }
+    check_write_size(query, limits.max_value_bytes)
+}
+
 fn check_write_size(query: &WriteQuery, limit: usize) -> Result<(), ExecError> {
     let too_big = |bytes: usize| ExecError::Constraint {
         message: format!(
@@ -240,7 +268,7 @@ impl<B: BatchDb> Transaction for BatchPushTx<'_, B> {
     }
 
     async fn write(&mut self, query: WriteQuery) -> Result<u64, ExecError> {
-        check_write_size(&query, self.db.limits().max_value_bytes)?;
+        check_write(&query, &self.db.limits())?;
         self.overlay.write(query).await
     }
 }
