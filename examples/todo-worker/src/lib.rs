@@ -20,7 +20,7 @@ pub use plasma::server::d1::PlasmaPokes;
 #[event(fetch)]
 async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Response> {
     let var = |name: &str| env.var(name).ok().map(|v| v.to_string());
-    let mut config = ServerConfig::default();
+    let mut config = ServerConfig::for_d1();
     if let Some(limit) = var("MAX_BODY_BYTES").and_then(|v| v.parse().ok()) {
         config.max_body_bytes = limit;
     }

@@ -161,6 +161,13 @@ impl AuthRejection {
 }
 
 impl ServerConfig {
+    /// The defaults for a Worker on D1: pushes of at most 250 mutations
+    /// (a Worker invocation runs at most 1,000 D1 queries; clients split
+    /// pushes under the limit every pull advertises).
+    pub fn for_d1() -> Self {
+        ServerConfig { max_mutations_per_push: 250, ..ServerConfig::default() }
+    }
+
     /// The page bounds of one pull response.
     pub fn page_limit(&self) -> pull::PageLimit {
         pull::PageLimit { rows: self.pull_page_rows, bytes: self.pull_page_bytes }

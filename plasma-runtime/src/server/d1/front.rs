@@ -16,7 +16,7 @@ use crate::protocol::{ErrorCode, POKE_SUBPROTOCOL};
 use crate::schema::Schema;
 use crate::server::http_handler::error_response;
 use crate::server::subprotocol_headers::add_subprotocol_headers;
-use crate::server::{BatchServer, BatchServerBuilder, ServerError, check_id};
+use crate::server::{BatchServer, BatchServerBuilder, ServerConfig, ServerError, check_id};
 
 /// The D1 binding the server stores in (`[[d1_databases]] binding = "DB"`).
 pub const DATABASE_BINDING: &str = "DB";
@@ -32,10 +32,11 @@ thread_local! {
 }
 
 /// A [`BatchServer`] builder on the Worker's D1 binding [`DATABASE_BINDING`],
-/// telling the [`POKES_BINDING`] Durable Object about pushes when bound.
-/// Add the auth hook and build.
+/// telling the [`POKES_BINDING`] Durable Object about pushes when bound, with
+/// [`ServerConfig::for_d1`]'s limits. Add the auth hook and build (a later
+/// `.config(..)` replaces every limit: start it from `ServerConfig::for_d1()`).
 pub fn builder<R: Registry>(schema: &'static Schema, env: &Env) -> worker::Result<BatchServerBuilder<R, D1Db>> {
-    let builder = BatchServer::builder(schema, D1Db::new(env.d1(DATABASE_BINDING)?));
+    let builder = BatchServer::builder(schema, D1Db::new(env.d1(DATABASE_BINDING)?)).config(ServerConfig::for_d1());
     Ok(match env.durable_object(POKES_BINDING) {
         Ok(namespace) => builder.on_push(move |notice| {
             let namespace = namespace.clone();
