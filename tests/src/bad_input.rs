@@ -27,6 +27,20 @@ pub struct Case {
     pub code: Option<&'static str>,
 }
 
+impl Case {
+    /// Asserts the answer `(status, body)` is the one this case must get:
+    /// its status and, for errors, a typed body with code, message and
+    /// whether to retry.
+    pub fn assert_answered(&self, status: u16, body: &Value) {
+        assert_eq!(status, self.status, "{}: {body}", self.name);
+        if let Some(code) = self.code {
+            assert_eq!(body["error"].as_str(), Some(code), "{}: {body}", self.name);
+            assert!(body["message"].is_string(), "{}: every error has a message", self.name);
+            assert!(body["retryable"].is_boolean(), "{}", self.name);
+        }
+    }
+}
+
 /// A push body for `group` carrying `mutations`.
 pub fn push_body(group: &str, mutations: Value) -> Vec<u8> {
     json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": group, "mutations": mutations})

@@ -62,31 +62,8 @@ pub struct BatchServerBuilder<R: Registry, B: BatchDb> {
 }
 
 impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
-    /// The endpoints' path prefix (default `/sync`).
-    pub fn base_path(mut self, base: impl Into<String>) -> Self {
-        self.config.base_path = base.into().trim_end_matches('/').to_owned();
-        self
-    }
-
-    /// Lets pages of `origin` (exactly: `https://app.example`) call the endpoints (CORS).
-    pub fn allow_origin(mut self, origin: impl Into<String>) -> Self {
-        self.config.cors.allowed_origins.push(origin.into());
-        self
-    }
-
-    /// Lets pages of every origin call the endpoints (CORS). For development.
-    pub fn allow_any_origin(mut self) -> Self {
-        self.config.cors.allow_any_origin = true;
-        self
-    }
-
-    /// Lets browsers send request header `name` from other origins.
-    pub fn allow_header(mut self, name: impl Into<String>) -> Self {
-        self.config.cors.allowed_headers.push(name.into());
-        self
-    }
-
-    /// Replaces all limits at once.
+    /// Replaces all limits at once: base path, CORS, body and push limits,
+    /// pull pages (start from [`ServerConfig::for_d1`] on D1).
     pub fn config(mut self, config: ServerConfig) -> Self {
         self.config = config;
         self
