@@ -14,7 +14,7 @@ use super::pokes::{self, SocketRequest};
 use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, POKE_SUBPROTOCOL};
 use crate::schema::Schema;
-use crate::server::http_handler::error_response;
+use crate::server::http_handler::{error_response, too_large};
 use crate::server::subprotocol_headers::add_subprotocol_headers;
 use crate::server::{BatchServer, BatchServerBuilder, ServerConfig, ServerError, check_id};
 
@@ -68,8 +68,21 @@ pub async fn serve<R: Registry>(
             Err(error) => into_worker(server_error_with_cors(server, &request, &error)),
         };
     }
-    let request = into_http(request).await?;
-    into_worker(server.handle(request).await)
+    // A declared body over the limit is refused before it is read (the
+    // Worker would otherwise buffer all of it); chunked bodies are read and
+    // then checked by `handle`.
+    let limit = server.config().max_body_bytes;
+    let declared = request.headers().get("content-length").ok().flatten().and_then(|n| n.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return into_worker(server_error_with_cors(server, &request, &too_large(limit)));
+    }
+    match into_http(request).await {
+        Ok(request) => into_worker(server.handle(request).await),
+        Err(e) => {
+            let error = ServerError::new(ErrorCode::InvalidRequest, format!("could not read the request: {e}"));
+            into_worker(error_response(&error))
+        }
+    }
 }
 
 async fn ensure_schema_once<R: Registry>(server: &BatchServer<R, D1Db>) -> Result<(), ServerError> {
