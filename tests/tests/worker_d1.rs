@@ -254,6 +254,23 @@ async fn the_poke_socket_checks_credentials_and_ownership_and_pokes_on_commits()
     let mutation = json!([{"clientId": format!("{run}-bob"), "id": 1, "name": "createTodo", "args": create(&format!("{run}-b"), "y"), "timestamp": 1}]);
     assert_eq!(w.push(&other, &format!("{run}-bob"), mutation).await.0, 200);
     assert_eq!(next(&mut socket, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a commit pokes");
+
+    // A socket on a group nobody owns yet is allowed; when another user's
+    // push claims the group, the Durable Object closes it (1008).
+    let unclaimed = format!("{run}-unclaimed");
+    let mut early = poke_socket(&w, Some(&mallory), &unclaimed).await.expect("no owner yet: allowed");
+    assert_eq!(next(&mut early, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a poke on connect");
+    let mutation = json!([{"clientId": format!("{run}-claimer"), "id": 1, "name": "createTodo", "args": create(&format!("{run}-c"), "z"), "timestamp": 1}]);
+    assert_eq!(w.push(&alice, &unclaimed, mutation).await.0, 200);
+    let closed = loop {
+        match tokio::time::timeout(TIMEOUT, early.next()).await.expect("closed in time") {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue, // the claim's own poke may come first
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    let frame = closed.expect("a close frame with a code");
+    assert_eq!(u16::from(frame.code), 1008, "policy violation: {frame:?}");
 }
 
 /// Concurrent pushes never interleave (ARCHITECTURE.md, "Server backends
