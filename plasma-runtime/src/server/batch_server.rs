@@ -21,8 +21,8 @@ use crate::server::storage::batch::BatchDb;
 use crate::server::storage::batch_schema;
 use crate::server::storage::batched::BatchStorage;
 use crate::server::{
-    AuthRejection, Authorized, PokeTarget, ServerConfig, ServerError, check_id, compact, forget, now_ms, pull, push,
-    validate,
+    AuthRejection, Authorized, BuildError, PokeTarget, ServerConfig, ServerError, check_id, compact, forget, now_ms,
+    pull, push, validate,
 };
 use crate::sql::migrate::SchemaChange;
 
@@ -93,13 +93,9 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
     /// The server, without touching the database: call
     /// [`BatchServer::ensure_schema`] once before serving (the Worker
     /// adapter does, once per isolate).
-    pub fn build(self) -> Result<BatchServer<R, B>, ServerError> {
-        let auth = self.auth.ok_or_else(|| {
-            ServerError::new(ErrorCode::Internal, "the sync server needs an auth hook: call .auth(...)")
-        })?;
-        if let Some((_, name)) = R::NAMES.iter().enumerate().find(|(i, name)| R::NAMES[..*i].contains(name)) {
-            return Err(ServerError::new(ErrorCode::Internal, format!("two mutators are named `{name}`")));
-        }
+    pub fn build(self) -> Result<BatchServer<R, B>, BuildError> {
+        let auth = self.auth.ok_or(BuildError::MissingAuth)?;
+        BuildError::check_names::<R>()?;
         Ok(BatchServer {
             storage: BatchStorage::new(self.db),
             schema: self.schema,

@@ -59,7 +59,7 @@ pub use pokes::{PokeHub, PokeSubscription, SubscribeError};
 #[cfg(feature = "axum")]
 pub use serve::{ServeConfig, serve, serve_with_shutdown};
 #[cfg(feature = "server")]
-pub use sqlite_server::{BuildError, SyncServer, SyncServerBuilder};
+pub use sqlite_server::{SyncServer, SyncServerBuilder};
 
 use crate::protocol::{ErrorCode, ServerLimits};
 
@@ -157,6 +157,31 @@ impl AuthRejection {
     /// 403: authenticated but not allowed.
     pub fn forbidden(reason: impl Into<String>) -> Self {
         AuthRejection { code: ErrorCode::Forbidden, reason: reason.into() }
+    }
+}
+
+/// Why a server could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No auth hook was given.
+    #[error("the sync server needs an auth hook: call .auth(...)")]
+    MissingAuth,
+    /// Two mutators share a name.
+    #[error("two mutators are named `{0}`")]
+    DuplicateMutator(String),
+    /// `ensure_schema` failed or refused.
+    #[error(transparent)]
+    Schema(#[from] crate::error::ExecError),
+}
+
+impl BuildError {
+    /// Refuses a registry in which two mutators share a name.
+    pub(crate) fn check_names<R: crate::mutator::Registry>() -> Result<(), BuildError> {
+        match R::NAMES.iter().enumerate().find(|(i, name)| R::NAMES[..*i].contains(name)) {
+            Some((_, name)) => Err(BuildError::DuplicateMutator((*name).to_owned())),
+            None => Ok(()),
+        }
     }
 }
 

@@ -8,14 +8,13 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::error::ExecError;
 use crate::exec::sqlite::SqliteExecutor;
 use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PullResponse, PushResponse};
 use crate::schema::Schema;
 use crate::server::{
-    AuthRejection, Authorized, PokeHub, PokeTarget, ServerConfig, ServerError, bookkeeping, check_id, compact, forget,
-    now_ms, pull, push, validate,
+    AuthRejection, Authorized, BuildError, PokeHub, PokeTarget, ServerConfig, ServerError, bookkeeping, check_id,
+    compact, forget, now_ms, pull, push, validate,
 };
 
 type AuthFuture<Ctx> = Pin<Box<dyn Future<Output = Result<Authorized<Ctx>, AuthRejection>> + Send>>;
@@ -102,11 +101,7 @@ where
     /// Applies the schema (`ensure_schema`) and returns the server.
     pub fn build(self) -> Result<SyncServer<R>, BuildError> {
         let auth = self.auth.ok_or(BuildError::MissingAuth)?;
-        for (i, name) in R::NAMES.iter().enumerate() {
-            if R::NAMES[..i].contains(name) {
-                return Err(BuildError::DuplicateMutator((*name).to_owned()));
-            }
-        }
+        BuildError::check_names::<R>()?;
         self.db.ensure_schema(self.schema)?;
         let readers = self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
         let (max_poke_sockets, max_poke_sockets_per_user) =
@@ -123,21 +118,6 @@ where
             }),
         })
     }
-}
-
-/// Why a server could not be built.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No auth hook was given.
-    #[error("the sync server needs an auth hook: call .auth(...)")]
-    MissingAuth,
-    /// Two mutators share a name.
-    #[error("two mutators are named `{0}`")]
-    DuplicateMutator(String),
-    /// `ensure_schema` failed or refused.
-    #[error(transparent)]
-    Schema(#[from] ExecError),
 }
 
 impl<R: Registry> SyncServer<R>
