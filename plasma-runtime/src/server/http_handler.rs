@@ -106,12 +106,14 @@ where
         .await
     }
 
-    /// See [`preflight`].
+    /// See [`preflight`] (for the axum adapter).
+    #[cfg(feature = "axum")]
     pub(crate) fn preflight(&self, path: &str, method: &Method, headers: &HeaderMap) -> Option<Response<Bytes>> {
         preflight(self.config(), path, method, headers)
     }
 
-    /// See [`route`].
+    /// See [`route`] (for the axum adapter).
+    #[cfg(feature = "axum")]
     pub(crate) fn endpoint(&self, path: &str, method: &Method) -> Result<Endpoint, ServerError> {
         route(self.config(), path, method)
     }
