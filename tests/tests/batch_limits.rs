@@ -351,3 +351,41 @@ async fn blind_inserts_end_as_on_sqlite_when_the_id_exists() {
     assert_eq!(refused(&d1), vec![101, 103, 104], "the flickers of existing ids and the duplicate create");
     assert_eq!(refused(&d1), refused(sqlite.connection()));
 }
+
+/// An incremental pull after 250 other groups pushed: their clients' LMID
+/// entries are in the change log too, and are looked up a window at a time
+/// (a statement per client was 250 round trips); none of them reaches g1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_pull_looks_up_other_groups_clients_a_window_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let batch = batch_server(&dir, BatchLimits::D1);
+    let (status, answer) =
+        on_batch(&batch, "push", &push("c1", 1, "createTodo", json!({"id": "mine", "title": "x", "updatedAt": 1})));
+    assert_eq!(status, 200, "{answer}");
+    let (_, first) = on_batch(
+        &batch,
+        "pull",
+        &json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": null}),
+    );
+    for i in 0..250 {
+        let body = json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": format!("other-{i}"),
+            "mutations": [{"clientId": format!("oc-{i}"), "id": 1, "name": "createTodo", "args": {"id": format!("t-{i:03}"), "title": "y", "updatedAt": 1}, "timestamp": 1}]});
+        let (status, answer) = on_batch(&batch, "push", &body);
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) =
+        on_batch(&batch, "push", &push("c1", 2, "createTodo", json!({"id": "mine-2", "title": "x", "updatedAt": 1})));
+    assert_eq!(status, 200, "{answer}");
+    let before = batch.storage().db().statements_run();
+    let body = json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "g1", "cookie": first["cookie"]});
+    let (status, page) = on_batch(&batch, "pull", &body);
+    assert_eq!(status, 200, "{page}");
+    let statements = batch.storage().db().statements_run() - before;
+    let puts = page["patch"].as_array().expect("patch").iter().filter(|op| op["op"] == "put").count();
+    assert_eq!(puts, 251, "every new todo");
+    assert_eq!(page["lastMutationIdChanges"], json!({"c1": 2}), "only g1's own clients");
+    // Six windows of 100 keys, a rows read and a clients read each, plus bookkeeping; a
+    // statement per client key was 250 more.
+    assert!(statements <= 30, "500 changed keys (250 of them other groups' clients) took {statements} statements");
+    println!("incremental pull past 250 other clients: {statements} statements");
+}

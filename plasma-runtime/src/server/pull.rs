@@ -178,18 +178,20 @@ impl PageBudget {
     }
 }
 
-/// Keys whose rows an incremental pull reads at once: one statement per
-/// table per window on a backend that reads them together (D1 binds at most
-/// 100 values per statement, and a Worker invocation runs at most 1,000),
-/// and at most one window read beyond where a full page stops.
+/// Keys whose rows (and client LMIDs) an incremental pull reads at once: one
+/// statement per table per window on a backend that reads them together (D1
+/// binds at most 100 values per statement, and a Worker invocation runs at
+/// most 1,000), and at most one window read beyond where a full page stops.
 const LOOKUP_WINDOW: usize = 100;
 
-/// The rows of the keys of the current window, by the key's place in it.
+/// The rows (and client LMIDs) of the keys of the current window, by the
+/// key's place in it.
 #[derive(Default)]
 struct Prefetched {
     /// The index of the window's first key.
     start: usize,
     rows: Vec<Option<Row>>,
+    lmids: Vec<Option<u64>>,
 }
 
 impl Prefetched {
@@ -199,15 +201,24 @@ impl Prefetched {
         &mut self,
         tx: &mut impl PullTx,
         schema: &Schema,
+        group: &str,
         start: usize,
         keys: &[(String, String, i64)],
     ) -> Result<(), ServerError> {
         self.start = start;
         self.rows.clear();
         self.rows.resize(keys.len(), None);
+        self.lmids.clear();
+        self.lmids.resize(keys.len(), None);
         let mut by_table: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, (tbl, _, _)) in keys.iter().enumerate() {
             by_table.entry(tbl.as_str()).or_default().push(i);
+        }
+        if let Some(places) = by_table.remove(CLIENTS_TABLE) {
+            let clients: Vec<&str> = places.iter().map(|&i| keys[i].1.as_str()).collect();
+            for (place, lmid) in places.into_iter().zip(tx.lmids_in_group(group, &clients).await?) {
+                self.lmids[place] = lmid;
+            }
         }
         for (tbl, places) in by_table {
             let Some(table) = schema.table(tbl) else { continue };
@@ -222,6 +233,11 @@ impl Prefetched {
     /// The row of key `i`, if it exists (fetched with its window).
     fn take(&mut self, i: usize) -> Option<Row> {
         self.rows.get_mut(i.checked_sub(self.start)?).and_then(Option::take)
+    }
+
+    /// The LMID of client key `i` if the client is of the pulling group.
+    fn lmid(&self, i: usize) -> Option<u64> {
+        self.lmids.get(i.checked_sub(self.start)?).copied().flatten()
     }
 }
 
@@ -246,7 +262,7 @@ async fn incremental(
     let mut more = false;
     for (i, (tbl, pk, _)) in keys.iter().enumerate() {
         if i % LOOKUP_WINDOW == 0 && i < limit.rows {
-            rows.fetch(tx, schema, i, &keys[i..keys.len().min(i + LOOKUP_WINDOW).min(limit.rows)]).await?;
+            rows.fetch(tx, schema, group, i, &keys[i..keys.len().min(i + LOOKUP_WINDOW).min(limit.rows)]).await?;
         }
         // The one key past the page only tells that more follow; LMID entries
         // carry no row.
@@ -272,7 +288,7 @@ async fn incremental(
             break;
         }
         if tbl == CLIENTS_TABLE
-            && let Some(lmid) = tx.lmid_in_group(group, pk).await?
+            && let Some(lmid) = rows.lmid(i)
         {
             lmids.insert(pk.clone(), lmid);
         }

@@ -107,6 +107,15 @@ pub fn lmid_in_group() -> String {
     format!("SELECT \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"id\" = ? AND \"client_group_id\" = ?")
 }
 
+/// `(group, client × n)` → `(client, last mutation id)` of those of the `n`
+/// clients that belong to `group`.
+pub fn lmids_in_group(n: usize) -> String {
+    let marks = vec!["?"; n].join(", ");
+    format!(
+        "SELECT \"id\", \"last_mutation_id\" FROM \"{CLIENTS_TABLE}\" WHERE \"client_group_id\" = ? AND \"id\" IN ({marks})"
+    )
+}
+
 /// `(group, after, through)` → `(client, mutation id, message)` of the
 /// group's errors recorded in `(after, through]`, oldest first.
 pub fn errors_between() -> String {

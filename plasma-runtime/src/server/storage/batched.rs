@@ -480,6 +480,24 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
         Ok(first(self.db, statements::lmid_in_group(), vec![text(client), text(group)]).await?.as_ref().and_then(lmid))
     }
 
+    async fn lmids_in_group(&mut self, group: &str, clients: &[&str]) -> Result<Vec<Option<u64>>, ServerError> {
+        let mut found: std::collections::HashMap<String, u64> = std::collections::HashMap::with_capacity(clients.len());
+        // The group takes one parameter of each statement.
+        for chunk in clients.chunks(self.db.limits().max_params.saturating_sub(1).max(1)) {
+            let mut params = vec![text(group)];
+            params.extend(chunk.iter().map(|c| text(c)));
+            for row in query(self.db, statements::lmids_in_group(chunk.len()), params).await? {
+                match row.as_slice() {
+                    [Value::Text(client), l] => {
+                        found.insert(client.clone(), lmid(l).ok_or_else(|| malformed("client", &row))?);
+                    }
+                    _ => return Err(malformed("client", &row)),
+                }
+            }
+        }
+        Ok(clients.iter().map(|c| found.get(*c).copied()).collect())
+    }
+
     async fn errors_between(
         &mut self,
         group: &str,

@@ -134,6 +134,17 @@ pub trait PullTx {
     /// The last mutation id of `client` if it belongs to `group`.
     async fn lmid_in_group(&mut self, group: &str, client: &str) -> Result<Option<u64>, ServerError>;
 
+    /// For each of `clients`, its last mutation id if it belongs to `group`,
+    /// in the order of `clients`. Read together on a backend whose every
+    /// statement is a round trip.
+    async fn lmids_in_group(&mut self, group: &str, clients: &[&str]) -> Result<Vec<Option<u64>>, ServerError> {
+        let mut lmids = Vec::with_capacity(clients.len());
+        for client in clients {
+            lmids.push(self.lmid_in_group(group, client).await?);
+        }
+        Ok(lmids)
+    }
+
     /// The errors of `group`'s clients recorded at positions in `(after, through]`, oldest first.
     async fn errors_between(
         &mut self,
