@@ -59,15 +59,7 @@ impl TestServer {
 
     /// Sends a raw request; returns the status and the JSON body (`Null` if not JSON).
     pub async fn raw(&self, method: &str, path: &str, user: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http.request(method, self.url(path)).body(body);
-        if let Some(user) = user {
-            request = request.header(todo::server::USER_HEADER, user);
-        }
-        let response = request.send().await.expect("request reaches the server");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        send(&self.http, method, &self.url(path), user, body).await
     }
 
     /// Writes `request` as-is on a fresh TCP connection and reads the answer
@@ -147,6 +139,21 @@ pub fn dump(conn: &plasma::exec::rusqlite::Connection) -> Vec<String> {
         out.extend(rows.map(|r| r.expect("row")));
     }
     out
+}
+
+/// Sends `method url` as `user` (the todo app's user header) with `body`;
+/// returns the status and the JSON body (`Null` if not JSON). For any
+/// server: the axum one here, the Worker in `worker_d1.rs`.
+pub async fn send(http: &reqwest::Client, method: &str, url: &str, user: Option<&str>, body: Vec<u8>) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut request = http.request(method, url).body(body);
+    if let Some(user) = user {
+        request = request.header(todo::USER_HEADER, user);
+    }
+    let response = request.send().await.expect("request reaches the server");
+    let status = response.status().as_u16();
+    let bytes = response.bytes().await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 /// `createTodo` arguments.

@@ -21,7 +21,7 @@ use plasma::client::{Client, MemoryStore, MutationFailed, SyncStatus};
 use plasma::protocol::ErrorCode;
 use plasma_tests::bad_input::cases;
 use plasma_tests::clients::{PATIENCE, client_with, quick_backoff, until};
-use plasma_tests::harness::{TIMEOUT, create, dump};
+use plasma_tests::harness::{TIMEOUT, create, dump, send};
 use serde_json::{Value, json};
 use todo::client::TodoClient;
 use todo::{CreateTodo, Ctx, ImportTodos, Todo, TodoMutators, create_todo, import_todos};
@@ -47,15 +47,7 @@ impl Worker {
     }
 
     async fn raw(&self, method: &str, path: &str, user: Option<&str>, body: Vec<u8>) -> (u16, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut request = self.http.request(method, format!("{}{path}", self.url)).body(body);
-        if let Some(user) = user {
-            request = request.header(todo::USER_HEADER, user);
-        }
-        let response = request.send().await.expect("request reaches the Worker");
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await.expect("body");
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        send(&self.http, method, &format!("{}{path}", self.url), user, body).await
     }
 
     async fn push(&self, user: &str, group: &str, mutations: Value) -> (u16, Value) {

@@ -184,7 +184,8 @@ async fn into_http(mut request: Request) -> worker::Result<http::Request<Bytes>>
     builder.body(Bytes::from(body)).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
-fn into_worker(response: http::Response<Bytes>) -> worker::Result<Response> {
+/// An `http` response as the Worker's.
+pub(super) fn into_worker(response: http::Response<Bytes>) -> worker::Result<Response> {
     let (parts, body) = response.into_parts();
     Ok(Response::from_bytes(body.to_vec())?
         .with_status(parts.status.as_u16())

@@ -20,7 +20,7 @@ use worker::{
     WebSocketIncomingMessage, WebSocketPair, durable_object,
 };
 
-use super::front::internal_request;
+use super::front::{internal_request, into_worker};
 use crate::protocol::{ErrorCode, POKE_SUBPROTOCOL, Poke};
 use crate::server::http_handler::error_response;
 use crate::server::{PokeTarget, PushNotice, ServerError};
@@ -105,11 +105,7 @@ fn attachment(socket: &WebSocket) -> Option<Attachment> {
 }
 
 fn refuse(code: ErrorCode, message: String) -> worker::Result<Response> {
-    let response = error_response(&ServerError::new(code, message));
-    let (parts, body) = response.into_parts();
-    Ok(Response::from_bytes(body.to_vec())?
-        .with_status(parts.status.as_u16())
-        .with_headers(Headers::from(&parts.headers)))
+    into_worker(error_response(&ServerError::new(code, message)))
 }
 
 /// The poke Durable Object. Bind it as `PLASMA_POKES` (class `PlasmaPokes`,

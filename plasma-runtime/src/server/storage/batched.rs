@@ -114,52 +114,35 @@ async fn select(db: &impl BatchDb, query: &SelectQuery) -> Result<Vec<Row>, Exec
 /// Refuses (as the mutator's error) a write holding a value or row larger
 /// than the database stores, or an integer it cannot bind exactly.
 fn check_write(query: &WriteQuery, limits: &BatchLimits) -> Result<(), ExecError> {
-    let values: Vec<&Value> = match query {
-        WriteQuery::Insert(insert) => insert.rows.iter().flatten().collect(),
-        WriteQuery::Update(update) => update.set.iter().map(|(_, v)| v).collect(),
-        WriteQuery::Delete(_) => Vec::new(),
-    };
-    if let Some(Value::Integer(i)) =
-        values.into_iter().find(|v| matches!(v, Value::Integer(i) if i.unsigned_abs() > limits.max_exact_integer))
-    {
-        return Err(ExecError::Constraint {
-            message: format!(
-                "integer {i} in `{}` is beyond what this database stores exactly (at most {} in magnitude)",
-                query.table().name,
-                limits.max_exact_integer
-            ),
-            source: None,
-        });
-    }
-    check_write_size(query, limits.max_value_bytes)
-}
-
-fn check_write_size(query: &WriteQuery, limit: usize) -> Result<(), ExecError> {
-    let too_big = |bytes: usize| ExecError::Constraint {
-        message: format!(
-            "a row of `{}` would hold {bytes} bytes; this database stores at most {limit} per value or row",
-            query.table().name
-        ),
-        source: None,
+    let table = query.table().name;
+    // One check per row written: each of an insert's rows, an update's assignments.
+    let check_row = |row: &mut dyn Iterator<Item = &Value>| -> Result<(), ExecError> {
+        let refuse = |message: String| ExecError::Constraint { message, source: None };
+        let mut bytes = 0_usize;
+        for value in row {
+            if let Value::Integer(i) = value
+                && i.unsigned_abs() > limits.max_exact_integer
+            {
+                return Err(refuse(format!(
+                    "integer {i} in `{table}` is beyond what this database stores exactly (at most {} in magnitude)",
+                    limits.max_exact_integer
+                )));
+            }
+            bytes = bytes.saturating_add(value_bytes(value));
+        }
+        if bytes > limits.max_value_bytes {
+            return Err(refuse(format!(
+                "a row of `{table}` would hold {bytes} bytes; this database stores at most {} per value or row",
+                limits.max_value_bytes
+            )));
+        }
+        Ok(())
     };
     match query {
-        WriteQuery::Insert(insert) => {
-            for row in &insert.rows {
-                let bytes: usize = row.iter().map(value_bytes).sum();
-                if bytes > limit {
-                    return Err(too_big(bytes));
-                }
-            }
-        }
-        WriteQuery::Update(update) => {
-            let bytes: usize = update.set.iter().map(|(_, v)| value_bytes(v)).sum();
-            if bytes > limit {
-                return Err(too_big(bytes));
-            }
-        }
-        WriteQuery::Delete(_) => {}
+        WriteQuery::Insert(insert) => insert.rows.iter().try_for_each(|row| check_row(&mut row.iter())),
+        WriteQuery::Update(update) => check_row(&mut update.set.iter().map(|(_, v)| v)),
+        WriteQuery::Delete(_) => Ok(()),
     }
-    Ok(())
 }
 
 fn exec_error(e: DbError) -> ExecError {
@@ -214,12 +197,14 @@ async fn head_seq(db: &impl BatchDb) -> Result<i64, ServerError> {
 /// Commits `batch` if nothing else committed since version `seen`; a
 /// conflict is `busy`, so the caller's attempt runs again.
 async fn commit(db: &impl BatchDb, seen: i64, batch: Vec<Statement>) -> Result<(), ServerError> {
-    match commit_guarded(db, seen, batch).await {
-        Ok(()) => Ok(()),
-        Err(CommitError::Conflict) => {
-            Err(ServerError::new(ErrorCode::Busy, "another write committed meanwhile: retry"))
-        }
-        Err(CommitError::Failed(e)) => Err(e.into()),
+    commit_guarded(db, seen, batch).await.map_err(commit_failure)
+}
+
+/// A conflict is `busy` (the attempt runs again); any other failure is the database's.
+fn commit_failure(e: CommitError) -> ServerError {
+    match e {
+        CommitError::Conflict => ServerError::new(ErrorCode::Busy, "another write committed meanwhile: retry"),
+        CommitError::Failed(e) => e.into(),
     }
 }
 
@@ -398,16 +383,13 @@ impl<B: BatchDb> PushStorage for BatchStorage<B> {
                 verify_next.store(false, Ordering::Relaxed);
                 Ok(())
             }
-            Err(CommitError::Conflict) => {
-                Err(ServerError::new(ErrorCode::Busy, "another write committed meanwhile: retry"))
-            }
             // A row assumed new exists: nothing was written; run the push
             // again, looking inserted ids up (the mutator may refuse then).
             Err(CommitError::Failed(e)) if is_assumption_failure(&e) => {
                 verify_next.store(true, Ordering::Relaxed);
                 Err(ServerError::new(ErrorCode::Busy, "an inserted id exists: retry with lookups"))
             }
-            Err(CommitError::Failed(e)) => Err(e.into()),
+            Err(other) => Err(commit_failure(other)),
         }
     }
 }
