@@ -227,6 +227,14 @@ impl NotOption for f32 {}
 impl NotOption for f64 {}
 impl<T> NotOption for Json<T> {}
 
+/// Column types whose values an `in_select` may compare: the same type,
+/// nullable or not (`Option<String>` against `String`).
+#[diagnostic::on_unimplemented(message = "a `{Self}` column cannot be compared with a `{Other}` column")]
+pub trait Comparable<Other: ColumnType>: ColumnType {}
+impl<C: ColumnType> Comparable<C> for C {}
+impl<C: ColumnType + NotOption> Comparable<Option<C>> for C {}
+impl<C: ColumnType + NotOption> Comparable<C> for Option<C> {}
+
 /// A Rust value accepted where a column of type `C` expects one: in comparisons
 /// (`eq`, `lt`, `is_in`, ...) and in `set`/`value` of writes.
 #[diagnostic::on_unimplemented(

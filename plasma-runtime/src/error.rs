@@ -178,6 +178,19 @@ pub enum QueryError {
         /// Table name.
         table: &'static str,
     },
+    /// An inner select whose own filter reads yet another table: one level only.
+    #[error("the inner select on `{table}` reads another table: `in_select` nests one level only")]
+    NestedSubSelect {
+        /// The inner select's table.
+        table: &'static str,
+    },
+    /// A live query whose filter reads another table: live queries follow
+    /// one table's changes, so they cannot keep such a result current.
+    #[error("a live query on `{table}` cannot read another table (`in_select`): fetch it, or filter by values")]
+    LiveSubSelect {
+        /// The live query's table.
+        table: &'static str,
+    },
 }
 
 /// A schema change that `ensure_schema` refuses because it would lose or
@@ -284,6 +297,15 @@ pub enum ExecError {
     /// The table is not part of this executor's schema.
     #[error("unknown table `{0}`")]
     UnknownTable(String),
+    /// On the server: the write would leave (or overwrite) a row the
+    /// writer may not read. The mutation fails with this message.
+    #[error("write outside the writer's read scope: row `{id}` of `{table}`")]
+    OutOfScope {
+        /// The table written.
+        table: &'static str,
+        /// The row's id (empty when the write names none).
+        id: String,
+    },
     /// Any other storage failure.
     #[error("storage error: {message}")]
     Storage {

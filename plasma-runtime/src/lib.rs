@@ -54,7 +54,7 @@ pub mod table;
 pub mod value;
 pub mod wire;
 
-pub use column_type::{ColumnType, IntoColumnValue, Json, JsonValue};
+pub use column_type::{ColumnType, Comparable, IntoColumnValue, Json, JsonValue};
 pub use error::{DecodeError, EncodeError, ErrorSource, ExecError, QueryError, SchemaError, ValueError};
 pub use exec::{Executor, Transaction};
 pub use mutator::{DispatchError, InRegistry, Mutator, MutatorError, Registry};

@@ -40,6 +40,7 @@ async fn fetch(request: Request, env: Env, _ctx: Context) -> worker::Result<Resp
     let server = plasma::server::d1::builder::<TodoMutators>(&SCHEMA, &env)?
         .config(config)
         .auth(move |headers| async move { todo::auth::authorize(&headers, rules) })
+        .scopes(todo::access::scopes())
         .build()
         .map_err(|e| worker::Error::RustError(e.to_string()))?;
     plasma::server::d1::serve(&server, &env, request).await

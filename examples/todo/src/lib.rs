@@ -21,14 +21,54 @@ pub struct Todo {
     /// Last change, milliseconds since the Unix epoch.
     #[plasma(rename = "updatedAt", index)]
     pub updated_at: i64,
+    /// Who created it: a todo outside a list is theirs alone.
+    #[plasma(default = "", index)]
+    pub owner: String,
+    /// The shared list it belongs to, if any: every member of the list sees it.
+    #[plasma(rename = "listId", index)]
+    pub list_id: Option<String>,
+}
+
+/// A list of todos that its members share.
+#[plasma::table(name = "lists")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct TodoList {
+    /// Client-generated id.
+    #[plasma(id)]
+    pub id: String,
+    /// The list's name.
+    pub name: String,
+    /// Who created it.
+    pub owner: String,
+}
+
+/// One user's membership of a list: it lets them read and write the list
+/// and its todos.
+#[plasma::table(name = "list_members")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListMember {
+    /// `{list_id}:{user_id}` ([`member_id`]).
+    #[plasma(id)]
+    pub id: String,
+    /// The list.
+    #[plasma(rename = "listId", index)]
+    pub list_id: String,
+    /// The member.
+    #[plasma(rename = "userId", index)]
+    pub user_id: String,
+}
+
+/// The id of `user`'s membership of `list`: one row per pair.
+pub fn member_id(list: &str, user: &str) -> String {
+    format!("{list}:{user}")
 }
 
 /// Every table of the app, at the version client and server compare.
-pub static SCHEMA: plasma::Schema = plasma::schema![version = SCHEMA_VERSION; Todo];
+pub static SCHEMA: plasma::Schema = plasma::schema![version = SCHEMA_VERSION; Todo, TodoList, ListMember];
 
 /// The app's schema version; clients with another version are told to update.
 /// `SCHEMA` carries it to both builders; the constant is for raw requests.
-pub const SCHEMA_VERSION: &str = "todos-v1";
+pub const SCHEMA_VERSION: &str = "todos-v2";
 
 /// Who is asking, and where the mutator runs: handed to every mutator by the
 /// server's auth hook ([`Ctx::server`]) or by the client ([`Ctx::client`]).
@@ -105,6 +145,30 @@ pub struct CreateTodo {
     pub title: String,
     /// Client clock, ms.
     pub updated_at: i64,
+    /// The shared list to put it in (the caller must be a member); none:
+    /// a private todo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list_id: Option<String>,
+}
+
+/// Arguments of [`create_list`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateList {
+    /// New id (`client.new_id()`).
+    pub id: String,
+    /// The list's name.
+    pub name: String,
+}
+
+/// Arguments of [`share_list`] and [`unshare_list`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShareList {
+    /// Which list (the caller must be a member).
+    pub list_id: String,
+    /// Whom to add or remove.
+    pub user_id: String,
 }
 
 /// Arguments of [`mark_done`].
@@ -178,8 +242,54 @@ pub async fn create_todo(tx: &mut impl Transaction, ctx: &Ctx, args: CreateTodo)
         .value(Todo::ID, args.id)
         .value(Todo::TITLE, args.title)
         .value(Todo::UPDATED_AT, args.updated_at)
+        .value(Todo::OWNER, ctx.user_id.as_str())
+        .value(Todo::LIST_ID, args.list_id)
         .run(tx)
         .await?;
+    Ok(())
+}
+
+/// Creates a list with the caller as its first member.
+#[plasma::mutator(name = "createList")]
+pub async fn create_list(tx: &mut impl Transaction, ctx: &Ctx, args: CreateList) -> Result<(), MutatorError> {
+    if args.name.trim().is_empty() {
+        return Err(MutatorError::app("a list needs a name"));
+    }
+    // A taken id fails here, before any membership is written.
+    TodoList::insert()
+        .value(TodoList::ID, args.id.as_str())
+        .value(TodoList::NAME, args.name)
+        .value(TodoList::OWNER, ctx.user_id.as_str())
+        .run_outside_scope(tx) // the caller reads a list only once a member: this row comes first
+        .await?;
+    ListMember::insert()
+        .value(ListMember::ID, member_id(&args.id, &ctx.user_id))
+        .value(ListMember::LIST_ID, args.id.as_str())
+        .value(ListMember::USER_ID, ctx.user_id.as_str())
+        // The one write that grants access: to a list this mutator just created.
+        .run_outside_scope(tx)
+        .await?;
+    Ok(())
+}
+
+/// Adds a member to a list the caller belongs to (a no-op if already one).
+#[plasma::mutator(name = "shareList")]
+pub async fn share_list(tx: &mut impl Transaction, _ctx: &Ctx, args: ShareList) -> Result<(), MutatorError> {
+    // Checked by the server's scope too: a membership row of a list the
+    // caller is not in is outside their scope, so the insert fails.
+    ListMember::upsert()
+        .value(ListMember::ID, member_id(&args.list_id, &args.user_id))
+        .value(ListMember::LIST_ID, args.list_id)
+        .value(ListMember::USER_ID, args.user_id)
+        .run(tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes a member from a list the caller belongs to.
+#[plasma::mutator(name = "unshareList")]
+pub async fn unshare_list(tx: &mut impl Transaction, _ctx: &Ctx, args: ShareList) -> Result<(), MutatorError> {
+    ListMember::delete().filter(ListMember::ID.eq(member_id(&args.list_id, &args.user_id))).run(tx).await?;
     Ok(())
 }
 
@@ -200,6 +310,8 @@ pub async fn import_todos(tx: &mut impl Transaction, ctx: &Ctx, args: ImportTodo
             .value(Todo::ID, todo.id)
             .value(Todo::TITLE, todo.title)
             .value(Todo::UPDATED_AT, todo.updated_at)
+            .value(Todo::OWNER, ctx.user_id.as_str())
+            .value(Todo::LIST_ID, todo.list_id)
             .run(tx)
             .await?;
     }
@@ -256,7 +368,9 @@ pub async fn delete_todo(tx: &mut impl Transaction, _ctx: &Ctx, args: DeleteTodo
 
 plasma::mutators! {
     /// Every mutator of the todo app.
-    pub struct TodoMutators { create_todo, mark_done, mark_undone, rename_todo, delete_todo, import_todos }
+    pub struct TodoMutators {
+        create_todo, mark_done, mark_undone, rename_todo, delete_todo, import_todos, create_list, share_list, unshare_list
+    }
 }
 
 /// The header that names the user. A real app sends a session token and
@@ -320,6 +434,32 @@ pub mod auth {
     }
 }
 
+/// Who reads what, the same on every server backend: a todo is its
+/// owner's, or every member's of the list it is in; a list and its
+/// memberships are its members'.
+#[cfg(feature = "auth")]
+pub mod access {
+    use plasma::Filter;
+    use plasma::server::{Authorized, Scopes};
+
+    use super::{Ctx, ListMember, Todo, TodoList};
+
+    /// The lists `who` belongs to, as a filter on a list-id column.
+    fn my_lists(who: &Authorized<Ctx>) -> Filter<ListMember> {
+        ListMember::USER_ID.eq(who.user_id.as_str())
+    }
+
+    /// The todo app's read rules (writes are held to them too).
+    pub fn scopes() -> Scopes<Ctx> {
+        Scopes::new()
+            .table::<Todo>(|who| {
+                Todo::OWNER.eq(who.user_id.as_str()) | Todo::LIST_ID.in_select(ListMember::LIST_ID, my_lists(who))
+            })
+            .table::<TodoList>(|who| TodoList::ID.in_select(ListMember::LIST_ID, my_lists(who)))
+            .table::<ListMember>(|who| ListMember::LIST_ID.in_select(ListMember::LIST_ID, my_lists(who)))
+    }
+}
+
 /// The server side: the sync server for this app, with the demo auth hook.
 #[cfg(feature = "server")]
 pub mod server {
@@ -355,6 +495,7 @@ pub mod server {
         SyncServer::<TodoMutators>::builder(&SCHEMA, db)
             .config(config)
             .auth(move |headers| async move { super::auth::authorize(&headers, rules) })
+            .scopes(super::access::scopes())
             .build()
     }
 

@@ -424,6 +424,11 @@ impl MemoryExecutor {
 impl Transaction for MemoryTx<'_> {
     async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
         query.validate()?;
+        if query.filter.as_ref().is_some_and(Expr::has_sub_select) {
+            let mut resolved = query.clone();
+            super::resolve_filter(self, &mut resolved.filter).await?;
+            return Box::pin(self.select(&resolved)).await;
+        }
         let pos = self.exec.position(query.table)?;
         let tables = self.exec.tables.borrow();
         let rows = candidates(&tables[pos], query.filter.as_ref(), query.table.primary_key).map(|(_, row)| row);
@@ -432,6 +437,7 @@ impl Transaction for MemoryTx<'_> {
 
     async fn write(&mut self, mut query: WriteQuery) -> Result<u64, ExecError> {
         query.validate()?;
+        super::resolve_write(self, &mut query).await?;
         let mark = self.undo.len();
         let result = self.write_now(&query);
         if result.is_err() {

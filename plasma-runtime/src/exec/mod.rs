@@ -9,7 +9,7 @@
 pub mod indexeddb;
 pub mod memory;
 pub mod overlay;
-mod rows;
+pub(crate) mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -22,7 +22,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::ExecError;
-use crate::query::tree::{SelectQuery, WriteQuery};
+use crate::query::tree::{Expr, SelectQuery, WriteQuery};
 use crate::table::Row;
 
 /// An open transaction: reads see its own writes; dropping it without
@@ -35,6 +35,56 @@ pub trait Transaction {
     /// Validates and runs a write; returns the number of rows it changed.
     /// A failing write changes nothing (statement-level atomicity).
     async fn write(&mut self, query: WriteQuery) -> Result<u64, ExecError>;
+
+    /// Runs a write that the server does not hold to the writer's read
+    /// scope (see `server::scoped_tx`): for the mutator that must, say,
+    /// create a list's first membership. Everywhere else it is
+    /// [`write`](Self::write). Reach it through the builders'
+    /// `run_outside_scope`, so the exception stands out in review.
+    async fn write_outside_scope(&mut self, query: WriteQuery) -> Result<u64, ExecError> {
+        self.write(query).await
+    }
+}
+
+/// `filter` with every inner select ([`Expr::InSelect`]) run on `tx` and
+/// replaced by the `IN` list of its values, for executors that evaluate rows
+/// in memory. Inner selects never nest, so the reads here hold none.
+pub(crate) async fn resolve_sub_selects<T: Transaction + ?Sized>(
+    tx: &mut T,
+    filter: &Expr,
+) -> Result<Expr, ExecError> {
+    let mut subs = Vec::new();
+    filter.sub_selects(&mut subs);
+    let mut answers = Vec::with_capacity(subs.len());
+    for sub in subs {
+        // Boxed: this runs inside executors' own `select`.
+        let rows = Box::pin(tx.select(&sub.query())).await?;
+        answers.push(rows.into_iter().map(|row| row.get(sub.out).clone()).collect::<Vec<_>>());
+    }
+    let mut answers = answers.into_iter();
+    filter.resolve_sub_selects(&mut |_| {
+        answers.next().ok_or_else(|| ExecError::storage("inner selects changed while resolving".to_owned()))
+    })
+}
+
+/// [`resolve_sub_selects`] on an optional filter, when it holds any.
+pub(crate) async fn resolve_filter<T: Transaction + ?Sized>(
+    tx: &mut T,
+    filter: &mut Option<Expr>,
+) -> Result<(), ExecError> {
+    if let Some(f) = filter.as_ref().filter(|f| f.has_sub_select()) {
+        *filter = Some(resolve_sub_selects(tx, f).await?);
+    }
+    Ok(())
+}
+
+/// [`resolve_filter`] on a write's filter (inserts have none).
+pub(crate) async fn resolve_write<T: Transaction + ?Sized>(tx: &mut T, query: &mut WriteQuery) -> Result<(), ExecError> {
+    match query {
+        WriteQuery::Insert(_) => Ok(()),
+        WriteQuery::Update(q) => resolve_filter(tx, &mut q.filter).await,
+        WriteQuery::Delete(q) => resolve_filter(tx, &mut q.filter).await,
+    }
 }
 
 /// A store that hands out transactions.

@@ -249,6 +249,19 @@ impl<B: OverlayBase> OverlayTx<B> {
         (self.base, self.buffer.into_changes())
     }
 
+    /// Whether `filter` has an inner select of a table this overlay has
+    /// written: the base's SQL subquery would read the base's rows of it,
+    /// so such a filter is resolved here first. Otherwise the base answers
+    /// the subquery itself, and buffered rows are checked against the
+    /// resolved filter in [`merged`](Self::merged).
+    fn reads_buffered_table(&self, filter: Option<&Expr>) -> bool {
+        let mut subs = Vec::new();
+        if let Some(f) = filter {
+            f.sub_selects(&mut subs);
+        }
+        subs.iter().any(|sub| self.buffer.table(sub.table.name).is_some())
+    }
+
     /// The rows of the written state matching `query`, merged as the module
     /// docs describe.
     async fn merged(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
@@ -267,6 +280,24 @@ impl<B: OverlayBase> OverlayTx<B> {
         let from_base = self.base.select(&fetch).await?;
         // Read the buffer only after the await: nothing may change it meanwhile
         // (`&mut self`), but this keeps the borrow out of the future.
+        // Buffered rows are checked in memory, against the inner selects'
+        // values (of the base: no inner table is buffered, see `select`).
+        let resolved = match query.filter.as_ref().filter(|f| f.has_sub_select()) {
+            Some(f) => {
+                let mut subs = Vec::new();
+                f.sub_selects(&mut subs);
+                let mut answers = Vec::with_capacity(subs.len());
+                for sub in subs {
+                    let rows = self.base.select(&sub.query()).await?;
+                    answers.push(rows.into_iter().map(|row| row.get(sub.out).clone()).collect::<Vec<_>>());
+                }
+                let mut answers = answers.into_iter();
+                Some(f.resolve_sub_selects(&mut |_| {
+                    answers.next().ok_or_else(|| ExecError::storage("inner selects changed while resolving".to_owned()))
+                })?)
+            }
+            None => query.filter.clone(),
+        };
         let Some(buffer) = self.buffer.table(table.name) else {
             return Ok(eval::sort_and_page(query, from_base.iter().collect()));
         };
@@ -275,7 +306,7 @@ impl<B: OverlayBase> OverlayTx<B> {
             .rows
             .values()
             .filter_map(|e| e.current.as_ref())
-            .filter(|row| eval::matches(query.filter.as_ref(), row));
+            .filter(|row| eval::matches(resolved.as_ref(), row));
         Ok(eval::sort_and_page(query, untouched.chain(buffered).collect()))
     }
 
@@ -369,11 +400,24 @@ fn row_id<'r>(table: &TableDef, row: &'r Row) -> Result<&'r str, ExecError> {
 impl<B: OverlayBase> Transaction for OverlayTx<B> {
     async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
         query.validate()?;
+        if self.reads_buffered_table(query.filter.as_ref()) {
+            let mut resolved = query.clone();
+            super::resolve_filter(self, &mut resolved.filter).await?;
+            return Box::pin(self.merged(&resolved)).await;
+        }
         self.merged(query).await
     }
 
     async fn write(&mut self, mut query: WriteQuery) -> Result<u64, ExecError> {
         query.validate()?;
+        let filter = match &query {
+            WriteQuery::Update(q) => q.filter.as_ref(),
+            WriteQuery::Delete(q) => q.filter.as_ref(),
+            WriteQuery::Insert(_) => None,
+        };
+        if self.reads_buffered_table(filter) {
+            super::resolve_write(self, &mut query).await?;
+        }
         let mark = self.savepoint();
         let result = self.write_now(&query).await;
         if result.is_err() {

@@ -103,6 +103,9 @@ impl LiveQueries {
     /// watching another query.
     pub fn watch(&mut self, view: &MemoryExecutor, query: SelectQuery) -> Result<(LiveId, Vec<Row>), ExecError> {
         query.validate()?;
+        if query.filter.as_ref().is_some_and(crate::query::tree::Expr::has_sub_select) {
+            return Err(crate::error::QueryError::LiveSubSelect { table: query.table.name }.into());
+        }
         let def = query.table;
         view.capture(def, true)?;
         let order = query.total_order();

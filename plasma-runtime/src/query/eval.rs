@@ -79,6 +79,9 @@ pub fn eval(expr: &Expr, row: &Row) -> Option<bool> {
             if unknown { None } else { Some(false) }
         }
         Expr::Not(e) => eval(e, row).map(|b| !b),
+        // Executors resolve inner selects before evaluating rows
+        // (`Expr::resolve_sub_selects`); an unresolved one is unknown.
+        Expr::InSelect { .. } => None,
     }
 }
 

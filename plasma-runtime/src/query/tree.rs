@@ -69,6 +69,36 @@ pub enum Expr {
     Or(Vec<Expr>),
     /// Negation.
     Not(Box<Expr>),
+    /// `column IN (SELECT out FROM table WHERE filter)`: reads another table
+    /// (one level: the inner filter holds no `InSelect`). SQL renders it as
+    /// a subquery; the other executors run the inner select first and
+    /// evaluate the [`Expr::In`] it becomes ([`Expr::resolve_sub_selects`]),
+    /// with the same three-valued answer.
+    InSelect {
+        /// Column position in the outer table.
+        column: usize,
+        /// The inner select.
+        sub: Box<SubSelect>,
+    },
+}
+
+/// The inner select of [`Expr::InSelect`]: one column of the rows of a
+/// table matching a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubSelect {
+    /// The table read.
+    pub table: &'static TableDef,
+    /// The column whose values the outer column is compared with.
+    pub out: usize,
+    /// Optional filter on the inner table (no `InSelect` inside).
+    pub filter: Option<Expr>,
+}
+
+impl SubSelect {
+    /// The inner rows as a [`SelectQuery`] (every column; callers take `out`).
+    pub fn query(&self) -> SelectQuery {
+        SelectQuery { filter: self.filter.clone(), ..SelectQuery::all(self.table) }
+    }
 }
 
 impl Expr {
@@ -82,7 +112,41 @@ impl Expr {
             | Expr::StartsWith { column, .. } => out.push(*column),
             Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.columns(out)),
             Expr::Not(e) => e.columns(out),
+            Expr::InSelect { column, .. } => out.push(*column),
         }
+    }
+
+    /// Visits every inner select, outermost first.
+    pub fn sub_selects<'a>(&'a self, out: &mut Vec<&'a SubSelect>) {
+        match self {
+            Expr::InSelect { sub, .. } => out.push(sub),
+            Expr::And(es) | Expr::Or(es) => es.iter().for_each(|e| e.sub_selects(out)),
+            Expr::Not(e) => e.sub_selects(out),
+            _ => {}
+        }
+    }
+
+    /// Whether the filter reads another table (holds an `InSelect`).
+    pub fn has_sub_select(&self) -> bool {
+        let mut subs = Vec::new();
+        self.sub_selects(&mut subs);
+        !subs.is_empty()
+    }
+
+    /// The same filter with every `InSelect` replaced by the `In` of the
+    /// values `lookup` returns for its inner select: how executors that
+    /// evaluate rows in memory answer it exactly as SQL's subquery does.
+    pub fn resolve_sub_selects<E>(
+        &self,
+        lookup: &mut impl FnMut(&SubSelect) -> Result<Vec<Value>, E>,
+    ) -> Result<Expr, E> {
+        Ok(match self {
+            Expr::InSelect { column, sub } => Expr::In { column: *column, values: lookup(sub)? },
+            Expr::And(es) => Expr::And(es.iter().map(|e| e.resolve_sub_selects(lookup)).collect::<Result<_, _>>()?),
+            Expr::Or(es) => Expr::Or(es.iter().map(|e| e.resolve_sub_selects(lookup)).collect::<Result<_, _>>()?),
+            Expr::Not(e) => Expr::Not(Box::new(e.resolve_sub_selects(lookup)?)),
+            other => other.clone(),
+        })
     }
 }
 
@@ -145,8 +209,30 @@ impl SelectQuery {
         for c in cols {
             column(self.table, c)?;
         }
-        Ok(())
+        validate_sub_selects(self.filter.as_ref())
     }
+}
+
+/// Checks the inner selects of a filter: columns exist, no nesting.
+fn validate_sub_selects(filter: Option<&Expr>) -> Result<(), QueryError> {
+    let mut subs = Vec::new();
+    if let Some(f) = filter {
+        f.sub_selects(&mut subs);
+    }
+    for sub in subs {
+        column(sub.table, sub.out)?;
+        if let Some(inner) = &sub.filter {
+            if inner.has_sub_select() {
+                return Err(QueryError::NestedSubSelect { table: sub.table.name });
+            }
+            let mut cols = Vec::new();
+            inner.columns(&mut cols);
+            for c in cols {
+                column(sub.table, c)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What an insert does when the primary key already exists.
@@ -268,7 +354,8 @@ fn validate_filter(table: &'static TableDef, filter: Option<&Expr>) -> Result<()
     if let Some(f) = filter {
         f.columns(&mut cols);
     }
-    cols.into_iter().try_for_each(|c| column(table, c).map(|_| ()))
+    cols.into_iter().try_for_each(|c| column(table, c).map(|_| ()))?;
+    validate_sub_selects(filter)
 }
 
 fn column(table: &'static TableDef, index: usize) -> Result<&'static ColumnDef, QueryError> {

@@ -4,11 +4,11 @@
 
 use std::marker::PhantomData;
 
-use crate::column_type::{ColumnType, IntoColumnValue, TextColumn};
+use crate::column_type::{ColumnType, Comparable, IntoColumnValue, TextColumn};
 use crate::error::ExecError;
 use crate::exec::Transaction;
 use crate::query::tree::{
-    CmpOp, DeleteQuery, Expr, InsertQuery, OnConflict, OrderTerm, SelectQuery, UpdateQuery, WriteQuery,
+    CmpOp, DeleteQuery, Expr, InsertQuery, OnConflict, OrderTerm, SelectQuery, SubSelect, UpdateQuery, WriteQuery,
 };
 use crate::schema::ColumnDef;
 use crate::table::Table;
@@ -85,6 +85,21 @@ impl<T: Table, C: ColumnType> Column<T, C> {
     pub fn is_in<V: IntoColumnValue<C>>(self, values: impl IntoIterator<Item = V>) -> Filter<T> {
         let values = values.into_iter().map(IntoColumnValue::into_column_value).collect();
         Filter::new(Expr::In { column: self.index, values })
+    }
+    /// `column IN (SELECT out FROM U WHERE filter)`: the column's value is
+    /// among `out`'s values in the rows of another table `U` matching
+    /// `filter` (for example the lists a user belongs to). One level: the
+    /// inner filter may not read a third table (a [`QueryError`](crate::QueryError)
+    /// when run). Live queries cannot follow such a filter; scope rules and
+    /// fetches can.
+    pub fn in_select<U: Table, D: ColumnType>(self, out: Column<U, D>, filter: Filter<U>) -> Filter<T>
+    where
+        C: Comparable<D>,
+    {
+        Filter::new(Expr::InSelect {
+            column: self.index,
+            sub: Box::new(SubSelect { table: U::DEF, out: out.index, filter: Some(filter.expr) }),
+        })
     }
     /// `column IS NULL`.
     pub fn is_null(self) -> Filter<T> {
@@ -321,6 +336,12 @@ impl<T: Table> Insert<T> {
     pub async fn run(self, tx: &mut impl Transaction) -> Result<u64, ExecError> {
         tx.write(self.into_query()).await
     }
+    /// Runs the insert without the server's read-scope check (see
+    /// [`Transaction::write_outside_scope`]): for rows the writer may
+    /// write but not (yet) read.
+    pub async fn run_outside_scope(self, tx: &mut impl Transaction) -> Result<u64, ExecError> {
+        tx.write_outside_scope(self.into_query()).await
+    }
 }
 
 impl<T: Table> Default for Insert<T> {
@@ -369,6 +390,11 @@ impl<T: Table> Update<T> {
     pub async fn run(self, tx: &mut impl Transaction) -> Result<u64, ExecError> {
         tx.write(self.into_query()).await
     }
+    /// Runs the update without the server's read-scope check (see
+    /// [`Transaction::write_outside_scope`]).
+    pub async fn run_outside_scope(self, tx: &mut impl Transaction) -> Result<u64, ExecError> {
+        tx.write_outside_scope(self.into_query()).await
+    }
 }
 
 /// A typed `DELETE` from `T`.
@@ -401,5 +427,10 @@ impl<T: Table> Delete<T> {
     /// Runs the delete; returns the number of rows removed.
     pub async fn run(self, tx: &mut impl Transaction) -> Result<u64, ExecError> {
         tx.write(self.into_query()).await
+    }
+    /// Runs the delete without the server's read-scope check (see
+    /// [`Transaction::write_outside_scope`]).
+    pub async fn run_outside_scope(self, tx: &mut impl Transaction) -> Result<u64, ExecError> {
+        tx.write_outside_scope(self.into_query()).await
     }
 }

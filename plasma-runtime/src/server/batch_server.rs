@@ -21,8 +21,8 @@ use crate::server::storage::batch::BatchDb;
 use crate::server::storage::batch_schema;
 use crate::server::storage::batched::BatchStorage;
 use crate::server::{
-    AuthRejection, Authorized, BuildError, PokeTarget, ServerConfig, ServerError, check_id, compact, forget, now_ms,
-    pull, push, validate,
+    AuthRejection, Authorized, BuildError, PokeTarget, Scope, Scopes, ServerConfig, ServerError, check_id, compact,
+    forget, now_ms, pull, push, validate,
 };
 use crate::sql::migrate::SchemaChange;
 
@@ -49,6 +49,7 @@ pub struct BatchServer<R: Registry, B: BatchDb> {
     schema_version: String,
     config: ServerConfig,
     auth: Box<AuthFn<R::Context>>,
+    scopes: Scopes<R::Context>,
     notice: Option<Box<NoticeFn>>,
 }
 
@@ -58,6 +59,7 @@ pub struct BatchServerBuilder<R: Registry, B: BatchDb> {
     schema: &'static Schema,
     config: ServerConfig,
     auth: Option<Box<AuthFn<R::Context>>>,
+    scopes: Option<Scopes<R::Context>>,
     notice: Option<Box<NoticeFn>>,
 }
 
@@ -79,6 +81,13 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
         self
     }
 
+    /// The read rules (required; see
+    /// [`SyncServerBuilder::scopes`](crate::server::SyncServerBuilder::scopes)).
+    pub fn scopes(mut self, scopes: Scopes<R::Context>) -> Self {
+        self.scopes = Some(scopes);
+        self
+    }
+
     /// Called after every push that pokes someone or proves who owns the
     /// group (the Worker adapter tells its Durable Object).
     pub fn on_push<F, Fut>(mut self, hook: F) -> Self
@@ -95,6 +104,8 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
     /// adapter does, once per isolate).
     pub fn build(self) -> Result<BatchServer<R, B>, BuildError> {
         let auth = self.auth.ok_or(BuildError::MissingAuth)?;
+        let scopes = self.scopes.ok_or(BuildError::MissingScopes)?;
+        scopes.check(self.schema)?;
         BuildError::check_names::<R>()?;
         Ok(BatchServer {
             storage: BatchStorage::new(self.db),
@@ -102,6 +113,7 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
             schema_version: self.schema.version().into_owned(),
             config: self.config,
             auth,
+            scopes,
             notice: self.notice,
         })
     }
@@ -110,7 +122,7 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
 impl<R: Registry, B: BatchDb> BatchServer<R, B> {
     /// Starts building a server for `schema` on `db`.
     pub fn builder(schema: &'static Schema, db: B) -> BatchServerBuilder<R, B> {
-        BatchServerBuilder { db, schema, config: ServerConfig::default(), auth: None, notice: None }
+        BatchServerBuilder { db, schema, config: ServerConfig::default(), auth: None, scopes: None, notice: None }
     }
 
     /// The configuration in force.
@@ -171,7 +183,9 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
         if request.mutations.is_empty() {
             return Ok(PushResponse { last_mutation_ids: Default::default() });
         }
-        let result = push::process::<R, _>(&self.storage, &who.user_id, &who.ctx, &request, now_ms()).await;
+        let scope = self.scope_of(&who)?;
+        let pusher = push::Pusher { user_id: &who.user_id, ctx: &who.ctx, scope: &scope };
+        let result = push::process::<R, _>(&self.storage, pusher, &request, now_ms()).await;
         if let Some(hook) = &self.notice {
             let owner = match &result {
                 Ok(_) => Some(who.user_id.clone()),
@@ -193,16 +207,18 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
     /// Handles a pull body for an authorized caller.
     pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
         let request = validate::pull_request(self.rules(), &who, body)?;
-        let response = pull::process(
-            &self.storage,
-            self.schema,
-            &who.user_id,
-            &request.client_group_id,
-            request.cookie,
-            self.config.page_limit(),
-        )
-        .await?;
+        let scope = self.scope_of(&who)?;
+        let puller = pull::Puller { user_id: &who.user_id, group: &request.client_group_id, scope: &scope };
+        let (response, writes) =
+            pull::process(&self.storage, self.schema, puller, request.cookie, self.config.page_limit()).await?;
+        // The record of what the group holds, written before the rows leave.
+        pull::record(&self.storage, &request.client_group_id, response.cookie.order, &writes).await?;
         Ok(PullResponse { limits: Some(self.config.advertised_limits()), ..response })
+    }
+
+    /// `who`'s read rules, resolved.
+    fn scope_of(&self, who: &Authorized<R::Context>) -> Result<Scope, ServerError> {
+        self.scopes.resolve(self.schema, who).map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))
     }
 
     /// Checks that `group` may be used by `user_id` (for a poke socket).

@@ -205,6 +205,8 @@ pub fn append_forget_entry(tx: &SqliteTx<'_>, group: &str) -> Result<i64, Server
 
 /// Deletes the change-log entries at or below `through`. Returns how many went.
 pub fn delete_changes_through(tx: &SqliteTx<'_>, through: i64) -> Result<usize, ServerError> {
+    tx.connection().prepare_cached(&statements::old_rows_compact())?.execute([through])?;
+    tx.connection().prepare_cached(&statements::synced_compact())?.execute([through])?;
     Ok(tx.connection().prepare_cached(&statements::delete_changes_through())?.execute([through])?)
 }
 

@@ -31,7 +31,10 @@ mod poke_target;
 #[cfg(feature = "server")]
 pub mod pokes;
 pub mod pull;
+pub mod pull_scope;
 pub mod push;
+pub mod scoped_tx;
+pub mod scopes;
 #[cfg(feature = "axum")]
 pub mod serve;
 #[cfg(feature = "server")]
@@ -54,6 +57,7 @@ pub use clock::now_ms;
 pub use cors::CorsConfig;
 pub use error::ServerError;
 pub use poke_target::PokeTarget;
+pub use scopes::{Scope, ScopeError, Scopes, TableRule, Unscoped};
 #[cfg(feature = "server")]
 pub use pokes::{PokeHub, PokeSubscription, SubscribeError};
 #[cfg(feature = "axum")]
@@ -167,6 +171,14 @@ pub enum BuildError {
     /// No auth hook was given.
     #[error("the sync server needs an auth hook: call .auth(...)")]
     MissingAuth,
+    /// No read rules were given: which rows each user reads is never left to chance.
+    #[error(
+        "the sync server needs read rules: call .scopes(Scopes::new().table::<..>(..)..), or .scopes(Scopes::read_all()) if every user may read every row"
+    )]
+    MissingScopes,
+    /// The read rules do not fit the schema.
+    #[error(transparent)]
+    Scope(#[from] ScopeError),
     /// Two mutators share a name.
     #[error("two mutators are named `{0}`")]
     DuplicateMutator(String),

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PushRequest, PushResponse};
 use crate::server::error::ServerError;
+use crate::server::scoped_tx::ScopedTx;
+use crate::server::scopes::Scope;
 use crate::server::storage::{PushStorage, PushTx};
 
 /// What a processed push did.
@@ -33,31 +35,47 @@ pub struct PushOutcome {
 /// the second run sees and does the same.
 pub async fn process<R: Registry, S: PushStorage>(
     db: &S,
-    user_id: &str,
-    ctx: &R::Context,
+    pusher: Pusher<'_, R::Context>,
     request: &PushRequest,
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
     let mut tries = 0;
     loop {
-        match settle::<R, S>(db, user_id, ctx, request, now_ms).await {
+        match settle::<R, S>(db, pusher, request, now_ms).await {
             Err(e) if e.code == ErrorCode::Busy && tries < S::RETRIES => tries += 1,
             other => return other,
         }
     }
 }
 
+/// Who pushes: the user, the context mutators get, and the user's read
+/// scope, which every write is held to ([`ScopedTx`]).
+pub struct Pusher<'a, Ctx> {
+    /// The authenticated user.
+    pub user_id: &'a str,
+    /// The app's context.
+    pub ctx: &'a Ctx,
+    /// The user's resolved read rules.
+    pub scope: &'a Scope,
+}
+
+impl<Ctx> Clone for Pusher<'_, Ctx> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<Ctx> Copy for Pusher<'_, Ctx> {}
+
 /// One push: the optimistic attempt, then if needed the careful one.
 async fn settle<R: Registry, S: PushStorage>(
     db: &S,
-    user_id: &str,
-    ctx: &R::Context,
+    pusher: Pusher<'_, R::Context>,
     request: &PushRequest,
     now_ms: i64,
 ) -> Result<PushOutcome, ServerError> {
-    match attempt::<R, S>(db, user_id, ctx, request, now_ms, Isolation::Optimistic).await? {
+    match attempt::<R, S>(db, pusher, request, now_ms, Isolation::Optimistic).await? {
         Some(outcome) => Ok(outcome),
-        None => attempt::<R, S>(db, user_id, ctx, request, now_ms, Isolation::SavepointPerMutation)
+        None => attempt::<R, S>(db, pusher, request, now_ms, Isolation::SavepointPerMutation)
             .await?
             .ok_or_else(|| ServerError::new(ErrorCode::Internal, "push failed to settle with savepoints")),
     }
@@ -73,12 +91,12 @@ enum Isolation {
 
 async fn attempt<R: Registry, S: PushStorage>(
     db: &S,
-    user_id: &str,
-    ctx: &R::Context,
+    pusher: Pusher<'_, R::Context>,
     request: &PushRequest,
     now_ms: i64,
     isolation: Isolation,
 ) -> Result<Option<PushOutcome>, ServerError> {
+    let Pusher { user_id, ctx, scope } = pusher;
     let mut tx = db.begin_push().await?;
     let group = &request.client_group_id;
     claim_group(&mut tx, group, user_id, now_ms).await?;
@@ -127,7 +145,7 @@ async fn attempt<R: Registry, S: PushStorage>(
         if careful {
             tx.savepoint().await?;
         }
-        let result = R::dispatch(&mut tx, ctx, &m.name, m.args.get()).await;
+        let result = R::dispatch(&mut ScopedTx::new(&mut tx, scope), ctx, &m.name, m.args.get()).await;
         match result {
             Ok(()) if careful => tx.release_savepoint().await?,
             Ok(()) => {}

@@ -13,8 +13,8 @@ use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PullResponse, PushResponse};
 use crate::schema::Schema;
 use crate::server::{
-    AuthRejection, Authorized, BuildError, PokeHub, PokeTarget, ServerConfig, ServerError, bookkeeping, check_id,
-    compact, forget, now_ms, pull, push, validate,
+    AuthRejection, Authorized, BuildError, PokeHub, PokeTarget, Scope, Scopes, ServerConfig, ServerError, bookkeeping,
+    check_id, compact, forget, now_ms, pull, push, validate,
 };
 
 type AuthFuture<Ctx> = Pin<Box<dyn Future<Output = Result<Authorized<Ctx>, AuthRejection>> + Send>>;
@@ -41,6 +41,7 @@ struct Inner<R: Registry> {
     schema_version: String,
     config: ServerConfig,
     auth: Box<AuthFn<R::Context>>,
+    scopes: Scopes<R::Context>,
     pokes: PokeHub,
 }
 
@@ -50,6 +51,7 @@ pub struct SyncServerBuilder<R: Registry> {
     schema: &'static Schema,
     config: ServerConfig,
     auth: Option<Box<AuthFn<R::Context>>>,
+    scopes: Option<Scopes<R::Context>>,
 }
 
 impl<R: Registry> SyncServerBuilder<R>
@@ -98,9 +100,19 @@ where
         self
     }
 
+    /// The read rules: which rows of each table each user's clients read
+    /// (and may write). Required, so no table is readable by accident;
+    /// [`Scopes::read_all`] says every user reads everything.
+    pub fn scopes(mut self, scopes: Scopes<R::Context>) -> Self {
+        self.scopes = Some(scopes);
+        self
+    }
+
     /// Applies the schema (`ensure_schema`) and returns the server.
     pub fn build(self) -> Result<SyncServer<R>, BuildError> {
         let auth = self.auth.ok_or(BuildError::MissingAuth)?;
+        let scopes = self.scopes.ok_or(BuildError::MissingScopes)?;
+        scopes.check(self.schema)?;
         BuildError::check_names::<R>()?;
         self.db.ensure_schema(self.schema)?;
         let readers = self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
@@ -114,6 +126,7 @@ where
                 schema_version: self.schema.version().into_owned(),
                 config: self.config,
                 auth,
+                scopes,
                 pokes: PokeHub::with_limits(1024, max_poke_sockets, max_poke_sockets_per_user),
             }),
         })
@@ -126,7 +139,7 @@ where
 {
     /// Starts building a server for `schema` on `db`.
     pub fn builder(schema: &'static Schema, db: SqliteExecutor) -> SyncServerBuilder<R> {
-        SyncServerBuilder { db, schema, config: ServerConfig::default(), auth: None }
+        SyncServerBuilder { db, schema, config: ServerConfig::default(), auth: None, scopes: None }
     }
 
     /// The configuration in force.
@@ -196,12 +209,14 @@ where
             return Ok(PushResponse { last_mutation_ids: Default::default() });
         }
         let group = request.client_group_id.clone();
+        let scope = self.scope_of(&who)?;
         let Authorized { user_id, ctx, .. } = who;
         let pusher = user_id.clone();
         let result = self
             .with_db(move |db, _| {
+                let who = push::Pusher { user_id: &user_id, ctx: &ctx, scope: &scope };
                 // SQLite answers at once: the shared async core runs to completion here.
-                crate::exec::run_ready(push::process::<R, SqliteExecutor>(db, &user_id, &ctx, &request, now_ms()))
+                crate::exec::run_ready(push::process::<R, SqliteExecutor>(db, who, &request, now_ms()))
                     .map_err(ServerError::from)?
             })
             .await;
@@ -236,15 +251,32 @@ where
     pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
         let request = validate::pull_request(self.rules(), &who, body)?;
         let limit = self.inner.config.page_limit();
+        let scope = self.scope_of(&who)?;
         let user_id = who.user_id;
         let limits = self.inner.config.advertised_limits();
-        self.with_reader(move |db, schema| {
-            crate::exec::run_ready(pull::process(db, schema, &user_id, &request.client_group_id, request.cookie, limit))
-                .map_err(ServerError::from)?
-        })
-        .await
+        let group = request.client_group_id.clone();
+        let (response, writes) = self
+            .with_reader(move |db, schema| {
+                let who = pull::Puller { user_id: &user_id, group: &request.client_group_id, scope: &scope };
+                crate::exec::run_ready(pull::process(db, schema, who, request.cookie, limit))
+                    .map_err(ServerError::from)?
+            })
+            .await?;
+        if !writes.is_empty() {
+            // The record of what the group holds, written before the rows leave.
+            let at = response.cookie.order;
+            self.with_db(move |db, _| {
+                crate::exec::run_ready(pull::record(db, &group, at, &writes)).map_err(ServerError::from)?
+            })
+            .await?;
+        }
         // Every response advertises the limits, so clients size pushes under them.
-        .map(|response| PullResponse { limits: Some(limits), ..response })
+        Ok(PullResponse { limits: Some(limits), ..response })
+    }
+
+    /// `who`'s read rules, resolved.
+    fn scope_of(&self, who: &Authorized<R::Context>) -> Result<Scope, ServerError> {
+        self.inner.scopes.resolve(self.inner.schema, who).map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))
     }
 
     /// Checks that `group` may be used by `user_id` (for the poke socket).

@@ -4,11 +4,14 @@
 //! statement is written once. Placeholders are `?`, bound in the order each
 //! function's doc gives.
 
+use crate::query::tree::Expr;
 use crate::schema::TableDef;
 use crate::sql::ddl::{
     CHANGES_TABLE, CLIENT_GROUPS_TABLE, CLIENTS_TABLE, FORGOTTEN_TABLE, META_TABLE, MUTATION_ERRORS_TABLE,
+    OLD_ROWS_TABLE, SYNCED_TABLE,
 };
 use crate::sql::render::ident;
+use crate::value::Value;
 
 /// Meta key of the compaction horizon: cookies below it get a reset.
 pub const COMPACTED_THROUGH: &str = "compacted_through";
@@ -145,35 +148,56 @@ pub fn changed_keys() -> String {
     )
 }
 
-/// `(after id or NULL, limit)` → rows of `table` after an id, in id order,
-/// every column in declaration order (`limit` -1: all).
-pub fn rows_after(table: &TableDef) -> String {
+/// `(filter's values.., after id or NULL, limit)` → rows of `table`
+/// matching `filter` after an id, in id order, every column in declaration
+/// order (`limit` -1: all). Returns the SQL and the filter's values, which
+/// come first.
+pub fn rows_after(table: &TableDef, filter: Option<&Expr>) -> (String, Vec<Value>) {
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
     let pk = ident(table.pk().name);
-    format!(
-        "SELECT {} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk} LIMIT ?2",
+    let (scope, params) = scope_clause(table, filter);
+    let (after, limit) = (params.len() + 1, params.len() + 2);
+    let sql = format!(
+        "SELECT {} FROM {} WHERE {scope}(?{after} IS NULL OR {pk} > ?{after}) ORDER BY {pk} LIMIT ?{limit}",
         columns.join(", "),
         ident(table.name)
-    )
+    );
+    (sql, params)
 }
 
-/// `(after id or NULL, most rows, byte budget)` → rows of `table` after the
-/// id in id order, cut once the rows before one already hold the budget
-/// (the first row always comes): a read whose result stays within a
-/// database's result-size limit however wide the rows are.
-pub fn rows_after_bounded(table: &TableDef) -> String {
+/// `(filter) AND ` with the filter's values, or nothing: filter values are
+/// anonymous `?`s, so they must come before any numbered parameter.
+fn scope_clause(table: &TableDef, filter: Option<&Expr>) -> (String, Vec<Value>) {
+    match filter {
+        Some(expr) => {
+            let rendered = crate::sql::render::filter(table, expr);
+            (format!("({}) AND ", rendered.sql), rendered.params)
+        }
+        None => (String::new(), Vec::new()),
+    }
+}
+
+/// `(filter's values.., after id or NULL, most rows, byte budget)` → rows
+/// of `table` matching `filter` after the id in id order, cut once the rows
+/// before one already hold the budget (the first row always comes): a read
+/// whose result stays within a database's result-size limit however wide
+/// the rows are. Returns the SQL and the filter's values, which come first.
+pub fn rows_after_bounded(table: &TableDef, filter: Option<&Expr>) -> (String, Vec<Value>) {
     let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
     let columns = columns.join(", ");
     let size: Vec<String> =
         table.columns.iter().map(|c| format!("COALESCE(length(CAST({} AS BLOB)), 0)", ident(c.name))).collect();
     let size = size.join(" + ");
     let pk = ident(table.pk().name);
-    format!(
+    let (scope, params) = scope_clause(table, filter);
+    let (after, most, budget) = (params.len() + 1, params.len() + 2, params.len() + 3);
+    let sql = format!(
         "SELECT {columns} FROM (SELECT {columns}, SUM({size}) OVER (ORDER BY {pk} ROWS UNBOUNDED PRECEDING) - ({size}) \
-         AS \"_plasma_before\" FROM (SELECT {columns} FROM {} WHERE ?1 IS NULL OR {pk} > ?1 ORDER BY {pk} LIMIT ?2)) \
-         WHERE \"_plasma_before\" < ?3 ORDER BY {pk}",
+         AS \"_plasma_before\" FROM (SELECT {columns} FROM {} WHERE {scope}(?{after} IS NULL OR {pk} > ?{after}) \
+         ORDER BY {pk} LIMIT ?{most})) WHERE \"_plasma_before\" < ?{budget} ORDER BY {pk}",
         ident(table.name)
-    )
+    );
+    (sql, params)
 }
 
 /// `(id)` → fails the batch (constraint `plasma_assumed_new`) if `table`
@@ -247,4 +271,73 @@ pub fn bury() -> String {
 /// `(at)`: stamps every unstamped tombstone.
 pub fn stamp_tombstones() -> String {
     format!("UPDATE \"{FORGOTTEN_TABLE}\" SET \"at\" = ? WHERE \"at\" = 0")
+}
+
+/// `(group, table, since, ids..)` → the ids of `table` the group may hold at
+/// change-log position `since`: sent to it, and not deleted from it at or
+/// before `since`. A delete goes only to a group that may hold the row.
+pub fn synced_held(ids: usize) -> String {
+    format!(
+        "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"tbl\" = ? \
+         AND (\"gone_at\" IS NULL OR \"gone_at\" > ?) AND \"pk\" IN ({})",
+        placeholders(ids)
+    )
+}
+
+/// `(group, table, since, ids..)` → the ids of `table` the group surely
+/// holds at `since`: sent in a response at or before it, never deleted since.
+pub fn synced_sent_by(ids: usize) -> String {
+    format!(
+        "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"tbl\" = ? \
+         AND \"gone_at\" IS NULL AND \"sent_at\" <= ? AND \"pk\" IN ({})",
+        placeholders(ids)
+    )
+}
+
+/// `(group)` → forgets what the group holds (its reset clears it).
+pub fn synced_clear() -> String {
+    format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ?")
+}
+
+/// `(group, table, pk, at)` × `rows` → records rows sent at `at`.
+pub fn synced_put(rows: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, NULL)"; rows].join(", ");
+    format!(
+        "INSERT INTO \"{SYNCED_TABLE}\" (\"grp\", \"tbl\", \"pk\", \"sent_at\", \"gone_at\") VALUES {values} \
+         ON CONFLICT (\"grp\", \"tbl\", \"pk\") DO UPDATE SET \"sent_at\" = excluded.\"sent_at\", \"gone_at\" = NULL"
+    )
+}
+
+/// `(at, group, table, ids..)` → records rows deleted from the group at `at`.
+pub fn synced_gone(ids: usize) -> String {
+    format!(
+        "UPDATE \"{SYNCED_TABLE}\" SET \"gone_at\" = ? WHERE \"grp\" = ? AND \"tbl\" = ? AND \"pk\" IN ({})",
+        placeholders(ids)
+    )
+}
+
+/// `(through)` → drops records of rows deleted from their group at or
+/// below the compaction horizon: a cookie that old resets, so no pull can
+/// need to send that delete again.
+pub fn synced_compact() -> String {
+    format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"gone_at\" IS NOT NULL AND \"gone_at\" <= ?")
+}
+
+/// `(through)` → drops the old row images of compacted change-log entries.
+pub fn old_rows_compact() -> String {
+    format!("DELETE FROM \"{OLD_ROWS_TABLE}\" WHERE \"seq\" <= ?")
+}
+
+/// `(table, since, ids..)` → `(pk, old row JSON)` of every update or delete
+/// of these rows after `since`: what the rows were before each change.
+pub fn old_rows(ids: usize) -> String {
+    format!(
+        "SELECT c.\"pk\", o.\"old\" FROM \"{CHANGES_TABLE}\" c JOIN \"{OLD_ROWS_TABLE}\" o ON o.\"seq\" = c.\"seq\" \
+         WHERE c.\"tbl\" = ? AND c.\"seq\" > ? AND c.\"pk\" IN ({}) ORDER BY c.\"seq\"",
+        placeholders(ids)
+    )
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n.max(1)].join(", ")
 }

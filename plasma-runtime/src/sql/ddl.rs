@@ -24,11 +24,19 @@ pub const FORGOTTEN_TABLE: &str = "_plasma_forgotten";
 /// Meta key of the database's random identity, which every pull cookie
 /// carries, so a cookie of a replaced database is never taken for current.
 pub const DATABASE_ID: &str = "database_id";
+/// What each client group was sent of the tables read rules filter: a
+/// delete goes only to a group that may hold the row, so it never leaks
+/// an id (see `server::pull`).
+pub const SYNCED_TABLE: &str = "_plasma_synced";
+/// The row before each update or delete (JSON), by change-log position:
+/// a pull learns from it whose access a change to a table that read rules
+/// read (memberships) took away.
+pub const OLD_ROWS_TABLE: &str = "_plasma_old_rows";
 /// The column catalogue `ensure_schema` compares new schemas against.
 pub const COLUMNS_TABLE: &str = "_plasma_columns";
 
 /// Version of plasma's own bookkeeping layout, stored in the meta table.
-pub const INTERNAL_SCHEMA_VERSION: i64 = 1;
+pub const INTERNAL_SCHEMA_VERSION: i64 = 2;
 
 /// Statements creating plasma's bookkeeping tables (idempotent).
 pub fn internal_tables() -> Vec<String> {
@@ -72,6 +80,20 @@ pub fn internal_tables() -> Vec<String> {
             "CREATE TABLE IF NOT EXISTS \"{FORGOTTEN_TABLE}\" (\
              \"kind\" TEXT NOT NULL, \"id\" TEXT NOT NULL, \"at\" INTEGER NOT NULL, \
              PRIMARY KEY (\"kind\", \"id\")) STRICT"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{SYNCED_TABLE}\" (\
+             \"grp\" TEXT NOT NULL, \"tbl\" TEXT NOT NULL, \"pk\" TEXT NOT NULL, \
+             \"sent_at\" INTEGER NOT NULL, \"gone_at\" INTEGER, \
+             PRIMARY KEY (\"grp\", \"tbl\", \"pk\")) STRICT, WITHOUT ROWID"
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS \"{RESERVED_PREFIX}_idx_synced_gone\" \
+             ON \"{SYNCED_TABLE}\" (\"gone_at\") WHERE \"gone_at\" IS NOT NULL"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS \"{OLD_ROWS_TABLE}\" (\
+             \"seq\" INTEGER NOT NULL PRIMARY KEY, \"old\" TEXT NOT NULL) STRICT"
         ),
         format!(
             "INSERT OR IGNORE INTO \"{META_TABLE}\" (\"key\", \"value\") \
@@ -131,30 +153,81 @@ fn text_literal(s: &str) -> String {
 /// The three triggers recording every insert, update and delete of `table`
 /// into the change log. Only the key is logged: a pull reads the current row,
 /// which coalesces many edits of one row into its latest state for free.
+/// Updates and deletes also keep the row as it was ([`OLD_ROWS_TABLE`],
+/// under the entry's position), for read rules that read this table.
+///
+/// The statements drop the first layout's triggers (which kept no old rows)
+/// and create the current ones if missing; [`drop_triggers`] goes first
+/// when the table's columns changed, so the old row spells every column.
 pub fn create_triggers(table: &TableDef) -> Vec<String> {
     let t = ident(table.name);
     let name = text_literal(table.name);
     let pk = ident(table.pk().name);
     let log = ident(CHANGES_TABLE);
-    let trigger = |op: &str| ident(&format!("{RESERVED_PREFIX}_trg_{}_{op}", table.name));
-    vec![
+    let old_rows = ident(OLD_ROWS_TABLE);
+    let old = old_row_json(table);
+    let keep_old = format!("INSERT INTO {old_rows} (\"seq\", \"old\") VALUES (last_insert_rowid(), {old});");
+    let mut out: Vec<String> = ["insert", "update", "delete"]
+        .iter()
+        .map(|op| format!("DROP TRIGGER IF EXISTS {}", ident(&format!("{RESERVED_PREFIX}_trg_{}_{op}", table.name))))
+        .collect();
+    out.extend([
         format!(
             "CREATE TRIGGER IF NOT EXISTS {} AFTER INSERT ON {t} BEGIN \
              INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, NEW.{pk}, 'put'); END",
-            trigger("insert")
+            trigger_name(table, "insert")
         ),
         format!(
             "CREATE TRIGGER IF NOT EXISTS {} AFTER UPDATE ON {t} BEGIN \
              INSERT INTO {log} (\"tbl\", \"pk\", \"op\") SELECT {name}, OLD.{pk}, 'del' WHERE OLD.{pk} IS NOT NEW.{pk}; \
-             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, NEW.{pk}, 'put'); END",
-            trigger("update")
+             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, NEW.{pk}, 'put'); {keep_old} END",
+            trigger_name(table, "update")
         ),
         format!(
             "CREATE TRIGGER IF NOT EXISTS {} AFTER DELETE ON {t} BEGIN \
-             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, OLD.{pk}, 'del'); END",
-            trigger("delete")
+             INSERT INTO {log} (\"tbl\", \"pk\", \"op\") VALUES ({name}, OLD.{pk}, 'del'); {keep_old} END",
+            trigger_name(table, "delete")
         ),
-    ]
+    ]);
+    out
+}
+
+/// Drops the current triggers of `table` (before [`create_triggers`]
+/// recreates them with a changed column list).
+pub fn drop_triggers(table: &TableDef) -> Vec<String> {
+    ["insert", "update", "delete"]
+        .iter()
+        .map(|op| format!("DROP TRIGGER IF EXISTS {}", trigger_name(table, op)))
+        .collect()
+}
+
+fn trigger_name(table: &TableDef, op: &str) -> String {
+    ident(&format!("{RESERVED_PREFIX}_trg2_{}_{op}", table.name))
+}
+
+/// `json_object('col', OLD."col", ..)` over every column, blobs as hex
+/// (JSON holds no blobs), in pieces of at most 60 columns merged with
+/// `json_patch` (SQLite functions take at most 127 arguments).
+fn old_row_json(table: &TableDef) -> String {
+    let pieces: Vec<String> = table
+        .columns
+        .chunks(60)
+        .map(|columns| {
+            let args: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    let value = if c.kind == crate::schema::ColumnKind::Blob {
+                        format!("hex(OLD.{})", ident(c.name))
+                    } else {
+                        format!("OLD.{}", ident(c.name))
+                    };
+                    format!("{}, {value}", text_literal(c.name))
+                })
+                .collect();
+            format!("json_object({})", args.join(", "))
+        })
+        .collect();
+    pieces.into_iter().reduce(|a, b| format!("json_patch({a}, {b})")).unwrap_or_else(|| "'{}'".to_owned())
 }
 
 /// Every statement that creates `table` from nothing: table, indexes, triggers.

@@ -164,6 +164,10 @@ fn plan_existing(table: &TableDef, existing: &[&CatalogColumn], plan: &mut Plan)
             Some(_) => {}
         }
     }
+    // New columns: the triggers' old rows must spell them too.
+    if !statements.is_empty() {
+        plan.statements.extend(ddl::drop_triggers(table));
+    }
     plan.statements.extend(statements);
     // Idempotent: covers indexes added above and any trigger a newer plasma adds.
     plan.statements.extend(ddl::create_indexes(table));

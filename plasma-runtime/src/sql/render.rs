@@ -157,6 +157,15 @@ fn delete(q: &DeleteQuery) -> Rendered {
     Rendered { sql, params }
 }
 
+/// Renders a filter on `table` alone (for statements plasma assembles
+/// itself): its `?` placeholders come first in any statement it opens.
+pub fn filter(table: &TableDef, expr: &Expr) -> Rendered {
+    let mut sql = String::with_capacity(64);
+    let mut params = Vec::new();
+    push_expr(&mut sql, &mut params, table, expr);
+    Rendered { sql, params }
+}
+
 fn push_where(sql: &mut String, params: &mut Vec<Value>, table: &TableDef, filter: Option<&Expr>) {
     if let Some(f) = filter {
         sql.push_str(" WHERE ");
@@ -209,6 +218,20 @@ fn push_expr(sql: &mut String, params: &mut Vec<Value>, table: &TableDef, e: &Ex
         Expr::Not(inner) => {
             sql.push_str("NOT (");
             push_expr(sql, params, table, inner);
+            sql.push(')');
+        }
+        Expr::InSelect { column, sub } => {
+            push_column(sql, table, *column);
+            sql.push_str(" IN (SELECT ");
+            push_column(sql, sub.table, sub.out);
+            sql.push_str(" FROM ");
+            push_ident(sql, sub.table.name);
+            // Unqualified names inside resolve to the inner table first (SQL
+            // scoping), and an inner filter names only inner columns.
+            if let Some(f) = &sub.filter {
+                sql.push_str(" WHERE ");
+                push_expr(sql, params, sub.table, f);
+            }
             sql.push(')');
         }
     }

@@ -310,6 +310,11 @@ impl Transaction for IndexedDbTx<'_> {
     async fn select(&mut self, query: &SelectQuery) -> Result<Vec<Row>, ExecError> {
         self.usable()?;
         query.validate()?;
+        if query.filter.as_ref().is_some_and(Expr::has_sub_select) {
+            let mut resolved = query.clone();
+            crate::exec::resolve_filter(self, &mut resolved.filter).await?;
+            return Box::pin(self.select(&resolved)).await;
+        }
         let access = keys::plan(query.table, query.filter.as_ref(), Some(query));
         let rows = self.candidates(query.table, &access, query.filter.as_ref()).await?;
         Ok(eval::select(query, &rows))
@@ -318,6 +323,7 @@ impl Transaction for IndexedDbTx<'_> {
     async fn write(&mut self, mut query: WriteQuery) -> Result<u64, ExecError> {
         self.usable()?;
         query.validate()?;
+        crate::exec::resolve_write(self, &mut query).await?;
         match &query {
             WriteQuery::Insert(q) => self.insert(q).await,
             WriteQuery::Update(q) => self.update(q).await,

@@ -531,6 +531,7 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
     async fn rows_after(
         &mut self,
         table: &'static TableDef,
+        filter: Option<&Expr>,
         after_id: Option<&str>,
         take: &mut TakeRow<'_>,
     ) -> Result<bool, ServerError> {
@@ -542,8 +543,9 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
         let mut after = after_id.map(str::to_owned);
         loop {
             let from = after.clone().map_or(Value::Null, Value::Text);
-            let params = vec![from, int(most), int(budget)];
-            let rows = query(self.db, statements::rows_after_bounded(table), params).await?;
+            let (sql, mut params) = statements::rows_after_bounded(table, filter);
+            params.extend([from, int(most), int(budget)]);
+            let rows = query(self.db, sql, params).await?;
             let bytes: usize = rows.iter().flatten().map(value_bytes).sum();
             // Short of rows, and so short of bytes that any next row would
             // have fit: the table is done. Otherwise read on.
@@ -563,6 +565,10 @@ impl<B: BatchDb> PullTx for BatchPullTx<'_, B> {
             }
         }
     }
+
+    async fn query_values(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
+        query(self.db, sql.to_owned(), params).await
+    }
 }
 
 impl<B: BatchDb> PullStorage for BatchStorage<B> {
@@ -570,6 +576,15 @@ impl<B: BatchDb> PullStorage for BatchStorage<B> {
         = BatchPullTx<'a, B>
     where
         B: 'a;
+
+    async fn write_synced(&self, statements: Vec<(String, Vec<Value>)>) -> Result<(), ServerError> {
+        // Not guarded: the record is no part of the change log or its version.
+        let batch: Vec<Statement> = statements.into_iter().map(|(sql, params)| Statement::new(sql, params)).collect();
+        if !batch.is_empty() {
+            self.db.batch(&batch).await?;
+        }
+        Ok(())
+    }
 
     const RETRIES: usize = 8;
 
@@ -620,6 +635,8 @@ impl<B: BatchDb> MaintenanceTx for BatchMaintenanceTx<'_, B> {
             Some(Value::Integer(n)) => usize::try_from(n).unwrap_or(0),
             _ => 0,
         };
+        self.then(statements::old_rows_compact(), vec![Value::Integer(through)]);
+        self.then(statements::synced_compact(), vec![Value::Integer(through)]);
         self.then(statements::delete_changes_through(), vec![Value::Integer(through)]);
         Ok(count)
     }

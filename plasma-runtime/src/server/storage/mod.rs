@@ -28,6 +28,8 @@ use serde_json::value::RawValue;
 
 use crate::exec::Transaction;
 use crate::protocol::MutationError;
+use crate::query::tree::Expr;
+use crate::value::Value;
 use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::table::Row;
@@ -171,15 +173,26 @@ pub trait PullTx {
         Ok(rows)
     }
 
-    /// Streams the rows of `table` after `after_id` in id order into `take`
-    /// until it refuses one. Returns whether it refused (rows remain).
+    /// Streams the rows of `table` matching `filter` after `after_id` in id
+    /// order into `take` until it refuses one. Returns whether it refused
+    /// (rows remain).
     async fn rows_after(
         &mut self,
         table: &'static TableDef,
+        filter: Option<&Expr>,
         after_id: Option<&str>,
         take: &mut TakeRow<'_>,
     ) -> Result<bool, ServerError>;
+
+    /// Runs one read statement plasma assembled (read scopes' lookups) and
+    /// returns its rows. A backend that bounds statements gets at most
+    /// [`SCOPE_LOOKUP_PARAMS`] bound values.
+    async fn query_values(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError>;
 }
+
+/// Most values a read-scope lookup binds in one statement (D1 binds at
+/// most 100): long id lists are read in windows under it.
+pub const SCOPE_LOOKUP_PARAMS: usize = 90;
 
 /// A database pulls read from.
 #[allow(async_fn_in_trait)]
@@ -201,6 +214,11 @@ pub trait PullStorage {
     async fn end_pull<'a>(tx: Self::Tx<'a>) -> Result<(), ServerError>
     where
         Self: 'a;
+
+    /// Runs `statements` (the record of what a group was sent) in one write
+    /// transaction, all or none. Called on the writing connection after the
+    /// pull's reads and before its response leaves.
+    async fn write_synced(&self, statements: Vec<(String, Vec<Value>)>) -> Result<(), ServerError>;
 }
 
 /// One maintenance transaction (compaction, forgetting client groups): all

@@ -9,7 +9,7 @@ use crate::error::ExecError;
 use crate::exec::Transaction;
 use crate::exec::sqlite::{SqliteExecutor, SqliteTx, value_from_ref};
 use crate::protocol::{ErrorCode, MutationError};
-use crate::query::tree::{SelectQuery, WriteQuery};
+use crate::query::tree::{Expr, SelectQuery, WriteQuery};
 use crate::schema::TableDef;
 use crate::server::error::ServerError;
 use crate::server::storage::{MaintenanceStorage, MaintenanceTx, PullStorage, PullTx, PushStorage, PushTx, TakeRow};
@@ -183,15 +183,18 @@ impl PullTx for SqlitePullTx<'_> {
     async fn rows_after(
         &mut self,
         table: &'static TableDef,
+        filter: Option<&Expr>,
         after_id: Option<&str>,
         take: &mut TakeRow<'_>,
     ) -> Result<bool, ServerError> {
         let width = table.columns.len();
         let pk_index = table.columns.iter().position(|c| c.name == table.pk().name).unwrap_or(0);
-        let sql = statements::rows_after(table);
+        let (sql, mut params) = statements::rows_after(table, filter);
+        params.push(after_id.map_or(Value::Null, |id| Value::Text(id.to_owned())));
+        params.push(Value::Integer(-1));
         let mut stmt = self.tx.connection().prepare_cached(&sql)?;
         // Read one at a time from the cursor: a page never holds more than its budget plus one row.
-        let mut rows = stmt.query(rusqlite::params![after_id, -1])?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
         while let Some(row) = rows.next()? {
             let mut cells = Vec::with_capacity(width);
             for i in 0..width {
@@ -213,10 +216,34 @@ impl PullTx for SqlitePullTx<'_> {
         }
         Ok(false)
     }
+
+    async fn query_values(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
+        let mut stmt = self.tx.connection().prepare_cached(sql)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter()))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                cells.push(value_from_ref(row.get_ref(i)?));
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
 }
 
 impl PullStorage for SqliteExecutor {
     type Tx<'a> = SqlitePullTx<'a>;
+
+    async fn write_synced(&self, statements: Vec<(String, Vec<Value>)>) -> Result<(), ServerError> {
+        let tx = self.begin_immediate_sync()?;
+        for (sql, params) in &statements {
+            tx.connection().prepare_cached(sql)?.execute(rusqlite::params_from_iter(params.iter()))?;
+        }
+        tx.commit_sync()?;
+        Ok(())
+    }
 
     async fn begin_pull(&self) -> Result<SqlitePullTx<'_>, ServerError> {
         Ok(SqlitePullTx { tx: self.begin_sync()? })

@@ -1,0 +1,290 @@
+//! The reads a pull makes for tables whose read rule is a filter, and the
+//! record of what each group was sent (`_plasma_synced`).
+//!
+//! Cost model (per pull, `k` changed keys since the cookie):
+//! - a changed row of a filtered table: one `pk IN (..) AND rule` read per
+//!   window of ids, and one record lookup for those not in scope;
+//! - a changed row of a table a rule reads (`in_select`, memberships): its
+//!   old images since the cookie and its current row say which values of
+//!   the guarded column it granted or took away; the rows under those
+//!   values are read once (∝ rows gained or lost, never the whole scope);
+//! - the record is written once per response: puts sent, deletes sent.
+//!
+//! A reset reads `rule` with the table (an index on the rule's columns keeps
+//! it ∝ scope) and rewrites the record.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::protocol::{ErrorCode, PatchOp};
+use crate::query::eval;
+use crate::query::tree::{Expr, SelectQuery, SubSelect};
+use crate::schema::{ColumnKind, TableDef};
+use crate::server::error::ServerError;
+use crate::server::scopes::{Scope, TableRule};
+use crate::server::statements;
+use crate::server::storage::{PullTx, SCOPE_LOOKUP_PARAMS};
+use crate::sql::render;
+use crate::table::Row;
+use crate::value::Value;
+use crate::wire::row_to_json_text;
+
+/// What one response changes in the group's record.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SyncedWrites {
+    /// The response starts a reset: forget everything recorded first.
+    pub clear: bool,
+    /// Rows of filtered tables sent as puts.
+    pub puts: Vec<(&'static str, String)>,
+    /// Rows of filtered tables sent as deletes.
+    pub gones: Vec<(&'static str, String)>,
+}
+
+impl SyncedWrites {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        !self.clear && self.puts.is_empty() && self.gones.is_empty()
+    }
+
+    /// The statements recording this response (cookie position `at`) for
+    /// `group`, each binding at most [`SCOPE_LOOKUP_PARAMS`] values.
+    pub fn statements(&self, group: &str, at: i64) -> Vec<(String, Vec<Value>)> {
+        let mut out = Vec::new();
+        if self.clear {
+            out.push((statements::synced_clear(), vec![Value::Text(group.to_owned())]));
+        }
+        for chunk in self.puts.chunks(SCOPE_LOOKUP_PARAMS / 4) {
+            let mut params = Vec::with_capacity(chunk.len() * 4);
+            for (table, pk) in chunk {
+                params.extend([
+                    Value::Text(group.to_owned()),
+                    Value::Text((*table).to_owned()),
+                    Value::Text(pk.clone()),
+                    Value::Integer(at),
+                ]);
+            }
+            out.push((statements::synced_put(chunk.len()), params));
+        }
+        let mut by_table: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
+        for (table, pk) in &self.gones {
+            by_table.entry(table).or_default().push(pk);
+        }
+        for (table, pks) in by_table {
+            for chunk in pks.chunks(SCOPE_LOOKUP_PARAMS - 3) {
+                let mut params = vec![Value::Integer(at), Value::Text(group.to_owned()), Value::Text(table.to_owned())];
+                params.extend(chunk.iter().map(|pk| Value::Text((*pk).clone())));
+                out.push((statements::synced_gone(chunk.len()), params));
+            }
+        }
+        out
+    }
+}
+
+/// The cookie's identity for `database` under `scope`: a cookie issued
+/// under other rules (a deploy, another user's context) is of "another
+/// database", so it resets.
+pub fn cookie_identity(database: &str, scope: &Scope) -> String {
+    if scope.is_filtered() { format!("{database}.{}", scope.fingerprint()) } else { database.to_owned() }
+}
+
+/// Rows of `table` among `ids` that `rule` admits, by id.
+pub async fn rows_in_scope(
+    tx: &mut impl PullTx,
+    table: &'static TableDef,
+    ids: &[&str],
+    rule: &Expr,
+) -> Result<BTreeMap<String, Row>, ServerError> {
+    let rule_params = render::filter(table, rule).params.len();
+    let window = SCOPE_LOOKUP_PARAMS.saturating_sub(rule_params).max(1);
+    let mut found = BTreeMap::new();
+    for chunk in ids.chunks(window) {
+        let pk_in = Expr::In {
+            column: table.primary_key,
+            values: chunk.iter().map(|id| Value::Text((*id).to_owned())).collect(),
+        };
+        let query = SelectQuery { filter: Some(Expr::And(vec![pk_in, rule.clone()])), ..SelectQuery::all(table) };
+        for row in select(tx, &query).await? {
+            if let Some(pk) = row.pk(table) {
+                found.insert(pk.to_owned(), row);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Runs a select through the raw read of the pull transaction.
+async fn select(tx: &mut impl PullTx, query: &SelectQuery) -> Result<Vec<Row>, ServerError> {
+    let rendered = render::select(query);
+    Ok(tx.query_values(&rendered.sql, rendered.params).await?.into_iter().map(Row).collect())
+}
+
+/// Which of `ids` (rows of `table`) `group` may hold at `since` (`sure`:
+/// only those it surely holds, never deleted since a response at or
+/// before `since` sent them).
+pub async fn held(
+    tx: &mut impl PullTx,
+    group: &str,
+    table: &str,
+    ids: &[&str],
+    since: i64,
+    sure: bool,
+) -> Result<BTreeSet<String>, ServerError> {
+    let mut out = BTreeSet::new();
+    for chunk in ids.chunks(SCOPE_LOOKUP_PARAMS - 3) {
+        let sql = if sure { statements::synced_sent_by(chunk.len()) } else { statements::synced_held(chunk.len()) };
+        let mut params = vec![Value::Text(group.to_owned()), Value::Text(table.to_owned()), Value::Integer(since)];
+        params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
+        for row in tx.query_values(&sql, params).await? {
+            if let Some(Value::Text(pk)) = row.into_iter().next() {
+                out.insert(pk);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The patch ops a change to rows `ids` of `source` (a table some rule
+/// reads) causes in the tables whose rules read it, for `group` pulling
+/// from `since`: rows under a value access was granted to arrive, rows
+/// under a value access was taken from leave. Every row is re-checked
+/// against its full rule, so other grants keep a row in.
+pub async fn dependent_ops(
+    tx: &mut impl PullTx,
+    scope: &Scope,
+    group: &str,
+    source: &'static TableDef,
+    ids: &[&str],
+    since: i64,
+    writes: &mut SyncedWrites,
+) -> Result<Vec<PatchOp>, ServerError> {
+    let deps: Vec<(&'static str, usize, &SubSelect)> =
+        scope.dependencies().into_iter().filter(|(_, _, sub)| sub.table.name == source.name).collect();
+    if deps.is_empty() || ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Every image of the changed rows: now, and before each change since.
+    let mut images: Vec<Row> = select_by_ids(tx, source, ids).await?;
+    images.extend(old_images(tx, source, ids, since).await?);
+    let mut ops = Vec::new();
+    for (table_name, column, sub) in deps {
+        let TableRule::Filter(rule) = scope.rule(table_name) else { continue };
+        let Some(table) = scope.table_def(table_name) else { continue };
+        let values: BTreeSet<ValueKey> = images
+            .iter()
+            .filter(|image| eval::matches(sub.filter.as_ref(), image))
+            .map(|image| ValueKey(image.get(sub.out).clone()))
+            .filter(|v| !v.0.is_null())
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        let values: Vec<Value> = values.into_iter().map(|v| v.0).collect();
+        let mut under = Vec::new();
+        for chunk in values.chunks(SCOPE_LOOKUP_PARAMS) {
+            let query = SelectQuery {
+                filter: Some(Expr::In { column, values: chunk.to_vec() }),
+                ..SelectQuery::all(table)
+            };
+            under.extend(select(tx, &query).await?);
+        }
+        let under_ids: Vec<String> = under.iter().filter_map(|r| r.pk(table).map(str::to_owned)).collect();
+        let under_refs: Vec<&str> = under_ids.iter().map(String::as_str).collect();
+        let in_scope = rows_in_scope(tx, table, &under_refs, rule).await?;
+        let out_ids: Vec<&str> = under_refs.iter().copied().filter(|id| !in_scope.contains_key(*id)).collect();
+        let in_ids: Vec<&str> = in_scope.keys().map(String::as_str).collect();
+        let surely = held(tx, group, table.name, &in_ids, since, true).await?;
+        let maybe = held(tx, group, table.name, &out_ids, since, false).await?;
+        for (id, row) in &in_scope {
+            if !surely.contains(id) {
+                ops.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, row)? });
+                writes.puts.push((table.name, id.clone()));
+            }
+        }
+        for id in maybe {
+            ops.push(PatchOp::Del { table: table.name.to_owned(), id: id.clone() });
+            writes.gones.push((table.name, id));
+        }
+    }
+    Ok(ops)
+}
+
+/// The current rows of `table` among `ids`.
+async fn select_by_ids(tx: &mut impl PullTx, table: &'static TableDef, ids: &[&str]) -> Result<Vec<Row>, ServerError> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(SCOPE_LOOKUP_PARAMS) {
+        let values = chunk.iter().map(|id| Value::Text((*id).to_owned())).collect();
+        let query =
+            SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
+        rows.extend(select(tx, &query).await?);
+    }
+    Ok(rows)
+}
+
+/// The rows `ids` of `table` were before each update or delete after `since`.
+async fn old_images(
+    tx: &mut impl PullTx,
+    table: &'static TableDef,
+    ids: &[&str],
+    since: i64,
+) -> Result<Vec<Row>, ServerError> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(SCOPE_LOOKUP_PARAMS - 2) {
+        let mut params = vec![Value::Text(table.name.to_owned()), Value::Integer(since)];
+        params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
+        for cells in tx.query_values(&statements::old_rows(chunk.len()), params).await? {
+            if let Some(Value::Text(json)) = cells.into_iter().nth(1) {
+                rows.push(decode_old_row(table, &json)?);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Decodes a trigger's old row (`json_object` of every column, blobs as hex).
+pub fn decode_old_row(table: &TableDef, json: &str) -> Result<Row, ServerError> {
+    let bad = |what: &str| ServerError::new(ErrorCode::Internal, format!("old row of `{}`: {what}", table.name));
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(json).map_err(|e| bad(&e.to_string()))?;
+    let mut cells = Vec::with_capacity(table.columns.len());
+    for column in table.columns {
+        let value = match (object.get(column.name), column.kind) {
+            (None | Some(serde_json::Value::Null), _) => Value::Null,
+            (Some(serde_json::Value::String(hex)), ColumnKind::Blob) => Value::Blob(decode_hex(hex).ok_or_else(|| bad("blob"))?),
+            (Some(serde_json::Value::String(s)), _) => Value::Text(s.clone()),
+            (Some(serde_json::Value::Number(n)), ColumnKind::Real) => Value::Real(n.as_f64().ok_or_else(|| bad("real"))?),
+            (Some(serde_json::Value::Number(n)), _) => match n.as_i64() {
+                Some(i) => Value::Integer(i),
+                None => Value::Real(n.as_f64().ok_or_else(|| bad("number"))?),
+            },
+            (Some(other), _) => Value::Text(other.to_string()),
+        };
+        cells.push(value);
+    }
+    Ok(Row(cells))
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+/// A value ordered for set membership (SQL equality: integer 1 = real 1.0).
+#[derive(Debug, Clone)]
+struct ValueKey(Value);
+
+impl PartialEq for ValueKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for ValueKey {}
+impl PartialOrd for ValueKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for ValueKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.sort_cmp(&other.0)
+    }
+}
