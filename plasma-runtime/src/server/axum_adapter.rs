@@ -155,7 +155,8 @@ where
         crate::server::check_id("client group id", &group)?;
         // Subscribe (and count against the caps) before checking the owner: a
         // push that claims the group after the check then revokes this subscription.
-        let subscription = server.pokes().subscribe(group.clone(), who.user_id.clone()).map_err(|e| {
+        let scope = std::sync::Arc::new(server.scope_of(&who)?);
+        let subscription = server.pokes().subscribe_scoped(group.clone(), who.user_id.clone(), Some(scope)).map_err(|e| {
             let code = match e {
                 SubscribeError::UserLimit(_) => ErrorCode::TooManySockets,
                 SubscribeError::TotalLimit(_) => ErrorCode::Overloaded,

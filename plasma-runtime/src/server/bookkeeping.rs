@@ -188,8 +188,12 @@ pub fn drop_group_errors(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerErr
 /// The newest change-log position ever handed out (survives compaction,
 /// because `AUTOINCREMENT` keeps it in `sqlite_sequence`).
 pub fn head_seq(tx: &SqliteTx<'_>) -> Result<i64, ServerError> {
-    Ok(tx
-        .connection()
+    head_seq_of(tx.connection())
+}
+
+/// [`head_seq`] on a connection outside a transaction.
+pub fn head_seq_of(conn: &rusqlite::Connection) -> Result<i64, ServerError> {
+    Ok(conn
         .prepare_cached(statements::head_seq())?
         .query_row([CHANGES_TABLE], |r| r.get(0))
         .optional()?

@@ -13,6 +13,20 @@ pub enum PokeTarget {
     All,
     /// Only this group's bookkeeping changed (for example a failed mutation).
     Group(String),
+    /// Only these groups: the pusher's, and those whose read scope the
+    /// commit touched (a server with read rules decides it per group).
+    Groups(Vec<String>),
+}
+
+impl PokeTarget {
+    /// Whether `group` must pull.
+    pub fn includes(&self, group: &str) -> bool {
+        match self {
+            PokeTarget::All => true,
+            PokeTarget::Group(g) => g == group,
+            PokeTarget::Groups(groups) => groups.iter().any(|g| g == group),
+        }
+    }
 }
 
 impl PokeTarget {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, broadcast};
 
 pub use crate::server::PokeTarget;
+use crate::server::Scope;
 
 /// Why the hub refused a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +50,8 @@ struct Books {
 struct Holder {
     id: u64,
     user: String,
+    /// The holder's read rules: pokes go only where a commit touched them.
+    scope: Option<Arc<Scope>>,
     revocation: Arc<Revocation>,
 }
 
@@ -81,6 +84,18 @@ impl PokeHub {
     /// caps until it is dropped. Check the group's owner *after* subscribing:
     /// a claim that commits after the check then revokes this subscription.
     pub fn subscribe(&self, client_group_id: String, user_id: String) -> Result<PokeSubscription, SubscribeError> {
+        self.subscribe_scoped(client_group_id, user_id, None)
+    }
+
+    /// [`subscribe`](Self::subscribe) for a user reading `scope`, which
+    /// [`connected`](Self::connected) hands to the server deciding whom a
+    /// commit concerns.
+    pub fn subscribe_scoped(
+        &self,
+        client_group_id: String,
+        user_id: String,
+        scope: Option<Arc<Scope>>,
+    ) -> Result<PokeSubscription, SubscribeError> {
         let mut books = lock(&self.books);
         if books.total >= self.max_total {
             return Err(SubscribeError::TotalLimit(self.max_total));
@@ -97,6 +112,7 @@ impl PokeHub {
         books.by_group.entry(client_group_id.clone()).or_default().push(Holder {
             id,
             user: user_id.clone(),
+            scope,
             revocation: Arc::clone(&revocation),
         });
         Ok(PokeSubscription {
@@ -120,6 +136,16 @@ impl PokeHub {
                 holder.revocation.notify.notify_one();
             }
         }
+    }
+
+    /// Every subscribed group with the read scope of (one of) its holders.
+    pub fn connected(&self) -> Vec<(String, Option<Arc<Scope>>)> {
+        let books = lock(&self.books);
+        books
+            .by_group
+            .iter()
+            .filter_map(|(group, holders)| Some((group.clone(), holders.first()?.scope.clone())))
+            .collect()
     }
 
     /// Subscriptions open right now.
@@ -162,9 +188,9 @@ impl PokeSubscription {
                 return None;
             }
             match received {
-                Ok(PokeTarget::All) | Err(broadcast::error::RecvError::Lagged(_)) => return Some(()),
-                Ok(PokeTarget::Group(g)) if g == self.client_group_id => return Some(()),
-                Ok(PokeTarget::Group(_)) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => return Some(()),
+                Ok(target) if target.includes(&self.client_group_id) => return Some(()),
+                Ok(_) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }

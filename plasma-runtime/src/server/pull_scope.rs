@@ -288,3 +288,44 @@ impl Ord for ValueKey {
         self.0.sort_cmp(&other.0)
     }
 }
+
+/// Whether a commit that changed `keys` (`(table, id)`, written after
+/// change-log position `since`) touches the scope of `group`: a row of it
+/// entered or left, changed while in it, or a row a rule reads moved
+/// access. Decides whom to poke; a pull then sends exactly what changed.
+pub async fn touches(
+    tx: &mut impl PullTx,
+    scope: &Scope,
+    group: &str,
+    keys: &[(String, String)],
+    since: i64,
+) -> Result<bool, ServerError> {
+    let mut by_table: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (table, id) in keys {
+        by_table.entry(table.as_str()).or_default().push(id.as_str());
+    }
+    let deps = scope.dependencies();
+    for (name, ids) in by_table {
+        let Some(table) = scope.table_def(name) else { continue };
+        match scope.rule(name) {
+            TableRule::All => return Ok(true),
+            TableRule::None => {}
+            TableRule::Filter(rule) => {
+                if !rows_in_scope(tx, table, &ids, rule).await?.is_empty()
+                    || !held(tx, group, name, &ids, since, false).await?.is_empty()
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        let subs: Vec<&SubSelect> = deps.iter().filter(|(_, _, sub)| sub.table.name == name).map(|d| d.2).collect();
+        if !subs.is_empty() {
+            let mut images = select_by_ids(tx, table, &ids).await?;
+            images.extend(old_images(tx, table, &ids, since).await?);
+            if images.iter().any(|image| subs.iter().any(|sub| eval::matches(sub.filter.as_ref(), image))) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}

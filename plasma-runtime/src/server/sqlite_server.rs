@@ -215,16 +215,45 @@ where
         let result = self
             .with_db(move |db, _| {
                 let who = push::Pusher { user_id: &user_id, ctx: &ctx, scope: &scope };
+                // Pushes hold the writer one at a time, so the log between
+                // the heads before and after is this push's own.
+                let before = bookkeeping::head_seq_of(db.connection())?;
                 // SQLite answers at once: the shared async core runs to completion here.
-                crate::exec::run_ready(push::process::<R, SqliteExecutor>(db, who, &request, now_ms()))
-                    .map_err(ServerError::from)?
+                let outcome = crate::exec::run_ready(push::process::<R, SqliteExecutor>(db, who, &request, now_ms()))
+                    .map_err(ServerError::from)?;
+                Ok(outcome.map(|o| (o, before)))
             })
-            .await;
+            .await
+            .and_then(|r| r);
+        let (result, logged_after) = match result {
+            Ok((outcome, before)) => (Ok(outcome), Some(before)),
+            Err(e) => (Err(e), None),
+        };
         self.after_push(&result, &group, &pusher).await;
-        if let Some(target) = PokeTarget::after_push(&result, group) {
+        if let Some(target) = PokeTarget::after_push(&result, group.clone()) {
+            let target = match (target, logged_after) {
+                (PokeTarget::All, Some(before)) => self.scoped_target(group, before).await,
+                (target, _) => target,
+            };
             self.inner.pokes.poke(target);
         }
         result.map(|o| o.response)
+    }
+
+    /// Whom a commit that logged after position `before` concerns, when
+    /// connected groups read under rules: the pusher's group and every
+    /// group whose scope it touched. Everyone if that cannot be told.
+    async fn scoped_target(&self, pusher_group: String, before: i64) -> PokeTarget {
+        let connected = self.inner.pokes.connected();
+        if connected.iter().all(|(_, scope)| scope.as_ref().is_none_or(|s| !s.is_filtered())) {
+            return PokeTarget::All;
+        }
+        let decided = self
+            .with_db(move |db, _| {
+                crate::exec::run_ready(poke_scope(db, connected, pusher_group, before)).map_err(ServerError::from)?
+            })
+            .await;
+        decided.unwrap_or(PokeTarget::All)
     }
 
     /// A push that succeeded proves `pusher` owns `group` (it may have just
@@ -274,8 +303,9 @@ where
         Ok(PullResponse { limits: Some(limits), ..response })
     }
 
-    /// `who`'s read rules, resolved.
-    fn scope_of(&self, who: &Authorized<R::Context>) -> Result<Scope, ServerError> {
+    /// `who`'s read rules, resolved (poke sockets keep them, so a commit
+    /// pokes only the groups whose scope it touched).
+    pub fn scope_of(&self, who: &Authorized<R::Context>) -> Result<Scope, ServerError> {
         self.inner.scopes.resolve(self.inner.schema, who).map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))
     }
 
@@ -320,6 +350,39 @@ where
     pub fn with_db_blocking<T>(&self, f: impl FnOnce(&SqliteExecutor) -> T) -> T {
         f(&lock(&self.inner.db))
     }
+}
+
+/// The groups among `connected` whose scope the log after `before` touched.
+async fn poke_scope(
+    db: &SqliteExecutor,
+    connected: Vec<(String, Option<Arc<Scope>>)>,
+    pusher_group: String,
+    before: i64,
+) -> Result<PokeTarget, ServerError> {
+    use crate::server::storage::{PullStorage, PullTx};
+    let mut tx = db.begin_pull().await?;
+    let keys: Vec<(String, String)> = tx
+        .query_values(&crate::server::statements::keys_after(), vec![crate::value::Value::Integer(before)])
+        .await?
+        .into_iter()
+        .filter_map(|row| match <[crate::value::Value; 2]>::try_from(row) {
+            Ok([crate::value::Value::Text(t), crate::value::Value::Text(p)]) => Some((t, p)),
+            _ => None,
+        })
+        .filter(|(table, _)| !table.starts_with(crate::schema::RESERVED_PREFIX))
+        .collect();
+    let mut groups = vec![pusher_group];
+    for (group, scope) in connected {
+        let touched = match &scope {
+            None => true,
+            Some(scope) if !scope.is_filtered() => true,
+            Some(scope) => crate::server::pull_scope::touches(&mut tx, scope, &group, &keys, before).await?,
+        };
+        if touched && !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    Ok(PokeTarget::Groups(groups))
 }
 
 /// Idle read-only connections, opened on demand up to the permit count.

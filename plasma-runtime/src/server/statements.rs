@@ -341,3 +341,9 @@ pub fn old_rows(ids: usize) -> String {
 fn placeholders(n: usize) -> String {
     vec!["?"; n.max(1)].join(", ")
 }
+
+/// `(after)` → every `(table, pk)` logged after a position (a commit's own
+/// entries, when read right after it under the writer's lock).
+pub fn keys_after() -> String {
+    format!("SELECT DISTINCT \"tbl\", \"pk\" FROM \"{CHANGES_TABLE}\" WHERE \"seq\" > ?")
+}

@@ -79,7 +79,8 @@ pub(super) async fn open(namespace: &ObjectNamespace, socket: &SocketRequest) ->
 /// Tells the object about a push.
 pub(super) async fn notify(namespace: &ObjectNamespace, notice: &PushNotice) -> worker::Result<()> {
     let body = Notice {
-        all: notice.poke == Some(PokeTarget::All),
+        // The Worker does not know its sockets' scopes yet: a scoped target pokes everyone.
+        all: matches!(notice.poke, Some(PokeTarget::All | PokeTarget::Groups(_))),
         poke_group: match &notice.poke {
             Some(PokeTarget::Group(group)) => Some(group.clone()),
             _ => None,
