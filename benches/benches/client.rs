@@ -26,7 +26,7 @@ fn mutate_until_visible(c: &mut Criterion) {
             let i = n.get();
             n.set(i + 1);
             let id = format!("m{i:08}");
-            let args = CreateTodo { id: id.clone(), title: "bench".into(), updated_at: i as i64 };
+            let args = CreateTodo { id: id.clone(), title: "bench".into(), updated_at: i as i64, list_id: None };
             let _queued = client.mutate::<create_todo>(args).expect("mutate");
             let visible = client.read(|view| view.row(Todo::DEF, &id).ok().flatten().is_some()).expect("read");
             assert!(visible);

@@ -96,7 +96,12 @@ pub fn core_with_pending(n: u64) -> ClientCore<TodoMutators> {
     let mut core = ClientCore::<TodoMutators>::new(&SCHEMA, "bench".into(), "c1".into());
     let ctx = ctx();
     for i in 0..n {
-        let args = CreateTodo { id: format!("pending-{i:06}"), title: format!("pending {i}"), updated_at: i as i64 };
+        let args = CreateTodo {
+            id: format!("pending-{i:06}"),
+            title: format!("pending {i}"),
+            updated_at: i as i64,
+            list_id: None,
+        };
         let _queued = core.mutate::<create_todo>(&ctx, args, 0).expect("mutate");
     }
     core

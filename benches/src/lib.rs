@@ -17,6 +17,8 @@ pub fn todo(batch: u64, i: u64) -> Todo {
         title: format!("todo number {i}"),
         done: i.is_multiple_of(3),
         updated_at: (i % 100) as i64,
+        owner: String::new(),
+        list_id: None,
     }
 }
 
@@ -43,9 +45,11 @@ pub fn raw_insert(conn: &Connection, rows: &[Todo]) -> rusqlite::Result<()> {
     let tx = conn.unchecked_transaction()?;
     {
         let mut stmt = tx
-            .prepare_cached("INSERT INTO \"todos\" (\"id\", \"title\", \"done\", \"updatedAt\") VALUES (?, ?, ?, ?)")?;
+            .prepare_cached(
+            "INSERT INTO \"todos\" (\"id\", \"title\", \"done\", \"updatedAt\", \"owner\", \"listId\") VALUES (?, ?, ?, ?, ?, ?)",
+        )?;
         for row in rows {
-            stmt.execute(params![row.id, row.title, row.done, row.updated_at])?;
+            stmt.execute(params![row.id, row.title, row.done, row.updated_at, row.owner, row.list_id])?;
         }
     }
     tx.commit()
@@ -66,10 +70,17 @@ pub fn raw_select(conn: &Connection, value: i64) -> rusqlite::Result<Vec<Todo>> 
     let tx = conn.unchecked_transaction()?;
     let rows = {
         let mut stmt = tx.prepare_cached(
-            "SELECT \"id\", \"title\", \"done\", \"updatedAt\" FROM \"todos\" WHERE \"updatedAt\" = ? ORDER BY \"id\" ASC",
+            "SELECT \"id\", \"title\", \"done\", \"updatedAt\", \"owner\", \"listId\" FROM \"todos\" WHERE \"updatedAt\" = ? ORDER BY \"id\" ASC",
         )?;
         let rows = stmt.query_map([value], |r| {
-            Ok(Todo { id: r.get(0)?, title: r.get(1)?, done: r.get(2)?, updated_at: r.get(3)? })
+            Ok(Todo {
+                id: r.get(0)?,
+                title: r.get(1)?,
+                done: r.get(2)?,
+                updated_at: r.get(3)?,
+                owner: r.get(4)?,
+                list_id: r.get(5)?,
+            })
         })?;
         rows.collect::<rusqlite::Result<Vec<_>>>()?
     };

@@ -39,7 +39,14 @@ const FRESH: i64 = ROWS as i64 * 10;
 /// Seeded row `i`: ids `r000000`.., one in three done, distinct `updatedAt`
 /// values ten apart (so a row can be placed between any two).
 pub fn row(i: u64) -> Todo {
-    Todo { id: format!("r{i:06}"), title: format!("todo {i}"), done: i.is_multiple_of(3), updated_at: i as i64 * 10 }
+    Todo {
+        id: format!("r{i:06}"),
+        title: format!("todo {i}"),
+        done: i.is_multiple_of(3),
+        updated_at: i as i64 * 10,
+        owner: String::new(),
+        list_id: None,
+    }
 }
 
 /// A memory store holding `n` seeded rows (not capturing changes yet).
@@ -295,7 +302,14 @@ impl Engine {
 }
 
 fn new_todo(n: u64, updated_at: i64) -> Todo {
-    Todo { id: format!("n{n:08}"), title: format!("new todo {n}"), done: false, updated_at }
+    Todo {
+        id: format!("n{n:08}"),
+        title: format!("new todo {n}"),
+        done: false,
+        updated_at,
+        owner: String::new(),
+        list_id: None,
+    }
 }
 
 fn id_of(row: &Row) -> &str {
@@ -446,7 +460,12 @@ impl Fanout {
     pub fn step(&mut self) -> Duration {
         let n = self.next;
         self.next += 1;
-        let args = CreateTodo { id: format!("z{n:08}"), title: format!("new todo {n}"), updated_at: FRESH + n as i64 };
+        let args = CreateTodo {
+            id: format!("z{n:08}"),
+            title: format!("new todo {n}"),
+            updated_at: FRESH + n as i64,
+            list_id: None,
+        };
         self.reset();
         let start = Instant::now();
         let handle = self.client.mutate::<create_todo>(args).expect("mutate");

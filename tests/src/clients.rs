@@ -22,7 +22,7 @@ pub fn titles(client: &TodoClient) -> Vec<String> {
 /// Creates a todo titled `title` with a fresh id.
 pub fn create(client: &TodoClient, title: &str) -> plasma::client::MutationHandle {
     let id = client.new_id();
-    client.mutate::<create_todo>(CreateTodo { id, title: title.into(), updated_at: 1 }).expect("mutate")
+    client.mutate::<create_todo>(CreateTodo { id, title: title.into(), updated_at: 1, list_id: None }).expect("mutate")
 }
 
 /// Polls `check` until it holds; returns how long that took.

@@ -10,11 +10,14 @@ use bytes::Bytes;
 use plasma::SqliteExecutor;
 use plasma::exec::rusqlite::Connection;
 use plasma::server::storage::batch::{BatchLimits, SqliteBatchDb};
-use plasma::server::{BatchServer, ServerConfig, SyncServer};
+use plasma::server::{BatchServer, Scope, ServerConfig, SyncServer, push};
 use serde_json::{Value, json};
 use todo::{ServerRules, TodoMutators, create_todo};
 
 type Batch = BatchServer<TodoMutators, SqliteBatchDb>;
+
+/// No read rules, for pushes of this file's own mutators straight to the core.
+static EVERYTHING: std::sync::LazyLock<Scope> = std::sync::LazyLock::new(|| Scope::everything(&todo::SCHEMA));
 
 fn config() -> ServerConfig {
     ServerConfig { max_body_bytes: 16 << 20, pull_page_bytes: 64 << 20, ..ServerConfig::default() }
@@ -25,6 +28,7 @@ fn batch_server(dir: &tempfile::TempDir, limits: BatchLimits) -> Batch {
     let server = BatchServer::builder(&todo::SCHEMA, SqliteBatchDb::with_limits(conn, limits))
         .config(config())
         .auth(|headers| async move { todo::auth::authorize(&headers, ServerRules::unlimited()) })
+        .scopes(todo::access::scopes())
         .build()
         .expect("build");
     let changes = plasma::exec::run_ready(server.ensure_schema()).expect("ready").expect("schema");
@@ -246,10 +250,14 @@ async fn a_mutator_reading_hundreds_of_ids_is_split_within_the_parameter_limit()
         applied_through: Default::default(),
     };
     let ctx = todo::Ctx::server_with("alice", ServerRules::unlimited());
-    let outcome =
-        plasma::exec::run_ready(plasma::server::push::process::<Many, _>(batch.storage(), "alice", &ctx, &request, 1))
-            .expect("ready")
-            .expect("push");
+    let outcome = plasma::exec::run_ready(plasma::server::push::process::<Many, _>(
+        batch.storage(),
+        push::Pusher { user_id: "alice", ctx: &ctx, scope: &EVERYTHING },
+        &request,
+        1,
+    ))
+    .expect("ready")
+    .expect("push");
     assert_eq!(outcome.response.last_mutation_ids["c1"], 2);
     let (rows, _, errors) = what_a_pull_shows(|body| on_batch(&batch, "pull", body));
     assert_eq!(errors, json!([]), "the 300-id reads ran, split in statements of at most 100 values");
@@ -314,18 +322,21 @@ async fn blind_inserts_end_as_on_sqlite_when_the_id_exists() {
         let before = batch.storage().db().round_trips();
         let on_batch = plasma::exec::run_ready(plasma::server::push::process::<Flickers, _>(
             batch.storage(),
-            "alice",
-            &ctx,
+            push::Pusher { user_id: "alice", ctx: &ctx, scope: &EVERYTHING },
             &request,
             1,
         ))
         .expect("ready")
         .expect("push");
         let trips = batch.storage().db().round_trips() - before;
-        let on_sqlite =
-            plasma::exec::run_ready(plasma::server::push::process::<Flickers, _>(&sqlite, "alice", &ctx, &request, 1))
-                .expect("ready")
-                .expect("push");
+        let on_sqlite = plasma::exec::run_ready(plasma::server::push::process::<Flickers, _>(
+            &sqlite,
+            push::Pusher { user_id: "alice", ctx: &ctx, scope: &EVERYTHING },
+            &request,
+            1,
+        ))
+        .expect("ready")
+        .expect("push");
         assert_eq!(on_batch.response, on_sqlite.response, "push {i}");
         // (`data_changed` may differ: SQLite logs a row inserted and deleted
         // again, a batch writes its net change, none.)

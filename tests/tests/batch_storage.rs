@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use plasma::exec::run_ready;
 use plasma::protocol::{ErrorCode, MutationRecord, PROTOCOL_VERSION, PushRequest};
-use plasma::server::push;
 use plasma::server::storage::batch::{BatchDb, SqliteBatchDb, Statement, guard_tables};
 use plasma::server::storage::batched::BatchStorage;
+use plasma::server::{Scope, push};
 use plasma::{MutatorError, SqliteExecutor, Transaction, Value};
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,9 @@ pub struct Counter {
 }
 
 static SCHEMA: plasma::Schema = plasma::schema![version = "counters-v1"; Counter];
+
+/// No read rules: every user reads and writes every row.
+static EVERYTHING: std::sync::LazyLock<Scope> = std::sync::LazyLock::new(|| Scope::everything(&SCHEMA));
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bump {
@@ -126,8 +129,18 @@ fn a_batch_backend_answers_every_push_as_the_sqlite_backend_does() {
         push_of("g2", "c1", 5..=5, 10), // a client of another group: forbidden
     ];
     for (i, request) in pushes.iter().enumerate() {
-        let on_sqlite = ready(push::process::<Counters, _>(&sqlite, "u", &(), request, 7));
-        let on_batch = ready(push::process::<Counters, _>(&batch, "u", &(), request, 7));
+        let on_sqlite = ready(push::process::<Counters, _>(
+            &sqlite,
+            push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+            request,
+            7,
+        ));
+        let on_batch = ready(push::process::<Counters, _>(
+            &batch,
+            push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+            request,
+            7,
+        ));
         match (&on_sqlite, &on_batch) {
             (Ok(a), Ok(b)) => {
                 assert_eq!(a.response, b.response, "push {i}");
@@ -160,7 +173,12 @@ fn concurrent_pushes_that_read_the_same_row_lose_no_update_and_apply_nothing_twi
                 while id <= PUSHES {
                     // Every other push is sent twice (a retried request): applied once.
                     let request = push_of(&format!("g-{client}"), client, id.saturating_sub(1).max(1)..=id, i64::MAX);
-                    match ready(push::process::<Counters, _>(&*batch, "u", &(), &request, 0)) {
+                    match ready(push::process::<Counters, _>(
+                        &*batch,
+                        push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+                        &request,
+                        0,
+                    )) {
                         Ok(outcome) => {
                             assert_eq!(outcome.response.last_mutation_ids.get(client), Some(&id));
                             id += 1;
@@ -204,13 +222,31 @@ fn a_batch_backend_pulls_exactly_what_the_sqlite_backend_pulls() {
         ready(batch.batch(&[statement])).expect("guard tables");
     }
     let batch = BatchStorage::new(batch);
-    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_keys("g1", "c1", 1..=40), 1)).expect("push");
+    ready(push::process::<Counters, _>(
+        &sqlite,
+        push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+        &push_keys("g1", "c1", 1..=40),
+        1,
+    ))
+    .expect("push");
     let pull_both = |cookie: Option<plasma::protocol::Cookie>, rows: usize, group: &str| {
         let limit = PageLimit { rows, bytes: usize::MAX };
-        let a = ready(pull::process(&sqlite, &SCHEMA, "u", group, cookie.clone(), limit));
-        let b = ready(pull::process(&batch, &SCHEMA, "u", group, cookie, limit));
+        let a = ready(pull::process(
+            &sqlite,
+            &SCHEMA,
+            pull::Puller { user_id: "u", group, scope: &EVERYTHING },
+            cookie.clone(),
+            limit,
+        ));
+        let b = ready(pull::process(
+            &batch,
+            &SCHEMA,
+            pull::Puller { user_id: "u", group, scope: &EVERYTHING },
+            cookie,
+            limit,
+        ));
         match (a, b) {
-            (Ok(a), Ok(b)) => {
+            (Ok((a, _)), Ok((b, _))) => {
                 assert_eq!(serde_json::to_value(&a).expect("json"), serde_json::to_value(&b).expect("json"));
                 Some(a)
             }
@@ -234,12 +270,24 @@ fn a_batch_backend_pulls_exactly_what_the_sqlite_backend_pulls() {
     }
     assert!(pages >= 6, "40 rows in pages of 7: {pages} pages");
     // More writes, then an incremental pull from there, paged too.
-    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_keys("g1", "c1", 41..=50), 2)).expect("push");
+    ready(push::process::<Counters, _>(
+        &sqlite,
+        push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+        &push_keys("g1", "c1", 41..=50),
+        2,
+    ))
+    .expect("push");
     let page = pull_both(cookie.clone(), 4, "g1").expect("incremental");
     assert!(page.more && page.patch.len() == 4, "{page:?}");
     // Another user's group is refused the same way.
     assert!(pull_both(None, 10, "g1").is_some());
-    let refused = ready(pull::process(&batch, &SCHEMA, "intruder", "g1", None, PageLimit { rows: 10, bytes: 1 << 20 }));
+    let refused = ready(pull::process(
+        &batch,
+        &SCHEMA,
+        pull::Puller { user_id: "intruder", group: "g1", scope: &EVERYTHING },
+        None,
+        PageLimit { rows: 10, bytes: 1 << 20 },
+    ));
     assert_eq!(refused.expect_err("refused").code, ErrorCode::Forbidden);
 }
 
@@ -251,7 +299,13 @@ fn a_pull_that_a_commit_overtook_is_refused_as_busy_so_it_is_read_again() {
     let mut reads = ready(batch.begin_pull()).expect("begin");
     let head = ready(reads.head_seq()).expect("head");
     // A push commits between the pull's reads.
-    ready(push::process::<Counters, _>(&batch, "u", &(), &push_keys("g1", "c1", 1..=1), 1)).expect("push");
+    ready(push::process::<Counters, _>(
+        &batch,
+        push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+        &push_keys("g1", "c1", 1..=1),
+        1,
+    ))
+    .expect("push");
     let ended = ready(<BatchStorage<SqliteBatchDb> as PullStorage>::end_pull(reads));
     assert_eq!(ended.expect_err("overtaken").code, ErrorCode::Busy);
     // Without a commit in between, the same reads stand.
@@ -265,8 +319,20 @@ fn compaction_and_forgetting_on_a_batch_backend_leave_what_sqlite_leaves() {
     use plasma::server::{compact, forget};
     let dir = tempfile::tempdir().expect("tempdir");
     let (sqlite, _) = databases(&dir);
-    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_keys("g1", "c1", 1..=5), 1)).expect("push");
-    ready(push::process::<Counters, _>(&sqlite, "u", &(), &push_of("g2", "c2", 1..=3, 2), 100)).expect("push");
+    ready(push::process::<Counters, _>(
+        &sqlite,
+        push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+        &push_keys("g1", "c1", 1..=5),
+        1,
+    ))
+    .expect("push");
+    ready(push::process::<Counters, _>(
+        &sqlite,
+        push::Pusher { user_id: "u", ctx: &(), scope: &EVERYTHING },
+        &push_of("g2", "c2", 1..=3, 2),
+        100,
+    ))
+    .expect("push");
     // The same state in a second file, maintained the batch way.
     let copy = dir.path().join("copy.db");
     sqlite.connection().execute("VACUUM INTO ?", [copy.to_str().expect("utf-8 path")]).expect("copy");

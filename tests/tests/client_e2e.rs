@@ -142,7 +142,12 @@ async fn offline_writes_survive_a_killed_client_and_sync_when_the_server_returns
                 let client = client_with(&endpoint, "carol", "carol-desk", store, true).await;
                 let ids: Vec<String> = (0..3).map(|_| client.new_id()).collect();
                 for (i, id) in ids.iter().enumerate() {
-                    let args = CreateTodo { id: id.clone(), title: format!("offline {i}"), updated_at: i as i64 };
+                    let args = CreateTodo {
+                        id: id.clone(),
+                        title: format!("offline {i}"),
+                        updated_at: i as i64,
+                        list_id: None,
+                    };
                     let _queued = client.mutate::<create_todo>(args).expect("mutate offline");
                 }
                 (client, ids)
@@ -194,10 +199,13 @@ async fn a_mutation_the_server_rejects_resolves_with_its_error_and_rolls_back() 
     until("late client pulled once", || late.status() == SyncStatus::InSync).await;
 
     let id = first.new_id();
-    let handle = first.mutate::<create_todo>(CreateTodo { id: id.clone(), title: "first".into(), updated_at: 1 });
+    let handle =
+        first.mutate::<create_todo>(CreateTodo { id: id.clone(), title: "first".into(), updated_at: 1, list_id: None });
     assert_eq!(handle.expect("queued").await, Ok(()));
     // `late` has not pulled since: creating the same id succeeds locally, then fails on the server.
-    let handle = late.mutate::<create_todo>(CreateTodo { id, title: "second".into(), updated_at: 2 }).expect("queued");
+    let handle = late
+        .mutate::<create_todo>(CreateTodo { id, title: "second".into(), updated_at: 2, list_id: None })
+        .expect("queued");
     assert_eq!(titles(&late), vec!["second"]);
     match tokio::time::timeout(PATIENCE, handle).await.expect("answered") {
         Err(MutationFailed::Rejected(message)) => assert!(!message.is_empty()),
@@ -328,7 +336,7 @@ async fn local_reads_use_the_typed_builders_on_confirmed_plus_pending_state() {
     let done_id = client.new_id();
     assert_eq!(
         client
-            .mutate::<create_todo>(CreateTodo { id: done_id.clone(), title: "b".into(), updated_at: 2 })
+            .mutate::<create_todo>(CreateTodo { id: done_id.clone(), title: "b".into(), updated_at: 2, list_id: None })
             .expect("queued")
             .await,
         Ok(())

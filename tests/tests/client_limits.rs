@@ -111,7 +111,7 @@ fn server_titles(server: &TestServer) -> Vec<String> {
 }
 
 fn create(client: &TodoClient, title: &str) -> Result<plasma::client::MutationHandle, ClientError> {
-    client.mutate::<create_todo>(CreateTodo { id: client.new_id(), title: title.into(), updated_at: 1 })
+    client.mutate::<create_todo>(CreateTodo { id: client.new_id(), title: title.into(), updated_at: 1, list_id: None })
 }
 
 /// Polls `check` until it holds.
@@ -271,7 +271,7 @@ fn core_with(limits: ServerLimits, titles: &[String]) -> ClientCore<TodoMutators
     core.set_limits(limits);
     let ctx = Ctx::client("u");
     for (i, title) in titles.iter().enumerate() {
-        let args = CreateTodo { id: format!("t{i:03}"), title: title.clone(), updated_at: 1 };
+        let args = CreateTodo { id: format!("t{i:03}"), title: title.clone(), updated_at: 1, list_id: None };
         let (_record, _handle) = core.mutate::<create_todo>(&ctx, args, 0).expect("mutate");
     }
     core
@@ -348,7 +348,7 @@ fn mutate_refuses_exactly_what_a_single_push_cannot_carry() {
     // One byte less: refused, with nothing queued or changed.
     let mut core = core_with(ServerLimits { max_body_bytes: fits - 1, max_mutations_per_push: 10 }, &[]);
     let (live, _) = core.watch(Todo::select().query().clone()).expect("watch");
-    let args = CreateTodo { id: "t000".into(), title: "x".repeat(1_000), updated_at: 1 };
+    let args = CreateTodo { id: "t000".into(), title: "x".repeat(1_000), updated_at: 1, list_id: None };
     match core.mutate::<create_todo>(&ctx, args, 0) {
         Err(ClientError::MutationTooLarge { bytes, limit }) => assert_eq!((bytes, limit), (fits, fits - 1)),
         other => panic!("expected MutationTooLarge, got {:?}", other.map(|(r, _)| r.id)),
@@ -370,7 +370,7 @@ async fn an_abandoned_mutation_stays_abandoned_across_a_restart() {
     assert!(store.load(&SCHEMA, "g", SCHEMA_VERSION).await.expect("load").is_none());
     store.init("g", SCHEMA_VERSION, core.meta()).expect("init");
     for (id, title) in [("a", "x".repeat(20_000)), ("b", "small".to_owned())] {
-        let args = CreateTodo { id: id.into(), title, updated_at: 1 };
+        let args = CreateTodo { id: id.into(), title, updated_at: 1, list_id: None };
         let (record, _handle) = core.mutate::<create_todo>(&ctx, args, 0).expect("mutate");
         store.append_pending(core.meta(), &record).expect("append");
     }
@@ -420,7 +420,7 @@ fn the_new_fields_are_optional_on_the_wire() {
     assert_eq!(core.limits(), ServerLimits { max_body_bytes: 1_234, max_mutations_per_push: 5 });
 
     // Ordinary mutations carry no `abandoned` key.
-    let args = CreateTodo { id: "t".into(), title: "x".into(), updated_at: 1 };
+    let args = CreateTodo { id: "t".into(), title: "x".into(), updated_at: 1, list_id: None };
     let record = plasma::protocol::MutationRecord::new::<create_todo>("c1", 1, &args, 0).expect("record");
     let json = serde_json::to_value(&record).expect("encode");
     assert!(json.get("abandoned").is_none(), "{json}");

@@ -19,7 +19,7 @@ use plasma_conformance::live::{ids, only, shape};
 use todo::{CreateTodo, Ctx, DeleteTodo, MarkDone, RenameTodo, SCHEMA, Todo, TodoMutators};
 
 fn todo(id: &str, title: &str, done: bool, updated_at: i64) -> Todo {
-    Todo { id: id.into(), title: title.into(), done, updated_at }
+    Todo { id: id.into(), title: title.into(), done, updated_at, owner: String::new(), list_id: None }
 }
 
 /// A view with todos `a..` at `updated_at` 10, 20, ... and the engine.
@@ -237,7 +237,7 @@ async fn offline_client() -> Client<TodoMutators> {
 #[tokio::test]
 async fn the_client_api_delivers_diffs_by_callback_and_stream_until_dropped() {
     let client = offline_client().await;
-    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
+    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at, list_id: None };
     let _pending = client.mutate::<todo::create_todo>(create("a", 1)).expect("mutate");
 
     let open = client
@@ -405,7 +405,7 @@ async fn unread_events_and_diffs_are_bounded_and_the_lag_is_reported() {
     for i in 0..LIVE_DIFF_BUFFER.max(EVENT_BUFFER) + extra {
         let id = format!("t{i:05}");
         let _pending = client
-            .mutate::<todo::create_todo>(CreateTodo { id: id.clone(), title: id, updated_at: 1 })
+            .mutate::<todo::create_todo>(CreateTodo { id: id.clone(), title: id, updated_at: 1, list_id: None })
             .expect("mutate");
     }
     let events: Vec<ClientEvent> = std::iter::from_fn(|| events.next().now_or_never().flatten()).collect();
@@ -421,7 +421,7 @@ async fn unread_events_and_diffs_are_bounded_and_the_lag_is_reported() {
     assert_eq!(diffs.next().now_or_never(), Some(None), "the lagging stream ended");
     let mut fresh = live.changes();
     let _pending = client
-        .mutate::<todo::create_todo>(CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2 })
+        .mutate::<todo::create_todo>(CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2, list_id: None })
         .expect("mutate");
     assert!(fresh.next().now_or_never().flatten().is_some(), "a new subscription works");
 }

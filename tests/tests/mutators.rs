@@ -64,7 +64,17 @@ fn mutators_run_identically_in_memory_and_on_sqlite() {
     let on_memory = run(&memory, "alice");
     assert_eq!(on_memory, on_sqlite);
     let (rows, outcomes) = on_sqlite;
-    assert_eq!(rows, vec![Todo { id: "b".into(), title: "ship it".into(), done: false, updated_at: 4 }]);
+    assert_eq!(
+        rows,
+        vec![Todo {
+            id: "b".into(),
+            title: "ship it".into(),
+            done: false,
+            updated_at: 4,
+            owner: String::new(),
+            list_id: None
+        }]
+    );
     assert_eq!(
         outcomes,
         vec![

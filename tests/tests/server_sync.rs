@@ -386,7 +386,7 @@ async fn a_busy_database_is_retryable_and_consumes_no_id() {
     let typed = plasma::protocol::MutationRecord::new::<todo::create_todo>(
         "c1",
         2,
-        &todo::CreateTodo { id: "t2".into(), title: "x".into(), updated_at: 1 },
+        &todo::CreateTodo { id: "t2".into(), title: "x".into(), updated_at: 1, list_id: None },
         1,
     )
     .expect("encode");

@@ -44,7 +44,7 @@ use plasma::client::{ClientCore, MemoryStore, MutationFailed, MutationHandle, Re
 use plasma::exec::run_ready;
 use plasma::protocol::{Cookie, ErrorCode, MutationRecord, PullResponse, PushRequest};
 use plasma::query::tree::SelectQuery;
-use plasma::server::{bookkeeping, compact, pull, push};
+use plasma::server::{Scope, bookkeeping, compact, pull, push};
 use plasma::{Executor, MemoryExecutor, MutatorError, Registry, Row, SqliteExecutor, Table, TableDef, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,9 @@ pub struct Note {
 }
 
 static SCHEMA: plasma::Schema = plasma::schema![Counter, Item, Note];
+
+/// No read rules: every user reads and writes every row.
+static EVERYTHING: std::sync::LazyLock<Scope> = std::sync::LazyLock::new(|| Scope::everything(&SCHEMA));
 
 pub struct Ctx {
     pub user: String,
@@ -694,7 +697,12 @@ impl World {
             Message::Push { client, request } => {
                 let Some(db) = &self.server else { return };
                 let ctx = Ctx { user: self.clients[client].user.clone(), on_server: true };
-                let result = ready(push::process::<Sim, _>(db, &ctx.user, &ctx, &request, 0));
+                let result = ready(push::process::<Sim, _>(
+                    db,
+                    push::Pusher { user_id: &ctx.user, ctx: &ctx, scope: &EVERYTHING },
+                    &request,
+                    0,
+                ));
                 if std::env::var("SIM_TRACE").is_ok() {
                     let ids: Vec<_> =
                         request.mutations.iter().map(|m| (m.client_id.as_str(), m.id, m.name.as_str())).collect();
@@ -721,8 +729,16 @@ impl World {
             Message::Pull { client, base, cookie, mut pages } => {
                 let Some(db) = &self.server else { return };
                 let group = self.clients[client].core.client_group_id().to_owned();
-                match ready(pull::process(db, &SCHEMA, &self.clients[client].user, &group, cookie, self.page_limit)) {
-                    Ok(page) => {
+                match ready(pull::process(
+                    db,
+                    &SCHEMA,
+                    pull::Puller { user_id: &self.clients[client].user, group: &group, scope: &EVERYTHING },
+                    cookie,
+                    self.page_limit,
+                )) {
+                    Ok((page, writes)) => {
+                        // As the servers do: record what the group was sent (nothing, with no rules).
+                        ready(pull::record(db, &group, page.cookie.order, &writes)).expect("record");
                         let more = page.more;
                         let next = page.cookie.clone();
                         pages.push(page);
@@ -1198,8 +1214,15 @@ fn pull_all(
 ) -> Vec<PullResponse> {
     let mut pages = Vec::new();
     loop {
-        let page = ready(pull::process(db, &SCHEMA, user, group, cookie, pull::PageLimit { rows, bytes: usize::MAX }))
-            .expect("pull");
+        let page = ready(pull::process(
+            db,
+            &SCHEMA,
+            pull::Puller { user_id: user, group, scope: &EVERYTHING },
+            cookie,
+            pull::PageLimit { rows, bytes: usize::MAX },
+        ))
+        .expect("pull")
+        .0;
         cookie = Some(page.cookie.clone());
         let more = page.more;
         pages.push(page);
@@ -1225,7 +1248,13 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
         let _ = core.mutate::<add>(&ctx, Add { id: format!("k{i}"), n: 1 }, 0).expect("mutate");
     }
     let request = core.push_request(100).expect("push");
-    ready(push::process::<Sim, _>(&db, "alice", &server_ctx, &request, 0)).expect("push");
+    ready(push::process::<Sim, _>(
+        &db,
+        push::Pusher { user_id: "alice", ctx: &server_ctx, scope: &EVERYTHING },
+        &request,
+        0,
+    ))
+    .expect("push");
     let pages = pull_all(&db, "g", "alice", None, 3);
     let rebase = core.apply_pull(&None, &pages, &ctx, || unreachable!(), |_| Ok(())).expect("apply");
     assert_eq!(rebase.resolved.len(), 10);
@@ -1234,12 +1263,24 @@ fn a_paged_reset_restarted_by_forgetting_resets_the_client() {
     // Another group writes, and compaction strands the cookie: the next pull is a paged reset.
     let mut other = ClientCore::<Sim>::new(&SCHEMA, "h".into(), "d0".into());
     let _ = other.mutate::<add>(&ctx, Add { id: "k99".into(), n: 1 }, 0).expect("mutate");
-    ready(push::process::<Sim, _>(&db, "alice", &server_ctx, &other.push_request(1).expect("push"), 0)).expect("push");
+    ready(push::process::<Sim, _>(
+        &db,
+        push::Pusher { user_id: "alice", ctx: &server_ctx, scope: &EVERYTHING },
+        &other.push_request(1).expect("push"),
+        0,
+    ))
+    .expect("push");
     let base = core.cookie();
     ready(compact::compact(&db, i64::MAX)).expect("compact");
-    let first =
-        ready(pull::process(&db, &SCHEMA, "alice", "g", base.clone(), pull::PageLimit { rows: 3, bytes: usize::MAX }))
-            .expect("pull");
+    let first = ready(pull::process(
+        &db,
+        &SCHEMA,
+        pull::Puller { user_id: "alice", group: "g", scope: &EVERYTHING },
+        base.clone(),
+        pull::PageLimit { rows: 3, bytes: usize::MAX },
+    ))
+    .expect("pull")
+    .0;
     assert!(first.more && first.last_mutation_id_changes.contains_key("c0"), "{first:?}");
     // Forgotten between two pages: the rest of the reset starts over, without c0.
     assert!(ready(plasma::server::forget::forget_group(&db, "g")).expect("forget"));

@@ -25,7 +25,7 @@ fn ctx() -> Ctx {
 }
 
 fn todo(id: &str, title: &str, updated_at: i64) -> Todo {
-    Todo { id: id.into(), title: title.into(), done: false, updated_at }
+    Todo { id: id.into(), title: title.into(), done: false, updated_at, owner: String::new(), list_id: None }
 }
 
 /// One pull page: rows put, clients' new last mutation ids, errors.
@@ -85,7 +85,7 @@ fn rename(core: &mut Core, id: &str, title: &str, at: i64) -> MutationRecord {
 }
 
 fn create(core: &mut Core, id: &str, at: i64) -> MutationRecord {
-    let args = CreateTodo { id: id.into(), title: id.into(), updated_at: at };
+    let args = CreateTodo { id: id.into(), title: id.into(), updated_at: at, list_id: None };
     core.mutate::<todo::create_todo>(&ctx(), args, at).expect("create").0
 }
 
@@ -275,7 +275,12 @@ async fn two_clients_on_a_tab_channel_see_each_others_writes_offline() {
     let mut changes = b.live(&Todo::select().order_by(Todo::ID.asc())).expect("live").into_changes();
 
     let _handle = a
-        .mutate::<todo::create_todo>(CreateTodo { id: "t".into(), title: "typed in A".into(), updated_at: 1 })
+        .mutate::<todo::create_todo>(CreateTodo {
+            id: "t".into(),
+            title: "typed in A".into(),
+            updated_at: 1,
+            list_id: None,
+        })
         .expect("mutate");
     let diff = tokio::time::timeout(Duration::from_secs(5), changes.next()).await.expect("in time").expect("diff");
     assert!(matches!(&diff.changes[..], [LiveChange::Added { row, .. }] if row.title == "typed in A"), "{diff:?}");
@@ -288,7 +293,7 @@ async fn two_clients_on_a_tab_channel_see_each_others_writes_offline() {
     let record = MutationRecord::new::<todo::create_todo>(
         "cz",
         1,
-        &CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2 },
+        &CreateTodo { id: "z".into(), title: "z".into(), updated_at: 2, list_id: None },
         2,
     )
     .expect("record");
@@ -387,7 +392,12 @@ async fn mark_done_on_the_other_tabs_unpushed_create(
     let a = synced_tab(&server, hub.channel(), held_a, causal_wait).await;
     let b = synced_tab(&server, hub.channel(), held_b, causal_wait).await;
     let _created = a
-        .mutate::<todo::create_todo>(CreateTodo { id: "n".into(), title: "from A".into(), updated_at: 1 })
+        .mutate::<todo::create_todo>(CreateTodo {
+            id: "n".into(),
+            title: "from A".into(),
+            updated_at: 1,
+            list_id: None,
+        })
         .expect("create");
     until("B shows A's unpushed todo", || has(&b, "n")).await;
     let done = b.mutate::<todo::mark_done>(todo::MarkDone { id: "n".into(), updated_at: 2 }).expect("mark done");
@@ -430,19 +440,34 @@ async fn a_tab_that_never_pushes_holds_the_other_only_for_the_causal_wait() {
     let a = synced_tab(&server, hub.channel(), held_a, wait).await;
     let b = synced_tab(&server, hub.channel(), held_b, wait).await;
     let _stuck = a
-        .mutate::<todo::create_todo>(CreateTodo { id: "n".into(), title: "stuck in A".into(), updated_at: 1 })
+        .mutate::<todo::create_todo>(CreateTodo {
+            id: "n".into(),
+            title: "stuck in A".into(),
+            updated_at: 1,
+            list_id: None,
+        })
         .expect("create");
     until("B shows A's todo", || has(&b, "n")).await;
     let started = std::time::Instant::now();
     let own = b
-        .mutate::<todo::create_todo>(CreateTodo { id: "m".into(), title: "B's own".into(), updated_at: 2 })
+        .mutate::<todo::create_todo>(CreateTodo {
+            id: "m".into(),
+            title: "B's own".into(),
+            updated_at: 2,
+            list_id: None,
+        })
         .expect("create in B");
     tokio::time::timeout(Duration::from_secs(10), own).await.expect("answered").expect("B's write is accepted");
     assert!(started.elapsed() >= wait, "it waited for A first ({:?})", started.elapsed());
     // A later write of B, above the same stuck one, does not wait again.
     let started = std::time::Instant::now();
     let again = b
-        .mutate::<todo::create_todo>(CreateTodo { id: "o".into(), title: "B again".into(), updated_at: 3 })
+        .mutate::<todo::create_todo>(CreateTodo {
+            id: "o".into(),
+            title: "B again".into(),
+            updated_at: 3,
+            list_id: None,
+        })
         .expect("create in B");
     tokio::time::timeout(Duration::from_secs(10), again).await.expect("answered").expect("accepted");
     assert!(started.elapsed() < wait, "no second wait for the same stuck write ({:?})", started.elapsed());

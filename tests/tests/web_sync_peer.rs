@@ -34,7 +34,7 @@ async fn exchange(url: &str) {
     client.start();
     let all = client.live(&Todo::select()).expect("live query");
     let mut changes = all.changes();
-    let first = CreateTodo { id: client.new_id(), title: "native: first".into(), updated_at: 1 };
+    let first = CreateTodo { id: client.new_id(), title: "native: first".into(), updated_at: 1, list_id: None };
     client.mutate::<create_todo>(first).expect("mutate").await.expect("the server applies it");
     eprintln!("native peer: created `native: first`");
 
@@ -54,7 +54,12 @@ async fn exchange(url: &str) {
     loop {
         let now = titles(&all);
         if !replied && let Some(wasm) = now.iter().find(|t| t.starts_with("wasm: ") && *t != "wasm: done") {
-            let reply = CreateTodo { id: client.new_id(), title: format!("native: reply to {wasm}"), updated_at: 2 };
+            let reply = CreateTodo {
+                id: client.new_id(),
+                title: format!("native: reply to {wasm}"),
+                updated_at: 2,
+                list_id: None,
+            };
             eprintln!("native peer: saw `{wasm}`, replying");
             client.mutate::<create_todo>(reply).expect("mutate").await.expect("the server applies it");
             replied = true;

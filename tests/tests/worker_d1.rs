@@ -98,7 +98,7 @@ fn titles(client: &TodoClient, prefix: &str) -> Vec<String> {
 
 fn new_todo(client: &TodoClient, title: &str) -> plasma::client::MutationHandle {
     client
-        .mutate::<create_todo>(CreateTodo { id: client.new_id(), title: title.into(), updated_at: 1 })
+        .mutate::<create_todo>(CreateTodo { id: client.new_id(), title: title.into(), updated_at: 1, list_id: None })
         .expect("mutate")
 }
 
@@ -145,11 +145,16 @@ async fn rejected_mutations_resolve_with_the_servers_error_and_roll_back() {
 
     // A conflict only the server sees: `late` has not pulled `first`'s todo.
     let id = first.new_id();
-    let handle =
-        first.mutate::<create_todo>(CreateTodo { id: id.clone(), title: format!("{run} first"), updated_at: 1 });
+    let handle = first.mutate::<create_todo>(CreateTodo {
+        id: id.clone(),
+        title: format!("{run} first"),
+        updated_at: 1,
+        list_id: None,
+    });
     assert_eq!(handle.expect("queued").await, Ok(()));
-    let handle =
-        late.mutate::<create_todo>(CreateTodo { id, title: format!("{run} second"), updated_at: 2 }).expect("queued");
+    let handle = late
+        .mutate::<create_todo>(CreateTodo { id, title: format!("{run} second"), updated_at: 2, list_id: None })
+        .expect("queued");
     assert_eq!(titles(&late, &run), vec![format!("{run} second")]);
     match tokio::time::timeout(PATIENCE, handle).await.expect("answered") {
         Err(MutationFailed::Rejected(message)) => assert!(!message.is_empty()),
@@ -321,7 +326,7 @@ async fn pushes_and_pulls_past_d1s_limits_are_split_and_paged() {
     let user = format!("lim-{run}");
     let client = client_with(&w.endpoint(), &user, &format!("{run}-w"), MemoryStore::new(), false).await;
     let todos: Vec<CreateTodo> = (0..400)
-        .map(|i| CreateTodo { id: format!("{run}-{i:05}"), title: format!("{run} {i}"), updated_at: 1 })
+        .map(|i| CreateTodo { id: format!("{run}-{i:05}"), title: format!("{run} {i}"), updated_at: 1, list_id: None })
         .collect();
     let handle = client.mutate::<import_todos>(ImportTodos { todos }).expect("queued");
     assert_eq!(tokio::time::timeout(PATIENCE, handle).await.expect("answered"), Ok(()));
@@ -332,6 +337,7 @@ async fn pushes_and_pulls_past_d1s_limits_are_split_and_paged() {
                 id: format!("{run}-{chunk:02}-{i:05}"),
                 title: format!("{run} {chunk} {i}"),
                 updated_at: 1,
+                list_id: None,
             })
             .collect();
         let handle = client.mutate::<import_todos>(ImportTodos { todos }).expect("queued");

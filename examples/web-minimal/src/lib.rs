@@ -44,7 +44,12 @@ mod app {
         });
         // Visible at once, before the server answers.
         let id = client.new_id();
-        let _answer = client.mutate::<create_todo>(CreateTodo { id, title: "Try plasma".into(), updated_at: 0 })?;
+        let _answer = client.mutate::<create_todo>(CreateTodo {
+            id,
+            title: "Try plasma".into(),
+            updated_at: 0,
+            list_id: None,
+        })?;
         // The app lives as long as the page: keep the client and the query.
         std::mem::forget((client, open));
         Ok(())

@@ -20,7 +20,7 @@ fn ctx() -> Ctx {
 }
 
 fn todo(id: &str, title: &str, at: i64) -> Todo {
-    Todo { id: id.into(), title: title.into(), done: false, updated_at: at }
+    Todo { id: id.into(), title: title.into(), done: false, updated_at: at, owner: String::new(), list_id: None }
 }
 
 /// The ids of `rows`, in order.
@@ -115,7 +115,7 @@ pub async fn a_rebase_notifies_only_the_net_difference<F: StoreFactory>(factory:
     let mut core = new_core(&store);
     let (id, rows) = core.watch(open_todos()).expect("watch");
     assert!(rows.is_empty());
-    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at };
+    let create = |id: &str, at: i64| CreateTodo { id: id.into(), title: id.into(), updated_at: at, list_id: None };
     mutate::<create_todo>(&mut core, &store, create("a", 1));
     assert_eq!(shape(&only(core.take_live_diffs(), id)), [("add", None, Some(0), "a".into())]);
     mutate::<create_todo>(&mut core, &store, create("b", 2));
@@ -163,7 +163,11 @@ pub async fn a_reset_built_in_bulk_notifies_exactly_what_changed<F: StoreFactory
     pull(&mut core, &store, &[page(1, None, &[todo("a", "a", 1), todo("b", "b", 2), todo("c", "c", 3)], &[])]);
     assert_eq!(ids(&core.live_rows(id).unwrap_or_default()), ["a", "b", "c"]);
     core.take_live_diffs();
-    mutate::<create_todo>(&mut core, &store, CreateTodo { id: "p".into(), title: "p".into(), updated_at: 9 });
+    mutate::<create_todo>(
+        &mut core,
+        &store,
+        CreateTodo { id: "p".into(), title: "p".into(), updated_at: 9, list_id: None },
+    );
     let previous = core.live_rows(id).unwrap_or_default();
     core.take_live_diffs();
 

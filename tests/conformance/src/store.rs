@@ -37,13 +37,14 @@ pub fn meta(client: &str, next: u64, last: u64, order: Option<i64>) -> ClientMet
 
 /// A `createTodo` record of `client` with mutation id `id`.
 pub fn record(client: &str, id: u64) -> MutationRecord {
-    let args = CreateTodo { id: format!("t{id}"), title: format!("todo {id}"), updated_at: id as i64 };
+    let args = CreateTodo { id: format!("t{id}"), title: format!("todo {id}"), updated_at: id as i64, list_id: None };
     MutationRecord::new::<create_todo>(client.to_owned(), id, &args, 0).expect("record")
 }
 
 /// A todo row.
 pub fn todo_row(id: &str, title: &str) -> (&'static TableDef, plasma::Row) {
-    let todo = Todo { id: id.into(), title: title.into(), done: false, updated_at: 1 };
+    let todo =
+        Todo { id: id.into(), title: title.into(), done: false, updated_at: 1, owner: String::new(), list_id: None };
     (Todo::DEF, todo.to_row())
 }
 
@@ -135,7 +136,12 @@ pub async fn reopen_keeps_pending_and_snapshot<F: StoreFactory>(factory: &F) {
 /// a record in the middle is replaced in place, and a later burst follows.
 pub async fn a_burst_of_large_mutations_survives_partial_confirmation<F: StoreFactory>(factory: &F) {
     let large = |id: u64| {
-        let args = CreateTodo { id: format!("t{id}"), title: format!("{id:04}").repeat(256), updated_at: id as i64 };
+        let args = CreateTodo {
+            id: format!("t{id}"),
+            title: format!("{id:04}").repeat(256),
+            updated_at: id as i64,
+            list_id: None,
+        };
         MutationRecord::new::<create_todo>("c1".to_owned(), id, &args, 0).expect("record")
     };
     let store = factory.open().await;

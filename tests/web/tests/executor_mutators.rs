@@ -16,7 +16,7 @@ fn ctx() -> Ctx {
 }
 
 fn todo_args(id: &str, title: &str, at: i64) -> CreateTodo {
-    CreateTodo { id: id.into(), title: title.into(), updated_at: at }
+    CreateTodo { id: id.into(), title: title.into(), updated_at: at, list_id: None }
 }
 
 async fn titles(db: &IndexedDbExecutor) -> Vec<(String, bool)> {

@@ -30,7 +30,7 @@ async fn a_reload_restores_the_queue_and_the_client_pushes_it() {
     let offline = Recorder { offline: true, ..Recorder::default() };
     let first = client(&db, offline.clone()).await;
     for (i, title) in ["milk", "eggs"].iter().enumerate() {
-        let args = CreateTodo { id: format!("t{i}"), title: (*title).into(), updated_at: 1 };
+        let args = CreateTodo { id: format!("t{i}"), title: (*title).into(), updated_at: 1, list_id: None };
         let _handle = first.mutate::<create_todo>(args).expect("mutate");
     }
     let id = first.client_id().expect("id");

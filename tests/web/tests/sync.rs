@@ -103,7 +103,7 @@ async fn a_browser_client_converges_with_a_native_client_and_sees_rejections() {
     // Push: our todo reaches the server (the native peer replies to it).
     let mine = format!("wasm: {}", client.new_id());
     let id = client.new_id();
-    let created = CreateTodo { id: id.clone(), title: mine.clone(), updated_at: 1 };
+    let created = CreateTodo { id: id.clone(), title: mine.clone(), updated_at: 1, list_id: None };
     let handle = client.mutate::<create_todo>(created).expect("mutate");
     within("the server confirms our todo", handle).await.expect("the server applies it");
 
@@ -120,8 +120,8 @@ async fn a_browser_client_converges_with_a_native_client_and_sees_rejections() {
     let fresh = late.new_id();
     let import = ImportTodos {
         todos: vec![
-            CreateTodo { id: fresh.clone(), title: "wasm: imported".into(), updated_at: 3 },
-            CreateTodo { id: id.clone(), title: "wasm: duplicate".into(), updated_at: 3 },
+            CreateTodo { id: fresh.clone(), title: "wasm: imported".into(), updated_at: 3, list_id: None },
+            CreateTodo { id: id.clone(), title: "wasm: duplicate".into(), updated_at: 3, list_id: None },
         ],
     };
     let refused = late.mutate::<import_todos>(import).expect("runs locally: this client knows no todos yet");
@@ -136,7 +136,7 @@ async fn a_browser_client_converges_with_a_native_client_and_sees_rejections() {
     assert!(late_titles.contains(&mine), "the late client pulled the shared state: {late_titles:?}");
 
     // Tell the native peer we are done; both sides must end with these four.
-    let done = CreateTodo { id: client.new_id(), title: "wasm: done".into(), updated_at: 4 };
+    let done = CreateTodo { id: client.new_id(), title: "wasm: done".into(), updated_at: 4, list_id: None };
     within("the server confirms the last todo", client.mutate::<create_todo>(done).expect("mutate"))
         .await
         .expect("applied");
@@ -159,7 +159,12 @@ async fn the_poke_socket_opens_with_credentials_and_pokes_after_a_push() {
     // Another client's push pokes every socket.
     let writer = browser_client(&url, "carol", "writer").await;
     writer.start();
-    let todo = CreateTodo { id: writer.new_id(), title: "poke: from another browser client".into(), updated_at: 1 };
+    let todo = CreateTodo {
+        id: writer.new_id(),
+        title: "poke: from another browser client".into(),
+        updated_at: 1,
+        list_id: None,
+    };
     let _handle = writer.mutate::<create_todo>(todo).expect("mutate");
     within("a poke after the push", pokes.next()).await.expect("a poke, not the end of the stream");
     // Without credentials the socket does not open (the auth hook refuses the upgrade).
@@ -250,8 +255,12 @@ async fn going_offline_and_coming_back_follow_the_native_rules() {
         .expect("client");
     client.start();
     let id = client.new_id();
-    let handle =
-        client.mutate::<create_todo>(CreateTodo { id: id.clone(), title: "offline: queued".into(), updated_at: 1 });
+    let handle = client.mutate::<create_todo>(CreateTodo {
+        id: id.clone(),
+        title: "offline: queued".into(),
+        updated_at: 1,
+        list_id: None,
+    });
     let handle = handle.expect("mutate offline");
     assert_eq!(client.query(&Todo::select().filter(Todo::ID.eq(id.as_str()))).expect("query").len(), 1);
 

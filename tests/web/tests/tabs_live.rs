@@ -55,7 +55,7 @@ async fn a_write_in_one_tab_shows_in_the_others_live_query_offline() {
     assert_ne!(a.client_id().expect("a"), b.client_id().expect("b"), "each tab is its own client");
     let mut changes = b.live(&Todo::select().order_by(Todo::ID.asc())).expect("live").into_changes();
 
-    let created = CreateTodo { id: "t1".into(), title: "typed in tab A".into(), updated_at: 1 };
+    let created = CreateTodo { id: "t1".into(), title: "typed in tab A".into(), updated_at: 1, list_id: None };
     let _handle = a.mutate::<todo::create_todo>(created).expect("mutate");
     let diff = within("tab B sees tab A's write", changes.next()).await.expect("a diff");
     assert!(matches!(&diff.changes[..], [LiveChange::Added { row, .. }] if row.title == "typed in tab A"), "{diff:?}");
@@ -67,7 +67,7 @@ async fn a_write_in_one_tab_shows_in_the_others_live_query_offline() {
     let stranger = BroadcastTabs::for_database(&db.0).expect("channel");
     assert_eq!(stranger.name(), format!("plasma/{}", db.0));
     let record = |id: &str| {
-        let args = CreateTodo { id: id.into(), title: id.into(), updated_at: 2 };
+        let args = CreateTodo { id: id.into(), title: id.into(), updated_at: 2, list_id: None };
         MutationRecord::new::<todo::create_todo>("stranger", 1, &args, 2).expect("record")
     };
     let message = |version: &str, id: &str| TabMessage {

@@ -29,7 +29,7 @@ fn mutate_latencies(client: &Client<TodoMutators>, n: usize) -> Vec<Duration> {
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
         let id = format!("m{i:08}");
-        let args = CreateTodo { id: id.clone(), title: "bench".into(), updated_at: i as i64 };
+        let args = CreateTodo { id: id.clone(), title: "bench".into(), updated_at: i as i64, list_id: None };
         let start = Instant::now();
         let _queued = client.mutate::<create_todo>(args).expect("mutate");
         let visible = client.read(|view| view.row(Todo::DEF, &id).ok().flatten().is_some()).expect("read");

@@ -122,7 +122,12 @@ fn NewTodo() -> impl IntoView {
         if text.trim().is_empty() {
             return;
         }
-        actions.create.mutate(CreateTodo { id: client.new_id(), title: text.trim().to_owned(), updated_at: now_ms() });
+        actions.create.mutate(CreateTodo {
+            id: client.new_id(),
+            title: text.trim().to_owned(),
+            updated_at: now_ms(),
+            list_id: None,
+        });
         title.set(String::new());
     };
     view! {

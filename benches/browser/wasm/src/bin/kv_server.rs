@@ -48,6 +48,7 @@ mod native {
         let server = SyncServer::<KvMutators>::builder(&SCHEMA, executor)
             .allow_any_origin()
             .auth(|_headers| async { Ok(Authorized::user("bench", Ctx)) })
+            .scopes(plasma::server::Scopes::read_all())
             .build()?;
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         runtime.block_on(async move {
