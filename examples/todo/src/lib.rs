@@ -434,9 +434,10 @@ pub mod auth {
     }
 }
 
-/// Who reads what, the same on every server backend: a todo is its
-/// owner's, or every member's of the list it is in; a list and its
-/// memberships are its members'.
+/// Who reads what, the same on every server backend: a todo outside a
+/// list is its owner's; a todo in a list, the list and its memberships are
+/// every member's. Writes are held to the same rules (see
+/// `plasma::server::scoped_tx`): nobody writes into a list they are not in.
 #[cfg(feature = "auth")]
 pub mod access {
     use plasma::Filter;
@@ -453,7 +454,8 @@ pub mod access {
     pub fn scopes() -> Scopes<Ctx> {
         Scopes::new()
             .table::<Todo>(|who| {
-                Todo::OWNER.eq(who.user_id.as_str()) | Todo::LIST_ID.in_select(ListMember::LIST_ID, my_lists(who))
+                (Todo::LIST_ID.is_null() & Todo::OWNER.eq(who.user_id.as_str()))
+                    | Todo::LIST_ID.in_select(ListMember::LIST_ID, my_lists(who))
             })
             .table::<TodoList>(|who| TodoList::ID.in_select(ListMember::LIST_ID, my_lists(who)))
             .table::<ListMember>(|who| ListMember::LIST_ID.in_select(ListMember::LIST_ID, my_lists(who)))

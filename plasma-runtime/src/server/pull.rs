@@ -303,9 +303,11 @@ impl Prefetched {
             }
             if sources.contains(&tbl) {
                 // A grant or revocation reaches rows that did not change
-                // themselves; each key brings its own (pages stop between keys).
+                // themselves; each key brings its own (pages stop between
+                // keys). Rows that are keys of this window bring themselves.
                 for &place in &places {
                     let entry = &mut self.ops[place];
+                    let own_key = |table: &str, id: &str| keys.iter().any(|(t, k, _)| t == table && k == id);
                     let ops = pull_scope::dependent_ops(
                         tx,
                         who.scope,
@@ -313,6 +315,7 @@ impl Prefetched {
                         table,
                         &[keys[place].1.as_str()],
                         since,
+                        &own_key,
                         &mut entry.writes,
                     )
                     .await?;

@@ -146,7 +146,9 @@ pub async fn held(
 /// reads) causes in the tables whose rules read it, for `group` pulling
 /// from `since`: rows under a value access was granted to arrive, rows
 /// under a value access was taken from leave. Every row is re-checked
-/// against its full rule, so other grants keep a row in.
+/// against its full rule, so other grants keep a row in. Rows for which
+/// `answered(table, id)` holds are left out: the pull answers for them
+/// as changed keys of their own.
 pub async fn dependent_ops(
     tx: &mut impl PullTx,
     scope: &Scope,
@@ -154,6 +156,7 @@ pub async fn dependent_ops(
     source: &'static TableDef,
     ids: &[&str],
     since: i64,
+    answered: &dyn Fn(&str, &str) -> bool,
     writes: &mut SyncedWrites,
 ) -> Result<Vec<PatchOp>, ServerError> {
     let deps: Vec<(&'static str, usize, &SubSelect)> =
@@ -186,7 +189,11 @@ pub async fn dependent_ops(
             };
             under.extend(select(tx, &query).await?);
         }
-        let under_ids: Vec<String> = under.iter().filter_map(|r| r.pk(table).map(str::to_owned)).collect();
+        let under_ids: Vec<String> = under
+            .iter()
+            .filter_map(|r| r.pk(table).map(str::to_owned))
+            .filter(|id| !answered(table.name, id))
+            .collect();
         let under_refs: Vec<&str> = under_ids.iter().map(String::as_str).collect();
         let in_scope = rows_in_scope(tx, table, &under_refs, rule).await?;
         let out_ids: Vec<&str> = under_refs.iter().copied().filter(|id| !in_scope.contains_key(*id)).collect();
