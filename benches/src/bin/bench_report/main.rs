@@ -4,6 +4,7 @@
 mod bounds;
 mod client;
 mod live;
+mod scopes;
 mod worker;
 
 use std::time::{Duration, Instant};
@@ -248,6 +249,10 @@ fn main() {
     }
     if only.iter().any(|s| s == "worker") {
         runtime.block_on(worker::figures());
+    }
+    if only.iter().any(|s| s == "scopes") {
+        let dir = tempfile::tempdir().expect("tempdir");
+        runtime.block_on(scopes::figures(&dir));
     }
     if wants("bounds") {
         let dir = tempfile::tempdir().expect("tempdir");
