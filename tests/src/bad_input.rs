@@ -33,6 +33,11 @@ impl Case {
     /// whether to retry.
     pub fn assert_answered(&self, status: u16, body: &Value) {
         assert_eq!(status, self.status, "{}: {body}", self.name);
+        if self.status == 200 && self.user == Some("mallory") {
+            // A pull under someone else's cookie: a reset of mallory's own
+            // scope, which holds nothing.
+            assert_eq!(body["patch"], json!([{"op": "clear"}]), "{}: a reset of nothing", self.name);
+        }
         if let Some(code) = self.code {
             assert_eq!(body["error"].as_str(), Some(code), "{}: {body}", self.name);
             assert!(body["message"].is_string(), "{}: every error has a message", self.name);
@@ -139,7 +144,7 @@ pub fn cases() -> Vec<Case> {
             "unknown top-level field",
             PUSH,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","mutations":[],"admin":true}"#
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1","mutations":[],"admin":true}"#
                 .to_vec(),
             400,
             Some("invalid_request"),
@@ -156,7 +161,7 @@ pub fn cases() -> Vec<Case> {
             "missing auth on pull",
             PULL,
             None,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":null}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1","cookie":null}"#.to_vec(),
             401,
             Some("unauthorized"),
         ),
@@ -223,7 +228,7 @@ pub fn cases() -> Vec<Case> {
             "client group of 300 bytes",
             PULL,
             alice,
-            json!({"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g".repeat(300),"cookie":null})
+            json!({"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g".repeat(300),"cookie":null})
                 .to_string()
                 .into_bytes(),
             400,
@@ -257,9 +262,35 @@ pub fn cases() -> Vec<Case> {
             "pull group of another user",
             PULL,
             Some("mallory"),
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":null}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1","cookie":null}"#.to_vec(),
             403,
             Some("forbidden"),
+        ),
+        // Read scopes: a cookie is bound to the rules and context it was
+        // issued under; one naming other rules (another user's, a forged
+        // fingerprint) gets a reset of the caller's own scope, which for
+        // mallory is empty: 200, and nothing of alice's.
+        case(
+            "pull with a forged scope fingerprint",
+            PULL,
+            Some("mallory"),
+            json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "gm",
+                   "cookie": {"order": 1, "database": "forged.0123456789abcdef"}})
+            .to_string()
+            .into_bytes(),
+            200,
+            None,
+        ),
+        case(
+            "pull with a cookie from beyond the log",
+            PULL,
+            Some("mallory"),
+            json!({"protocolVersion": 1, "schemaVersion": todo::SCHEMA_VERSION, "clientGroupId": "gm",
+                   "cookie": {"order": i64::MAX}})
+            .to_string()
+            .into_bytes(),
+            200,
+            None,
         ),
         case(
             "out of order id",
@@ -273,7 +304,7 @@ pub fn cases() -> Vec<Case> {
             "cookie of the wrong shape",
             PULL,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":{"order":"x"}}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1","cookie":{"order":"x"}}"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -291,7 +322,7 @@ pub fn cases() -> Vec<Case> {
             "null client group",
             PUSH,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":null,"mutations":[]}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":null,"mutations":[]}"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -300,7 +331,7 @@ pub fn cases() -> Vec<Case> {
             "push written as an array",
             PUSH,
             alice,
-            br#"[1,"todos-v1","g1",[{"clientId":"c1","id":2,"name":"createTodo","args":{"id":"arr","title":"x","updatedAt":1},"timestamp":1}]]"#.to_vec(),
+            br#"[1,"todos-v2","g1",[{"clientId":"c1","id":2,"name":"createTodo","args":{"id":"arr","title":"x","updatedAt":1},"timestamp":1}]]"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -316,7 +347,7 @@ pub fn cases() -> Vec<Case> {
             "pull written as an array",
             PULL,
             alice,
-            br#"[1,"todos-v1","g1",null]"#.to_vec(),
+            br#"[1,"todos-v2","g1",null]"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -324,7 +355,7 @@ pub fn cases() -> Vec<Case> {
             "cookie written as an array",
             PULL,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":[0]}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1","cookie":[0]}"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -332,7 +363,7 @@ pub fn cases() -> Vec<Case> {
             "resetAfter written as an array",
             PULL,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1","cookie":{"order":0,"resetAfter":["todos","a"]}}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1","cookie":{"order":0,"resetAfter":["todos","a"]}}"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -340,7 +371,7 @@ pub fn cases() -> Vec<Case> {
             "pull without cookie",
             PULL,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1"}"#.to_vec(),
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1"}"#.to_vec(),
             400,
             Some("invalid_request"),
         ),
@@ -362,7 +393,7 @@ pub fn cases() -> Vec<Case> {
             "sql in group id reads nothing foreign",
             PULL,
             alice,
-            br#"{"protocolVersion":1,"schemaVersion":"todos-v1","clientGroupId":"g1' OR '1'='1","cookie":null}"#
+            br#"{"protocolVersion":1,"schemaVersion":"todos-v2","clientGroupId":"g1' OR '1'='1","cookie":null}"#
                 .to_vec(),
             200,
             None,
