@@ -143,10 +143,12 @@ fn creates_tables_triggers_and_bookkeeping_once() {
         "table _plasma_clients",
         "table _plasma_columns",
         "table _plasma_meta",
+        "table _plasma_old_rows",
+        "table _plasma_synced",
         "table items",
-        "trigger _plasma_trg_items_insert",
-        "trigger _plasma_trg_items_update",
-        "trigger _plasma_trg_items_delete",
+        "trigger _plasma_trg2_items_insert",
+        "trigger _plasma_trg2_items_update",
+        "trigger _plasma_trg2_items_delete",
     ] {
         assert!(after_first.iter().any(|s| s.starts_with(name)), "missing {name} in {after_first:#?}");
     }

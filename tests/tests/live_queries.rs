@@ -19,7 +19,8 @@ use plasma_conformance::live::{ids, only, shape};
 use todo::{CreateTodo, Ctx, DeleteTodo, MarkDone, RenameTodo, SCHEMA, Todo, TodoMutators};
 
 fn todo(id: &str, title: &str, done: bool, updated_at: i64) -> Todo {
-    Todo { id: id.into(), title: title.into(), done, updated_at, owner: String::new(), list_id: None }
+    // Owned by the user the clients run as (`ctx`), as `createTodo` records.
+    Todo { id: id.into(), title: title.into(), done, updated_at, owner: "alice".into(), list_id: None }
 }
 
 /// A view with todos `a..` at `updated_at` 10, 20, ... and the engine.

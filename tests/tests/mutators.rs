@@ -71,7 +71,7 @@ fn mutators_run_identically_in_memory_and_on_sqlite() {
             title: "ship it".into(),
             done: false,
             updated_at: 4,
-            owner: String::new(),
+            owner: "alice".into(),
             list_id: None
         }]
     );
@@ -104,7 +104,17 @@ fn mutators_receive_the_context() {
 fn the_registry_lists_every_mutator() {
     assert_eq!(
         TodoMutators::NAMES,
-        &["createTodo", "markDone", "markUndone", "renameTodo", "deleteTodo", "importTodos"]
+        &[
+            "createTodo",
+            "markDone",
+            "markUndone",
+            "renameTodo",
+            "deleteTodo",
+            "importTodos",
+            "createList",
+            "shareList",
+            "unshareList"
+        ]
     );
     assert!(TodoMutators::contains("markDone") && !TodoMutators::contains("mark_done"));
 }

@@ -20,7 +20,8 @@ fn ctx() -> Ctx {
 }
 
 fn todo(id: &str, title: &str, at: i64) -> Todo {
-    Todo { id: id.into(), title: title.into(), done: false, updated_at: at, owner: String::new(), list_id: None }
+    // Owned by the user the clients run as (`ctx`), as `createTodo` records.
+    Todo { id: id.into(), title: title.into(), done: false, updated_at: at, owner: "alice".into(), list_id: None }
 }
 
 /// The ids of `rows`, in order.

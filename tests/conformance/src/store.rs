@@ -215,7 +215,7 @@ pub async fn incompatible_version_keeps_unpushed<F: StoreFactory>(factory: &F) {
     let (table, a) = todo_row("a", "alpha");
     commit(&store, &meta("c1", 2, 0, Some(1)), vec![Change::Put(table, a)]);
     store.flush().await.expect("flush");
-    match load(&store, "todos-v2").await {
+    match load(&store, "todos-v3").await {
         Err(StoreError::Incompatible { pending: 1, stored_version, .. }) => assert_eq!(stored_version, SCHEMA_VERSION),
         other => panic!("expected Incompatible, got {other:?}"),
     }
@@ -227,7 +227,7 @@ pub async fn incompatible_version_keeps_unpushed<F: StoreFactory>(factory: &F) {
     // Once nothing is unpushed, another version starts afresh.
     commit(&store, &meta("c1", 2, 1, Some(2)), Vec::new());
     store.flush().await.expect("flush");
-    assert!(load(&store, "todos-v2").await.expect("load").is_none(), "wiped for the new version");
+    assert!(load(&store, "todos-v3").await.expect("load").is_none(), "wiped for the new version");
     drop(store);
     let store = factory.open().await;
     assert!(load(&store, SCHEMA_VERSION).await.expect("load").is_none(), "the wipe was durable");
