@@ -66,61 +66,68 @@ fn free_port() -> u16 {
 async fn two_clients_see_each_other_through_pokes_within_a_second() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServerProcess::start(&dir.path().join("server.db"), local(0));
-    let alice = client_with(&server.endpoint(), "alice", "alice-laptop", MemoryStore::new(), true).await;
-    let bob = client_with(&server.endpoint(), "bob", "bob-phone", MemoryStore::new(), true).await;
-    until("both in sync", || alice.status() == SyncStatus::InSync && bob.status() == SyncStatus::InSync).await;
+    // One user on two devices (groups): each reads what the other writes.
+    let laptop = client_with(&server.endpoint(), "alice", "alice-laptop", MemoryStore::new(), true).await;
+    let phone = client_with(&server.endpoint(), "alice", "alice-phone", MemoryStore::new(), true).await;
+    until("both in sync", || laptop.status() == SyncStatus::InSync && phone.status() == SyncStatus::InSync).await;
 
-    let handle = create(&alice, "from alice");
+    let handle = create(&laptop, "from the laptop");
     // Optimistic: visible locally before any network round trip.
-    assert_eq!(titles(&alice), vec!["from alice"]);
-    let seen = until("bob sees alice's todo", || titles(&bob) == vec!["from alice"]).await;
-    assert!(seen < Duration::from_secs(1), "bob saw alice's write after {seen:?}");
+    assert_eq!(titles(&laptop), vec!["from the laptop"]);
+    let seen = until("the phone sees the laptop's todo", || titles(&phone) == vec!["from the laptop"]).await;
+    assert!(seen < Duration::from_secs(1), "the phone saw the laptop's write after {seen:?}");
     assert_eq!(handle.await, Ok(()));
 
-    let handle = create(&bob, "from bob");
-    let seen = until("alice sees bob's todo", || titles(&alice).len() == 2).await;
-    assert!(seen < Duration::from_secs(1), "alice saw bob's write after {seen:?}");
+    let handle = create(&phone, "from the phone");
+    let seen = until("the laptop sees the phone's todo", || titles(&laptop).len() == 2).await;
+    assert!(seen < Duration::from_secs(1), "the laptop saw the phone's write after {seen:?}");
     assert_eq!(handle.await, Ok(()));
-    assert_eq!(titles(&alice), titles(&bob));
-    println!("poke latency: bob saw alice's write in {seen:?}");
+    assert_eq!(titles(&laptop), titles(&phone));
+    println!("poke latency: the laptop saw the phone's write in {seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_queries_see_their_own_write_at_once_and_the_other_clients_through_a_poke() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = ServerProcess::start(&dir.path().join("server.db"), local(0));
-    let alice = client_with(&server.endpoint(), "alice", "alice-laptop", MemoryStore::new(), true).await;
-    let bob = client_with(&server.endpoint(), "bob", "bob-phone", MemoryStore::new(), true).await;
-    until("both in sync", || alice.status() == SyncStatus::InSync && bob.status() == SyncStatus::InSync).await;
+    // One user on two devices (groups): each reads what the other writes.
+    let laptop = client_with(&server.endpoint(), "alice", "alice-laptop", MemoryStore::new(), true).await;
+    let phone = client_with(&server.endpoint(), "alice", "alice-phone", MemoryStore::new(), true).await;
+    until("both in sync", || laptop.status() == SyncStatus::InSync && phone.status() == SyncStatus::InSync).await;
     let open = || Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.desc()).limit(10);
-    let alice_open = alice.live(&open()).expect("live");
-    let bob_open = bob.live(&open()).expect("live");
-    let alice_diffs: Arc<Mutex<Vec<plasma::live::Diff<Todo>>>> = Arc::default();
-    let sink = Arc::clone(&alice_diffs);
-    alice_open.on_change(move |d| sink.lock().expect("lock").push(d.clone()));
-    let mut bob_changes = bob_open.changes();
+    let laptop_open = laptop.live(&open()).expect("live");
+    let phone_open = phone.live(&open()).expect("live");
+    let laptop_diffs: Arc<Mutex<Vec<plasma::live::Diff<Todo>>>> = Arc::default();
+    let sink = Arc::clone(&laptop_diffs);
+    laptop_open.on_change(move |d| sink.lock().expect("lock").push(d.clone()));
+    let mut phone_changes = phone_open.changes();
 
-    let handle = create(&alice, "live");
-    assert_eq!(alice_diffs.lock().expect("lock").len(), 1, "alice's own write notified before mutate returned");
+    let handle = create(&laptop, "live");
+    assert_eq!(laptop_diffs.lock().expect("lock").len(), 1, "the laptop's own write notified before mutate returned");
     let start = Instant::now();
-    let diff = tokio::time::timeout(PATIENCE, bob_changes.next()).await.expect("bob's diff in time").expect("diff");
+    let diff =
+        tokio::time::timeout(PATIENCE, phone_changes.next()).await.expect("the phone's diff in time").expect("diff");
     let elapsed = start.elapsed();
-    assert!(elapsed < Duration::from_secs(1), "bob's live query updated after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(1), "the phone's live query updated after {elapsed:?}");
     match &diff.changes[..] {
         [plasma::live::LiveChange::Added { index: 0, row }] => assert_eq!(row.title, "live"),
         other => panic!("expected one addition, got {other:?}"),
     }
     assert_eq!(handle.await, Ok(()));
-    until("alice in sync", || alice.status() == SyncStatus::InSync).await;
-    assert_eq!(alice_diffs.lock().expect("lock").len(), 1, "the server confirming alice's row unchanged is no change");
+    until("the laptop in sync", || laptop.status() == SyncStatus::InSync).await;
+    assert_eq!(
+        laptop_diffs.lock().expect("lock").len(),
+        1,
+        "the server confirming the laptop's row unchanged is no change"
+    );
 
-    let id = bob_open.rows().expect("rows")[0].id.clone();
-    let done = bob.mutate::<mark_done>(MarkDone { id, updated_at: 2 }).expect("mutate");
-    let diff = tokio::time::timeout(PATIENCE, bob_changes.next()).await.expect("bob's own diff").expect("diff");
+    let id = phone_open.rows().expect("rows")[0].id.clone();
+    let done = phone.mutate::<mark_done>(MarkDone { id, updated_at: 2 }).expect("mutate");
+    let diff = tokio::time::timeout(PATIENCE, phone_changes.next()).await.expect("the phone's own diff").expect("diff");
     assert!(matches!(&diff.changes[..], [plasma::live::LiveChange::Removed { old_index: 0, .. }]), "{diff:?}");
     assert_eq!(done.await, Ok(()));
-    until("alice's window empties", || alice_open.rows().is_ok_and(|r| r.is_empty())).await;
-    assert_eq!(alice_diffs.lock().expect("lock").len(), 2, "one diff for bob's change");
+    until("the laptop's window empties", || laptop_open.rows().is_ok_and(|r| r.is_empty())).await;
+    assert_eq!(laptop_diffs.lock().expect("lock").len(), 2, "one diff for the phone's change");
     println!("live query latency across clients: {elapsed:?}");
 }
 

@@ -53,8 +53,9 @@ async fn a_group_the_server_does_not_know_finishes_a_paged_reset_and_then_pulls_
     let s = TestServer::start(ServerConfig { pull_page_rows: 3, ..ServerConfig::default() }).await;
     seed(&s, 10).await;
 
-    // "reader" never pushes, so the server never stores its group.
-    let pages = pull_all(&s, "bob", "reader", Value::Null).await;
+    // "reader" (another device of alice's, who owns the rows) never pushes,
+    // so the server never stores its group.
+    let pages = pull_all(&s, "alice", "reader", Value::Null).await;
     assert_eq!(pages.len(), 4, "10 rows in pages of 3");
     assert!(starts_with_clear(&pages[0]));
     assert!(pages[1..].iter().all(|p| !starts_with_clear(p)), "only the first page of a reset clears");
@@ -67,7 +68,7 @@ async fn a_group_the_server_does_not_know_finishes_a_paged_reset_and_then_pulls_
     let cookie = pages.last().expect("pages")["cookie"].clone();
     let (status, _) = s.push("alice", "writer-group", &[("writer", 11, "createTodo", create("t011", "new"))]).await;
     assert_eq!(status, 200);
-    let (_, delta) = s.pull("bob", "reader", cookie).await;
+    let (_, delta) = s.pull("alice", "reader", cookie).await;
     assert!(!starts_with_clear(&delta), "an unknown group with a current cookie pulls incrementally: {delta}");
     assert_eq!(put_ids(&delta), vec!["t011"]);
 }
@@ -236,7 +237,8 @@ async fn pulls_run_on_their_own_connections_and_never_wait_for_the_writer() {
         });
     });
     held_rx.recv_timeout(TIMEOUT).expect("writer held");
-    let pulled = tokio::time::timeout(Duration::from_secs(5), s.pull("bob", "reader", Value::Null)).await;
+    // Another device of alice's, who owns the rows.
+    let pulled = tokio::time::timeout(Duration::from_secs(5), s.pull("alice", "reader", Value::Null)).await;
     release_tx.send(()).expect("release");
     holder.join().expect("holder thread");
     let (status, page) = pulled.expect("a pull must not wait for the writer's connection");

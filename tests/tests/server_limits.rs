@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use plasma::server::{ServeConfig, ServerConfig};
 use plasma_tests::harness::{TIMEOUT, TestServer, create, parse_response};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -195,6 +195,12 @@ async fn poke_sockets_are_capped_per_user_and_in_total() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poke_socket_ends_when_another_user_claims_its_group() {
     let s = TestServer::start(ServerConfig::default()).await;
+    // Alice shares a list with bob (from a group of hers), so her todos in it are bob's to read.
+    let list = json!({"id": "shared", "name": "shared"});
+    let share = json!({"listId": "shared", "userId": "bob"});
+    let (status, body) =
+        s.push("alice", "alices", &[("c0", 1, "createList", list), ("c0", 2, "shareList", share)]).await;
+    assert_eq!(status, 200, "{body}");
     // Bob opens a socket for a group nobody owns yet: allowed.
     let mut bob = try_pokes(&s, "bob", "contested").await.expect("unowned group");
     assert_eq!(next_event(&mut bob, TIMEOUT).await, Ok(Some(r#"{"type":"poke"}"#.to_owned())), "poke on connect");
@@ -203,12 +209,13 @@ async fn a_poke_socket_ends_when_another_user_claims_its_group() {
     assert!(matches!(next_event(&mut bob_own, TIMEOUT).await, Ok(Some(_))));
 
     // Alice's push claims the group: bob's socket is closed, without a poke of alice's commit.
-    let (status, body) = s.push("alice", "contested", &[("c1", 1, "createTodo", create("a", "secret"))]).await;
+    let todo = json!({"id": "a", "title": "secret", "updatedAt": 1, "listId": "shared"});
+    let (status, body) = s.push("alice", "contested", &[("c1", 1, "createTodo", todo)]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(next_event(&mut bob, Duration::from_secs(2)).await, Err(Some(1008)), "closed as a policy violation");
     // And he cannot open another one.
     assert_eq!(refusal(try_pokes(&s, "bob", "contested").await), (403, Some("forbidden".into())));
-    // Sockets of other groups still get alice's poke (rows changed: everyone pulls).
+    // Sockets of other groups still get alice's poke (a row bob reads changed: he pulls).
     assert_eq!(next_event(&mut bob_own, Duration::from_secs(2)).await, Ok(Some(r#"{"type":"poke"}"#.to_owned())));
     // Alice's own socket for her group works.
     let mut alice = try_pokes(&s, "alice", "contested").await.expect("the owner");

@@ -55,7 +55,7 @@ async fn push_then_pull_round_trip_with_incremental_cookies() {
     assert_eq!(
         delta["patch"],
         json!([
-            {"op": "put", "table": "todos", "row": {"id": "a", "title": "first", "done": 1, "updatedAt": 9}},
+            {"op": "put", "table": "todos", "row": {"id": "a", "title": "first", "done": 1, "updatedAt": 9, "owner": "alice", "listId": null}},
             {"op": "del", "table": "todos", "id": "b"},
         ])
     );
@@ -218,7 +218,7 @@ async fn version_mismatches_have_distinct_codes_and_apply_nothing() {
     assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_protocol_version")));
     let (status, body) = s.post("push", "alice", &push(json!(1), "todos-v0")).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("schema_version_mismatch")));
-    let pull = json!({"protocolVersion": 1, "schemaVersion": "todos-v2", "clientGroupId": "g1", "cookie": null});
+    let pull = json!({"protocolVersion": 1, "schemaVersion": "todos-v3", "clientGroupId": "g1", "cookie": null});
     let (status, body) = s.post("pull", "alice", &pull).await;
     assert_eq!((status, body["error"].as_str()), (409, Some("schema_version_mismatch")));
     assert_eq!(s.dump(), before);
@@ -335,23 +335,24 @@ async fn next_poke(
 async fn pokes_reach_other_groups_after_a_commit_and_bursts_coalesce() {
     let s =
         TestServer::start(ServerConfig { poke_coalesce: Duration::from_millis(50), ..ServerConfig::default() }).await;
-    let mut bob = connect_pokes(&s, "bob", "g2").await;
-    assert_eq!(next_poke(&mut bob, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a poke on connect");
-    assert_eq!(next_poke(&mut bob, Duration::from_millis(200)).await, None, "quiet without commits");
+    // Alice's other device (group g2): it reads what g1 writes (todos are their owner's).
+    let mut other = connect_pokes(&s, "alice", "g2").await;
+    assert_eq!(next_poke(&mut other, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a poke on connect");
+    assert_eq!(next_poke(&mut other, Duration::from_millis(200)).await, None, "quiet without commits");
 
     for i in 1..=5 {
         s.push("alice", "g1", &[("c1", i, "createTodo", create(&format!("t{i}"), "x"))]).await;
     }
-    assert!(next_poke(&mut bob, Duration::from_secs(1)).await.is_some(), "alice's commit pokes bob within 1 s");
+    assert!(next_poke(&mut other, Duration::from_secs(1)).await.is_some(), "g1's commit pokes g2 within 1 s");
     let mut extra = 0;
-    while next_poke(&mut bob, Duration::from_millis(300)).await.is_some() {
+    while next_poke(&mut other, Duration::from_millis(300)).await.is_some() {
         extra += 1;
     }
     assert!(extra < 4, "a burst of 5 commits coalesces (got {} pokes)", extra + 1);
 
-    // A failed mutation changes only alice's group: bob is not poked.
+    // A failed mutation changes only g1's own client: g2 is not poked.
     s.push("alice", "g1", &[("c1", 6, "createTodo", create("t1", "duplicate"))]).await;
-    assert_eq!(next_poke(&mut bob, Duration::from_millis(300)).await, None);
+    assert_eq!(next_poke(&mut other, Duration::from_millis(300)).await, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,12 +412,13 @@ async fn a_busy_database_is_retryable_and_consumes_no_id() {
 async fn sockets_that_never_read_do_not_stall_pushes() {
     let s =
         TestServer::start(ServerConfig { poke_coalesce: Duration::from_millis(1), ..ServerConfig::default() }).await;
-    // Twenty subscribers that never read a single message.
+    // Twenty subscribers that never read a single message: alice's other
+    // devices, so every one of her commits is theirs to be poked about.
     let mut stalled = Vec::new();
     for i in 0..20 {
-        stalled.push(connect_pokes(&s, &format!("idle{i}"), &format!("idle-group-{i}")).await);
+        stalled.push(connect_pokes(&s, "alice", &format!("idle-group-{i}")).await);
     }
-    let mut reader = connect_pokes(&s, "bob", "g2").await;
+    let mut reader = connect_pokes(&s, "alice", "g2").await;
     assert!(next_poke(&mut reader, TIMEOUT).await.is_some());
     let started = std::time::Instant::now();
     for i in 1..=200u64 {
