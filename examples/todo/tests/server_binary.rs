@@ -71,7 +71,8 @@ async fn the_binary_serves_push_pull_and_pokes() {
     let mut request = format!("ws://127.0.0.1:{}/sync/poke?clientGroupID=other", server.port)
         .into_client_request()
         .expect("ws request");
-    request.headers_mut().insert("x-user", "bob".parse().expect("header"));
+    // Another device of alice's: her todos are hers to read, so her push pokes it.
+    request.headers_mut().insert("x-user", "alice".parse().expect("header"));
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
     let first = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("initial poke");
     assert!(first.is_some());
