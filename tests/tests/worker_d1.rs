@@ -106,21 +106,22 @@ fn new_todo(client: &TodoClient, title: &str) -> plasma::client::MutationHandle 
 async fn native_clients_converge_through_the_worker_and_its_pokes() {
     let w = worker();
     let run = tag("converge");
-    let alice =
-        client_with(&w.endpoint(), &format!("alice-{run}"), &format!("{run}-a"), MemoryStore::new(), true).await;
-    let bob = client_with(&w.endpoint(), &format!("bob-{run}"), &format!("{run}-b"), MemoryStore::new(), true).await;
-    until("both in sync", || alice.status() == SyncStatus::InSync && bob.status() == SyncStatus::InSync).await;
+    // One user on two devices (groups): each reads what the other writes.
+    let user = format!("alice-{run}");
+    let laptop = client_with(&w.endpoint(), &user, &format!("{run}-laptop"), MemoryStore::new(), true).await;
+    let phone = client_with(&w.endpoint(), &user, &format!("{run}-phone"), MemoryStore::new(), true).await;
+    until("both in sync", || laptop.status() == SyncStatus::InSync && phone.status() == SyncStatus::InSync).await;
 
-    let from_alice = format!("{run} from alice");
-    let handle = new_todo(&alice, &from_alice);
-    assert_eq!(titles(&alice, &run), vec![from_alice.clone()], "optimistic: visible at once");
-    // Bob pulls every 10 minutes: only a poke from the Durable Object explains seeing it.
-    let seen = until("bob sees alice's todo", || titles(&bob, &run) == vec![from_alice.clone()]).await;
+    let from_laptop = format!("{run} from the laptop");
+    let handle = new_todo(&laptop, &from_laptop);
+    assert_eq!(titles(&laptop, &run), vec![from_laptop.clone()], "optimistic: visible at once");
+    // The phone pulls every 10 minutes: only a poke from the Durable Object explains seeing it.
+    let seen = until("the phone sees the laptop's todo", || titles(&phone, &run) == vec![from_laptop.clone()]).await;
     assert_eq!(handle.await, Ok(()));
-    let handle = new_todo(&bob, &format!("{run} from bob"));
-    let back = until("alice sees bob's todo", || titles(&alice, &run).len() == 2).await;
+    let handle = new_todo(&phone, &format!("{run} from the phone"));
+    let back = until("the laptop sees the phone's todo", || titles(&laptop, &run).len() == 2).await;
     assert_eq!(handle.await, Ok(()));
-    assert_eq!(titles(&alice, &run), titles(&bob, &run));
+    assert_eq!(titles(&laptop, &run), titles(&phone, &run));
     println!("poke latency through the Worker: {seen:?} and {back:?}");
 }
 
@@ -239,6 +240,13 @@ async fn the_poke_socket_checks_credentials_and_ownership_and_pokes_on_commits()
     let (alice, mallory) = (format!("alice-{run}"), format!("mallory-{run}"));
     let mutation = json!([{"clientId": format!("{run}-c"), "id": 1, "name": "createTodo", "args": create(&run, "x"), "timestamp": 1}]);
     assert_eq!(w.push(&alice, &run, mutation).await.0, 200);
+    // Bob shares a list with alice, so his todos in it are hers to read.
+    let (other, list) = (format!("bob-{run}"), format!("{run}-list"));
+    let mutations = json!([
+        {"clientId": format!("{run}-bob"), "id": 1, "name": "createList", "args": {"id": list, "name": "shared"}, "timestamp": 1},
+        {"clientId": format!("{run}-bob"), "id": 2, "name": "shareList", "args": {"listId": list, "userId": alice}, "timestamp": 1},
+    ]);
+    assert_eq!(w.push(&other, &format!("{run}-bob"), mutations).await.0, 200);
     assert!(poke_socket(&w, None, &run).await.is_err(), "no credentials, no socket");
     assert!(poke_socket(&w, Some(&mallory), &run).await.is_err(), "another user's group");
     let (status, body) = w.raw("GET", &format!("/sync/poke?clientGroupID={run}"), None, Vec::new()).await;
@@ -246,9 +254,10 @@ async fn the_poke_socket_checks_credentials_and_ownership_and_pokes_on_commits()
 
     let mut socket = poke_socket(&w, Some(&alice), &run).await.expect("the owner's socket");
     assert_eq!(next(&mut socket, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a poke on connect");
-    // Another user's commit pokes alice's socket.
-    let other = format!("bob-{run}");
-    let mutation = json!([{"clientId": format!("{run}-bob"), "id": 1, "name": "createTodo", "args": create(&format!("{run}-b"), "y"), "timestamp": 1}]);
+    // Another user's commit of a row alice reads pokes her socket.
+    let todo = json!({"id": format!("{run}-b"), "title": "y", "updatedAt": 1, "listId": list});
+    let mutation =
+        json!([{"clientId": format!("{run}-bob"), "id": 3, "name": "createTodo", "args": todo, "timestamp": 1}]);
     assert_eq!(w.push(&other, &format!("{run}-bob"), mutation).await.0, 200);
     assert_eq!(next(&mut socket, TIMEOUT).await.as_deref(), Some(r#"{"type":"poke"}"#), "a commit pokes");
 
