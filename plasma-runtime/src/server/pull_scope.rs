@@ -22,7 +22,7 @@ use crate::schema::{ColumnKind, TableDef};
 use crate::server::error::ServerError;
 use crate::server::scopes::{Scope, TableRule};
 use crate::server::statements;
-use crate::server::storage::{PullTx, SCOPE_LOOKUP_PARAMS};
+use crate::server::storage::PullTx;
 use crate::sql::render;
 use crate::table::Row;
 use crate::value::Value;
@@ -46,37 +46,47 @@ impl SyncedWrites {
     }
 
     /// The statements recording this response (cookie position `at`) for
-    /// `group`, each binding at most [`SCOPE_LOOKUP_PARAMS`] values.
+    /// `group`: per table, the ids as one JSON array (`json_each`), so a
+    /// reset of thousands of rows is a few statements of four values each.
     pub fn statements(&self, group: &str, at: i64) -> Vec<(String, Vec<Value>)> {
         let mut out = Vec::new();
         if self.clear {
             out.push((statements::synced_clear(), vec![Value::Text(group.to_owned())]));
         }
-        for chunk in self.puts.chunks(SCOPE_LOOKUP_PARAMS / 4) {
-            let mut params = Vec::with_capacity(chunk.len() * 4);
-            for (table, pk) in chunk {
-                params.extend([
-                    Value::Text(group.to_owned()),
-                    Value::Text((*table).to_owned()),
-                    Value::Text(pk.clone()),
-                    Value::Integer(at),
-                ]);
+        for (table, ids) in by_table(&self.puts) {
+            for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                let params = vec![text(group), text(table), Value::Integer(at), json_ids(chunk)];
+                out.push((statements::synced_put(), params));
             }
-            out.push((statements::synced_put(chunk.len()), params));
         }
-        let mut by_table: BTreeMap<&str, Vec<&String>> = BTreeMap::new();
-        for (table, pk) in &self.gones {
-            by_table.entry(table).or_default().push(pk);
-        }
-        for (table, pks) in by_table {
-            for chunk in pks.chunks(SCOPE_LOOKUP_PARAMS - 3) {
-                let mut params = vec![Value::Integer(at), Value::Text(group.to_owned()), Value::Text(table.to_owned())];
-                params.extend(chunk.iter().map(|pk| Value::Text((*pk).clone())));
-                out.push((statements::synced_gone(chunk.len()), params));
+        for (table, ids) in by_table(&self.gones) {
+            for chunk in ids.chunks(IDS_PER_STATEMENT) {
+                let params = vec![Value::Integer(at), text(group), text(table), json_ids(chunk)];
+                out.push((statements::synced_gone(), params));
             }
         }
         out
     }
+}
+
+/// Ids per recording statement: the JSON array stays well under D1's 2 MB
+/// per value for ids up to 256 bytes.
+const IDS_PER_STATEMENT: usize = 4_000;
+
+fn by_table<'a>(rows: &'a [(&'static str, String)]) -> BTreeMap<&'static str, Vec<&'a str>> {
+    let mut out: BTreeMap<&'static str, Vec<&'a str>> = BTreeMap::new();
+    for (table, id) in rows {
+        out.entry(*table).or_default().push(id.as_str());
+    }
+    out
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+fn json_ids(ids: &[&str]) -> Value {
+    Value::Text(serde_json::Value::from(ids.to_vec()).to_string())
 }
 
 /// The cookie's identity for `database` under `scope`: a cookie issued
@@ -94,7 +104,7 @@ pub async fn rows_in_scope(
     rule: &Expr,
 ) -> Result<BTreeMap<String, Row>, ServerError> {
     let rule_params = render::filter(table, rule).params.len();
-    let window = SCOPE_LOOKUP_PARAMS.saturating_sub(rule_params).max(1);
+    let window = tx.lookup_params().saturating_sub(rule_params).max(1);
     let mut found = BTreeMap::new();
     for chunk in ids.chunks(window) {
         let pk_in = Expr::In {
@@ -129,7 +139,7 @@ pub async fn held(
     sure: bool,
 ) -> Result<BTreeSet<String>, ServerError> {
     let mut out = BTreeSet::new();
-    for chunk in ids.chunks(SCOPE_LOOKUP_PARAMS - 3) {
+    for chunk in ids.chunks(tx.lookup_params().saturating_sub(3).max(1)) {
         let sql = if sure { statements::synced_sent_by(chunk.len()) } else { statements::synced_held(chunk.len()) };
         let mut params = vec![Value::Text(group.to_owned()), Value::Text(table.to_owned()), Value::Integer(since)];
         params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
@@ -182,7 +192,7 @@ pub async fn dependent_ops(
         }
         let values: Vec<Value> = values.into_iter().map(|v| v.0).collect();
         let mut under = Vec::new();
-        for chunk in values.chunks(SCOPE_LOOKUP_PARAMS) {
+        for chunk in values.chunks(tx.lookup_params().max(1)) {
             let query = SelectQuery {
                 filter: Some(Expr::In { column, values: chunk.to_vec() }),
                 ..SelectQuery::all(table)
@@ -217,7 +227,7 @@ pub async fn dependent_ops(
 /// The current rows of `table` among `ids`.
 async fn select_by_ids(tx: &mut impl PullTx, table: &'static TableDef, ids: &[&str]) -> Result<Vec<Row>, ServerError> {
     let mut rows = Vec::new();
-    for chunk in ids.chunks(SCOPE_LOOKUP_PARAMS) {
+    for chunk in ids.chunks(tx.lookup_params().max(1)) {
         let values = chunk.iter().map(|id| Value::Text((*id).to_owned())).collect();
         let query =
             SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
@@ -234,7 +244,7 @@ async fn old_images(
     since: i64,
 ) -> Result<Vec<Row>, ServerError> {
     let mut rows = Vec::new();
-    for chunk in ids.chunks(SCOPE_LOOKUP_PARAMS - 2) {
+    for chunk in ids.chunks(tx.lookup_params().saturating_sub(2).max(1)) {
         let mut params = vec![Value::Text(table.name.to_owned()), Value::Integer(since)];
         params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
         for cells in tx.query_values(&statements::old_rows(chunk.len()), params).await? {

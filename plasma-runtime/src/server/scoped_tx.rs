@@ -50,25 +50,26 @@ impl<'a, T: Transaction> ScopedTx<'a, T> {
             TableRule::None => return Err(ExecError::OutOfScope { table: table.name, id: first_id(&query) }),
             TableRule::Filter(rule) => rule.clone(),
         };
-        // The scope as it stands before the write, with inner selects as values.
-        let resolved = resolve_sub_selects(self.inner, &rule).await?;
+        // The scope as it stands before the write, inner selects read only
+        // if a row's answer depends on them.
+        let mut rule = Judge { rule, resolved: None };
         match query {
             WriteQuery::Insert(q) => {
-                self.check_insert(&q, &resolved).await?;
+                self.check_insert(&q, &mut rule).await?;
                 Ok(WriteQuery::Insert(q))
             }
             WriteQuery::Update(mut q) => {
-                q.filter = Some(narrow(q.filter.take(), rule));
+                q.filter = Some(narrow(q.filter.take(), rule.rule.clone()));
                 let touched =
                     self.inner.select(&SelectQuery { filter: q.filter.clone(), ..SelectQuery::all(q.table) }).await?;
                 for mut row in touched {
                     rows::apply_set(&mut row.0, &q.set);
-                    in_scope(q.table, &resolved, &row)?;
+                    rule.check(self.inner, q.table, &row).await?;
                 }
                 Ok(WriteQuery::Update(q))
             }
             WriteQuery::Delete(mut q) => {
-                q.filter = Some(narrow(q.filter.take(), rule));
+                q.filter = Some(narrow(q.filter.take(), rule.rule));
                 Ok(WriteQuery::Delete(q))
             }
         }
@@ -76,7 +77,7 @@ impl<'a, T: Transaction> ScopedTx<'a, T> {
 
     /// Every row an insert (or upsert) leaves must be in scope, and an
     /// upsert may only overwrite rows in scope.
-    async fn check_insert(&mut self, q: &InsertQuery, resolved: &Expr) -> Result<(), ExecError> {
+    async fn check_insert(&mut self, q: &InsertQuery, rule: &mut Judge) -> Result<(), ExecError> {
         let table = q.table;
         let mut existing = std::collections::BTreeMap::new();
         if q.on_conflict == OnConflict::Update {
@@ -84,7 +85,7 @@ impl<'a, T: Transaction> ScopedTx<'a, T> {
             let ids = ids.collect::<Result<Vec<_>, _>>()?;
             let lookup = Expr::In { column: table.primary_key, values: ids };
             for row in self.inner.select(&SelectQuery { filter: Some(lookup), ..SelectQuery::all(table) }).await? {
-                in_scope(table, resolved, &row)?;
+                rule.check(self.inner, table, &row).await?;
                 existing.insert(row.pk(table).unwrap_or_default().to_owned(), row);
             }
         }
@@ -99,7 +100,7 @@ impl<'a, T: Transaction> ScopedTx<'a, T> {
                 }
                 None => rows::fresh_row(q, given),
             };
-            in_scope(table, resolved, &after)?;
+            rule.check(self.inner, table, &after).await?;
         }
         Ok(())
     }
@@ -117,11 +118,33 @@ fn narrow(filter: Option<Expr>, rule: Expr) -> Expr {
     }
 }
 
-fn in_scope(table: &'static crate::schema::TableDef, resolved: &Expr, row: &Row) -> Result<(), ExecError> {
-    if eval::matches(Some(resolved), row) {
-        Ok(())
-    } else {
-        Err(ExecError::OutOfScope { table: table.name, id: row.pk(table).unwrap_or_default().to_owned() })
+/// A table's rule, judging rows as the scope stands before one write.
+struct Judge {
+    rule: Expr,
+    /// The rule with its inner selects read, once one row needed them.
+    resolved: Option<Expr>,
+}
+
+impl Judge {
+    /// `Ok` if `row` is in scope. Most rows are judged without reading
+    /// another table (`owner = me OR ..` is true for the writer's own rows:
+    /// SQL's OR is true whatever an unresolved inner select would say).
+    async fn check<T: Transaction>(
+        &mut self,
+        tx: &mut T,
+        table: &'static crate::schema::TableDef,
+        row: &Row,
+    ) -> Result<(), ExecError> {
+        if self.resolved.is_none() && eval::eval(&self.rule, row) == Some(true) {
+            return Ok(());
+        }
+        if self.resolved.is_none() {
+            self.resolved = Some(resolve_sub_selects(tx, &self.rule).await?);
+        }
+        match &self.resolved {
+            Some(resolved) if eval::matches(Some(resolved), row) => Ok(()),
+            _ => Err(ExecError::OutOfScope { table: table.name, id: row.pk(table).unwrap_or_default().to_owned() }),
+        }
     }
 }
 

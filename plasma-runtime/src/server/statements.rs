@@ -299,20 +299,20 @@ pub fn synced_clear() -> String {
     format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ?")
 }
 
-/// `(group, table, pk, at)` × `rows` → records rows sent at `at`.
-pub fn synced_put(rows: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, NULL)"; rows].join(", ");
+/// `(group, table, at, ids as a JSON array)` → records rows sent at `at`.
+pub fn synced_put() -> String {
     format!(
-        "INSERT INTO \"{SYNCED_TABLE}\" (\"grp\", \"tbl\", \"pk\", \"sent_at\", \"gone_at\") VALUES {values} \
+        "INSERT INTO \"{SYNCED_TABLE}\" (\"grp\", \"tbl\", \"pk\", \"sent_at\", \"gone_at\") \
+         SELECT ?1, ?2, \"value\", ?3, NULL FROM json_each(?4) WHERE 1 \
          ON CONFLICT (\"grp\", \"tbl\", \"pk\") DO UPDATE SET \"sent_at\" = excluded.\"sent_at\", \"gone_at\" = NULL"
     )
 }
 
-/// `(at, group, table, ids..)` → records rows deleted from the group at `at`.
-pub fn synced_gone(ids: usize) -> String {
+/// `(at, group, table, ids as a JSON array)` → records rows deleted from the group at `at`.
+pub fn synced_gone() -> String {
     format!(
-        "UPDATE \"{SYNCED_TABLE}\" SET \"gone_at\" = ? WHERE \"grp\" = ? AND \"tbl\" = ? AND \"pk\" IN ({})",
-        placeholders(ids)
+        "UPDATE \"{SYNCED_TABLE}\" SET \"gone_at\" = ?1 WHERE \"grp\" = ?2 AND \"tbl\" = ?3 \
+         AND \"pk\" IN (SELECT \"value\" FROM json_each(?4))"
     )
 }
 

@@ -184,9 +184,14 @@ pub trait PullTx {
         take: &mut TakeRow<'_>,
     ) -> Result<bool, ServerError>;
 
+    /// Most values one of plasma's read-scope statements may bind here
+    /// ([`SCOPE_LOOKUP_PARAMS`] unless the backend binds more).
+    fn lookup_params(&self) -> usize {
+        SCOPE_LOOKUP_PARAMS
+    }
+
     /// Runs one read statement plasma assembled (read scopes' lookups) and
-    /// returns its rows. A backend that bounds statements gets at most
-    /// [`SCOPE_LOOKUP_PARAMS`] bound values.
+    /// returns its rows, binding at most [`lookup_params`](Self::lookup_params) values.
     async fn query_values(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError>;
 }
 

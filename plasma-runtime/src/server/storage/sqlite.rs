@@ -125,6 +125,10 @@ impl PushStorage for SqliteExecutor {
     }
 }
 
+/// Values one read-scope statement binds on SQLite (its limit is 32,766):
+/// few statements, each still a modest size.
+const SQLITE_LOOKUP_PARAMS: usize = 4_000;
+
 /// A pull's read transaction on SQLite.
 pub struct SqlitePullTx<'c> {
     tx: SqliteTx<'c>,
@@ -215,6 +219,10 @@ impl PullTx for SqlitePullTx<'_> {
             }
         }
         Ok(false)
+    }
+
+    fn lookup_params(&self) -> usize {
+        SQLITE_LOOKUP_PARAMS
     }
 
     async fn query_values(&mut self, sql: &str, params: Vec<Value>) -> Result<Vec<Vec<Value>>, ServerError> {
