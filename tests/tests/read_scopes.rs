@@ -341,3 +341,25 @@ async fn the_build_refuses_missing_rules() {
     let message = partial.err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("`lists` has no read rule"), "{message}");
 }
+
+#[tokio::test]
+async fn a_pull_under_another_users_rules_leaves_the_groups_record_alone() {
+    let s = TestServer::start(ServerConfig::default()).await;
+    s.push("bob", "gb", &[("cb", 1, "createList", json!({"id": "L", "name": "shared"}))]).await;
+    s.push("bob", "gb", &[("cb", 2, "shareList", json!({"listId": "L", "userId": "alice"}))]).await;
+    s.push("bob", "gb", &[("cb", 3, "createTodo", json!({"id": "t", "title": "ours", "updatedAt": 1, "listId": "L"}))])
+        .await;
+    // Alice reads only: her group never pushed, so it has no owner yet.
+    let (_, first) = s.pull("alice", "ga", Value::Null).await;
+    assert_eq!(first["patch"].as_array().map(Vec::len), Some(5), "clear, list, two members, todo: {first}");
+    // Mallory pulls under alice's group id (allowed: nobody owns it) with her own rules.
+    let (status, intruder) = s.pull("mallory", "ga", Value::Null).await;
+    assert_eq!((status, intruder["patch"].clone()), (200, json!([{"op": "clear"}])), "{intruder}");
+    // Bob takes the list back: alice's next pull must delete all of it.
+    s.push("bob", "gb", &[("cb", 4, "unshareList", json!({"listId": "L", "userId": "alice"}))]).await;
+    let (_, second) = s.pull("alice", "ga", first["cookie"].clone()).await;
+    let mut dels: Vec<&str> =
+        second["patch"].as_array().expect("patch").iter().filter_map(|op| op["id"].as_str()).collect();
+    dels.sort();
+    assert_eq!(dels, vec!["L", "L:alice", "L:bob", "t"], "{second}");
+}

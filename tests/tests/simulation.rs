@@ -738,7 +738,8 @@ impl World {
                 )) {
                     Ok((page, writes)) => {
                         // As the servers do: record what the group was sent (nothing, with no rules).
-                        ready(pull::record(db, &group, page.cookie.order, &writes)).expect("record");
+                        let who = pull::Puller { user_id: &self.clients[client].user, group: &group, scope: &EVERYTHING };
+                        ready(pull::record(db, who, page.cookie.order, &writes)).expect("record");
                         let more = page.more;
                         let next = page.cookie.clone();
                         pages.push(page);

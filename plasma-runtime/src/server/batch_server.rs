@@ -212,7 +212,7 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
         let (response, writes) =
             pull::process(&self.storage, self.schema, puller, request.cookie, self.config.page_limit()).await?;
         // The record of what the group holds, written before the rows leave.
-        pull::record(&self.storage, &request.client_group_id, response.cookie.order, &writes).await?;
+        pull::record(&self.storage, puller, response.cookie.order, &writes).await?;
         Ok(PullResponse { limits: Some(self.config.advertised_limits()), ..response })
     }
 

@@ -180,6 +180,7 @@ pub fn drop_errors_through(tx: &SqliteTx<'_>, group: &str, client: &str, through
 /// Drops every error of the clients of `group`.
 pub fn drop_group_errors(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerError> {
     tx.connection().prepare_cached(&statements::drop_group_errors())?.execute([group])?;
+    tx.connection().prepare_cached(&statements::synced_forget())?.execute([group])?;
     Ok(())
 }
 

@@ -57,13 +57,13 @@ pub async fn process<S: PullStorage>(
     }
 }
 
-/// Writes what a response with cookie position `at` changed in `group`'s
-/// record of rows sent.
-pub async fn record<S: PullStorage>(db: &S, group: &str, at: i64, writes: &SyncedWrites) -> Result<(), ServerError> {
+/// Writes what a response with cookie position `at` changed in the
+/// record of rows sent to `who`'s group under `who`'s rules.
+pub async fn record<S: PullStorage>(db: &S, who: Puller<'_>, at: i64, writes: &SyncedWrites) -> Result<(), ServerError> {
     if writes.is_empty() {
         return Ok(());
     }
-    db.write_synced(writes.statements(group, at)).await
+    db.write_synced(writes.statements(who.group, who.scope, at)).await
 }
 
 /// One pull's reads.
@@ -287,7 +287,7 @@ impl Prefetched {
                 TableRule::Filter(rule) => {
                     let mut in_scope = pull_scope::rows_in_scope(tx, table, &ids, rule).await?;
                     let out: Vec<&str> = ids.iter().copied().filter(|id| !in_scope.contains_key(*id)).collect();
-                    let held = pull_scope::held(tx, group, table.name, &out, since, false).await?;
+                    let held = pull_scope::held(tx, group, who.scope, table.name, &out, since, false).await?;
                     for &place in &places {
                         let id = &keys[place].1;
                         let entry = &mut self.ops[place];

@@ -48,20 +48,21 @@ impl SyncedWrites {
     /// The statements recording this response (cookie position `at`) for
     /// `group`: per table, the ids as one JSON array (`json_each`), so a
     /// reset of thousands of rows is a few statements of four values each.
-    pub fn statements(&self, group: &str, at: i64) -> Vec<(String, Vec<Value>)> {
+    pub fn statements(&self, group: &str, scope: &Scope, at: i64) -> Vec<(String, Vec<Value>)> {
+        let fp = scope.fingerprint();
         let mut out = Vec::new();
         if self.clear {
-            out.push((statements::synced_clear(), vec![Value::Text(group.to_owned())]));
+            out.push((statements::synced_clear(), vec![text(group), text(fp)]));
         }
         for (table, ids) in by_table(&self.puts) {
             for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                let params = vec![text(group), text(table), Value::Integer(at), json_ids(chunk)];
+                let params = vec![text(group), text(fp), text(table), Value::Integer(at), json_ids(chunk)];
                 out.push((statements::synced_put(), params));
             }
         }
         for (table, ids) in by_table(&self.gones) {
             for chunk in ids.chunks(IDS_PER_STATEMENT) {
-                let params = vec![Value::Integer(at), text(group), text(table), json_ids(chunk)];
+                let params = vec![Value::Integer(at), text(group), text(fp), text(table), json_ids(chunk)];
                 out.push((statements::synced_gone(), params));
             }
         }
@@ -133,15 +134,16 @@ async fn select(tx: &mut impl PullTx, query: &SelectQuery) -> Result<Vec<Row>, S
 pub async fn held(
     tx: &mut impl PullTx,
     group: &str,
+    scope: &Scope,
     table: &str,
     ids: &[&str],
     since: i64,
     sure: bool,
 ) -> Result<BTreeSet<String>, ServerError> {
     let mut out = BTreeSet::new();
-    for chunk in ids.chunks(tx.lookup_params().saturating_sub(3).max(1)) {
+    for chunk in ids.chunks(tx.lookup_params().saturating_sub(4).max(1)) {
         let sql = if sure { statements::synced_sent_by(chunk.len()) } else { statements::synced_held(chunk.len()) };
-        let mut params = vec![Value::Text(group.to_owned()), Value::Text(table.to_owned()), Value::Integer(since)];
+        let mut params = vec![text(group), text(scope.fingerprint()), text(table), Value::Integer(since)];
         params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
         for row in tx.query_values(&sql, params).await? {
             if let Some(Value::Text(pk)) = row.into_iter().next() {
@@ -208,8 +210,8 @@ pub async fn dependent_ops(
         let in_scope = rows_in_scope(tx, table, &under_refs, rule).await?;
         let out_ids: Vec<&str> = under_refs.iter().copied().filter(|id| !in_scope.contains_key(*id)).collect();
         let in_ids: Vec<&str> = in_scope.keys().map(String::as_str).collect();
-        let surely = held(tx, group, table.name, &in_ids, since, true).await?;
-        let maybe = held(tx, group, table.name, &out_ids, since, false).await?;
+        let surely = held(tx, group, scope, table.name, &in_ids, since, true).await?;
+        let maybe = held(tx, group, scope, table.name, &out_ids, since, false).await?;
         for (id, row) in &in_scope {
             if !surely.contains(id) {
                 ops.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, row)? });
@@ -329,7 +331,7 @@ pub async fn touches(
             TableRule::None => {}
             TableRule::Filter(rule) => {
                 if !rows_in_scope(tx, table, &ids, rule).await?.is_empty()
-                    || !held(tx, group, name, &ids, since, false).await?.is_empty()
+                    || !held(tx, group, scope, name, &ids, since, false).await?.is_empty()
                 {
                     return Ok(true);
                 }

@@ -280,13 +280,14 @@ where
     pub async fn pull(&self, who: Authorized<R::Context>, body: &[u8]) -> Result<PullResponse, ServerError> {
         let request = validate::pull_request(self.rules(), &who, body)?;
         let limit = self.inner.config.page_limit();
-        let scope = self.scope_of(&who)?;
-        let user_id = who.user_id;
+        let scope = Arc::new(self.scope_of(&who)?);
+        let user_id = Arc::new(who.user_id);
         let limits = self.inner.config.advertised_limits();
         let group = request.client_group_id.clone();
+        let (reader_scope, reader_user) = (Arc::clone(&scope), Arc::clone(&user_id));
         let (response, writes) = self
             .with_reader(move |db, schema| {
-                let who = pull::Puller { user_id: &user_id, group: &request.client_group_id, scope: &scope };
+                let who = pull::Puller { user_id: &reader_user, group: &request.client_group_id, scope: &reader_scope };
                 crate::exec::run_ready(pull::process(db, schema, who, request.cookie, limit))
                     .map_err(ServerError::from)?
             })
@@ -295,7 +296,8 @@ where
             // The record of what the group holds, written before the rows leave.
             let at = response.cookie.order;
             self.with_db(move |db, _| {
-                crate::exec::run_ready(pull::record(db, &group, at, &writes)).map_err(ServerError::from)?
+                let who = pull::Puller { user_id: &user_id, group: &group, scope: &scope };
+                crate::exec::run_ready(pull::record(db, who, at, &writes)).map_err(ServerError::from)?
             })
             .await?;
         }

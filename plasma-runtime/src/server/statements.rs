@@ -273,46 +273,53 @@ pub fn stamp_tombstones() -> String {
     format!("UPDATE \"{FORGOTTEN_TABLE}\" SET \"at\" = ? WHERE \"at\" = 0")
 }
 
-/// `(group, table, since, ids..)` → the ids of `table` the group may hold at
+/// `(group, scope, table, since, ids..)` → the ids of `table` the group may hold at
 /// change-log position `since`: sent to it, and not deleted from it at or
 /// before `since`. A delete goes only to a group that may hold the row.
 pub fn synced_held(ids: usize) -> String {
     format!(
-        "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"tbl\" = ? \
+        "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"scope\" = ? AND \"tbl\" = ? \
          AND (\"gone_at\" IS NULL OR \"gone_at\" > ?) AND \"pk\" IN ({})",
         placeholders(ids)
     )
 }
 
-/// `(group, table, since, ids..)` → the ids of `table` the group surely
+/// `(group, scope, table, since, ids..)` → the ids of `table` the group surely
 /// holds at `since`: sent in a response at or before it, never deleted since.
 pub fn synced_sent_by(ids: usize) -> String {
     format!(
-        "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"tbl\" = ? \
+        "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"scope\" = ? AND \"tbl\" = ? \
          AND \"gone_at\" IS NULL AND \"sent_at\" <= ? AND \"pk\" IN ({})",
         placeholders(ids)
     )
 }
 
-/// `(group)` → forgets what the group holds (its reset clears it).
+/// `(group, scope)` → forgets what the group holds under these rules (its
+/// reset clears it).
 pub fn synced_clear() -> String {
+    format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"scope\" = ?")
+}
+
+/// `(group)` → forgets every record of a forgotten group.
+pub fn synced_forget() -> String {
     format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ?")
 }
 
-/// `(group, table, at, ids as a JSON array)` → records rows sent at `at`.
+/// `(group, scope, table, at, ids as a JSON array)` → records rows sent at `at`.
 pub fn synced_put() -> String {
     format!(
-        "INSERT INTO \"{SYNCED_TABLE}\" (\"grp\", \"tbl\", \"pk\", \"sent_at\", \"gone_at\") \
-         SELECT ?1, ?2, \"value\", ?3, NULL FROM json_each(?4) WHERE 1 \
-         ON CONFLICT (\"grp\", \"tbl\", \"pk\") DO UPDATE SET \"sent_at\" = excluded.\"sent_at\", \"gone_at\" = NULL"
+        "INSERT INTO \"{SYNCED_TABLE}\" (\"grp\", \"scope\", \"tbl\", \"pk\", \"sent_at\", \"gone_at\") \
+         SELECT ?1, ?2, ?3, \"value\", ?4, NULL FROM json_each(?5) WHERE 1 \
+         ON CONFLICT (\"grp\", \"scope\", \"tbl\", \"pk\") DO UPDATE SET \"sent_at\" = excluded.\"sent_at\", \"gone_at\" = NULL"
     )
 }
 
-/// `(at, group, table, ids as a JSON array)` → records rows deleted from the group at `at`.
+/// `(at, group, scope, table, ids as a JSON array)` → records rows deleted
+/// from the group at `at`.
 pub fn synced_gone() -> String {
     format!(
-        "UPDATE \"{SYNCED_TABLE}\" SET \"gone_at\" = ?1 WHERE \"grp\" = ?2 AND \"tbl\" = ?3 \
-         AND \"pk\" IN (SELECT \"value\" FROM json_each(?4))"
+        "UPDATE \"{SYNCED_TABLE}\" SET \"gone_at\" = ?1 WHERE \"grp\" = ?2 AND \"scope\" = ?3 AND \"tbl\" = ?4 \
+         AND \"pk\" IN (SELECT \"value\" FROM json_each(?5))"
     )
 }
 

@@ -24,9 +24,11 @@ pub const FORGOTTEN_TABLE: &str = "_plasma_forgotten";
 /// Meta key of the database's random identity, which every pull cookie
 /// carries, so a cookie of a replaced database is never taken for current.
 pub const DATABASE_ID: &str = "database_id";
-/// What each client group was sent of the tables read rules filter: a
-/// delete goes only to a group that may hold the row, so it never leaks
-/// an id (see `server::pull`).
+/// What each client group was sent of the tables read rules filter, under
+/// which rules (scope fingerprint): a delete goes only to a group that may
+/// hold the row, so it never leaks an id (see `server::pull`). Keyed by the
+/// fingerprint too, so a pull under another user's rules (a group that
+/// never pushed has no owner yet) never touches the owner's record.
 pub const SYNCED_TABLE: &str = "_plasma_synced";
 /// The row before each update or delete (JSON), by change-log position:
 /// a pull learns from it whose access a change to a table that read rules
@@ -83,9 +85,9 @@ pub fn internal_tables() -> Vec<String> {
         ),
         format!(
             "CREATE TABLE IF NOT EXISTS \"{SYNCED_TABLE}\" (\
-             \"grp\" TEXT NOT NULL, \"tbl\" TEXT NOT NULL, \"pk\" TEXT NOT NULL, \
+             \"grp\" TEXT NOT NULL, \"scope\" TEXT NOT NULL, \"tbl\" TEXT NOT NULL, \"pk\" TEXT NOT NULL, \
              \"sent_at\" INTEGER NOT NULL, \"gone_at\" INTEGER, \
-             PRIMARY KEY (\"grp\", \"tbl\", \"pk\")) STRICT, WITHOUT ROWID"
+             PRIMARY KEY (\"grp\", \"scope\", \"tbl\", \"pk\")) STRICT, WITHOUT ROWID"
         ),
         format!(
             "CREATE INDEX IF NOT EXISTS \"{RESERVED_PREFIX}_idx_synced_gone\" \

@@ -656,6 +656,7 @@ impl<B: BatchDb> MaintenanceTx for BatchMaintenanceTx<'_, B> {
 
     async fn drop_group_errors(&mut self, group: &str) -> Result<(), ServerError> {
         self.then(statements::drop_group_errors(), vec![text(group)]);
+        self.then(statements::synced_forget(), vec![text(group)]);
         Ok(())
     }
 

@@ -245,7 +245,8 @@ pub trait MaintenanceTx {
     /// The clients of `group`.
     async fn group_clients(&mut self, group: &str) -> Result<Vec<String>, ServerError>;
 
-    /// Drops every recorded error of the clients of `group`.
+    /// Drops every recorded error of the clients of `group`, and the
+    /// record of rows sent to it.
     async fn drop_group_errors(&mut self, group: &str) -> Result<(), ServerError>;
 
     /// Deletes every client of `group`.
