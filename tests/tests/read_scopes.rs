@@ -224,7 +224,7 @@ impl World {
 
 #[tokio::test]
 async fn every_client_holds_exactly_its_scope_after_every_pull() {
-    for seed in 1..=12u64 {
+    for seed in 1..=20u64 {
         let mut rng = Rng::new(seed);
         let mut world = World::new([1, 3, 50][seed as usize % 3]).await;
         for _ in 0..120 {

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use crate::protocol::{Cookie, ErrorCode, PatchOp, PullResponse, RowKey};
 use crate::schema::Schema;
 use crate::server::error::ServerError;
-use crate::server::pull_scope::{self, SyncedWrites};
+use crate::server::pull_scope::{self, KeyOps, SyncedWrites};
 use crate::server::scopes::{Scope, TableRule};
 use crate::server::statements::{COMPACTED_THROUGH, FORGOTTEN_THROUGH};
 use crate::server::storage::{PullStorage, PullTx};
@@ -235,13 +235,6 @@ struct Prefetched {
     lmids: Vec<Option<u64>>,
 }
 
-/// The patch one changed key brings, and what it records.
-#[derive(Default)]
-struct KeyOps {
-    ops: Vec<PatchOp>,
-    writes: SyncedWrites,
-}
-
 impl Prefetched {
     /// Reads what the keys of `keys` (the window starting at key `start`)
     /// bring, replacing the last window's.
@@ -305,21 +298,14 @@ impl Prefetched {
                 // A grant or revocation reaches rows that did not change
                 // themselves; each key brings its own (pages stop between
                 // keys). Rows that are keys of this window bring themselves.
-                for &place in &places {
+                let own_key = |table: &str, id: &str| keys.iter().any(|(t, k, _)| t == table && k == id);
+                let brought =
+                    pull_scope::dependent_ops(tx, who.scope, group, table, &ids, since, &own_key).await?;
+                for (&place, key) in places.iter().zip(brought) {
                     let entry = &mut self.ops[place];
-                    let own_key = |table: &str, id: &str| keys.iter().any(|(t, k, _)| t == table && k == id);
-                    let ops = pull_scope::dependent_ops(
-                        tx,
-                        who.scope,
-                        group,
-                        table,
-                        &[keys[place].1.as_str()],
-                        since,
-                        &own_key,
-                        &mut entry.writes,
-                    )
-                    .await?;
-                    entry.ops.extend(ops);
+                    entry.ops.extend(key.ops);
+                    entry.writes.puts.extend(key.writes.puts);
+                    entry.writes.gones.extend(key.writes.gones);
                 }
             }
         }

@@ -154,13 +154,27 @@ pub async fn held(
     Ok(out)
 }
 
-/// The patch ops a change to rows `ids` of `source` (a table some rule
-/// reads) causes in the tables whose rules read it, for `group` pulling
-/// from `since`: rows under a value access was granted to arrive, rows
-/// under a value access was taken from leave. Every row is re-checked
-/// against its full rule, so other grants keep a row in. Rows for which
-/// `answered(table, id)` holds are left out: the pull answers for them
-/// as changed keys of their own.
+/// What one changed key brings: its patch ops and what they record.
+#[derive(Debug, Default)]
+pub struct KeyOps {
+    /// The ops, in order.
+    pub ops: Vec<PatchOp>,
+    /// What they change in the group's record.
+    pub writes: SyncedWrites,
+}
+
+/// The patch ops changes to rows `ids` of `source` (a table some rule
+/// reads) cause in the tables whose rules read it, for `group` pulling
+/// from `since`, one [`KeyOps`] per id: rows under a value access was
+/// granted to arrive, rows under a value access was taken from leave.
+/// Every row is re-checked against its full rule, so other grants keep a
+/// row in. Rows for which `answered(table, id)` holds are left out: the
+/// pull answers for them as changed keys of their own.
+///
+/// The reads are shared by all `ids` (a window of changed keys): the
+/// images of the changed rows, then per guarded table one read of the rows
+/// under every affected value, one scope check and two record lookups. A
+/// row goes with the first id whose change reached it.
 pub async fn dependent_ops(
     tx: &mut impl PullTx,
     scope: &Scope,
@@ -169,30 +183,45 @@ pub async fn dependent_ops(
     ids: &[&str],
     since: i64,
     answered: &dyn Fn(&str, &str) -> bool,
-    writes: &mut SyncedWrites,
-) -> Result<Vec<PatchOp>, ServerError> {
+) -> Result<Vec<KeyOps>, ServerError> {
+    let mut out: Vec<KeyOps> = ids.iter().map(|_| KeyOps::default()).collect();
     let deps: Vec<(&'static str, usize, &SubSelect)> =
         scope.dependencies().into_iter().filter(|(_, _, sub)| sub.table.name == source.name).collect();
     if deps.is_empty() || ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
-    // Every image of the changed rows: now, and before each change since.
-    let mut images: Vec<Row> = select_by_ids(tx, source, ids).await?;
-    images.extend(old_images(tx, source, ids, since).await?);
-    let mut ops = Vec::new();
+    // Every image of the changed rows, by row: now, and before each change since.
+    let mut images: BTreeMap<String, Vec<Row>> = BTreeMap::new();
+    for row in select_by_ids(tx, source, ids).await? {
+        if let Some(pk) = row.pk(source) {
+            images.entry(pk.to_owned()).or_default().push(row.clone());
+        }
+    }
+    for (pk, row) in old_images(tx, source, ids, since).await? {
+        images.entry(pk).or_default().push(row);
+    }
     for (table_name, column, sub) in deps {
         let TableRule::Filter(rule) = scope.rule(table_name) else { continue };
         let Some(table) = scope.table_def(table_name) else { continue };
-        let values: BTreeSet<ValueKey> = images
+        // The guarded values each changed row granted or took away.
+        let per_id: Vec<BTreeSet<ValueKey>> = ids
             .iter()
-            .filter(|image| eval::matches(sub.filter.as_ref(), image))
-            .map(|image| ValueKey(image.get(sub.out).clone()))
-            .filter(|v| !v.0.is_null())
+            .map(|id| {
+                images
+                    .get(*id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|image| eval::matches(sub.filter.as_ref(), image))
+                    .map(|image| ValueKey(image.get(sub.out).clone()))
+                    .filter(|v| !v.0.is_null())
+                    .collect()
+            })
             .collect();
+        let values: BTreeSet<&ValueKey> = per_id.iter().flatten().collect();
         if values.is_empty() {
             continue;
         }
-        let values: Vec<Value> = values.into_iter().map(|v| v.0).collect();
+        let values: Vec<Value> = values.into_iter().map(|v| v.0.clone()).collect();
         let mut under = Vec::new();
         for chunk in values.chunks(tx.lookup_params().max(1)) {
             let query = SelectQuery {
@@ -201,29 +230,35 @@ pub async fn dependent_ops(
             };
             under.extend(select(tx, &query).await?);
         }
-        let under_ids: Vec<String> = under
-            .iter()
-            .filter_map(|r| r.pk(table).map(str::to_owned))
-            .filter(|id| !answered(table.name, id))
-            .collect();
-        let under_refs: Vec<&str> = under_ids.iter().map(String::as_str).collect();
-        let in_scope = rows_in_scope(tx, table, &under_refs, rule).await?;
-        let out_ids: Vec<&str> = under_refs.iter().copied().filter(|id| !in_scope.contains_key(*id)).collect();
+        // Each row under an affected value goes with the first change that reached it.
+        let mut owner_of: BTreeMap<String, usize> = BTreeMap::new();
+        for row in &under {
+            let Some(id) = row.pk(table).filter(|id| !answered(table.name, id)) else { continue };
+            let value = ValueKey(row.get(column).clone());
+            if let Some(place) = per_id.iter().position(|vs| vs.contains(&value)) {
+                owner_of.entry(id.to_owned()).or_insert(place);
+            }
+        }
+        let under_ids: Vec<&str> = owner_of.keys().map(String::as_str).collect();
+        let in_scope = rows_in_scope(tx, table, &under_ids, rule).await?;
+        let out_ids: Vec<&str> = under_ids.iter().copied().filter(|id| !in_scope.contains_key(*id)).collect();
         let in_ids: Vec<&str> = in_scope.keys().map(String::as_str).collect();
         let surely = held(tx, group, scope, table.name, &in_ids, since, true).await?;
         let maybe = held(tx, group, scope, table.name, &out_ids, since, false).await?;
         for (id, row) in &in_scope {
             if !surely.contains(id) {
-                ops.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, row)? });
-                writes.puts.push((table.name, id.clone()));
+                let entry = &mut out[owner_of[id]];
+                entry.ops.push(PatchOp::Put { table: table.name.to_owned(), row: row_to_json_text(table, row)? });
+                entry.writes.puts.push((table.name, id.clone()));
             }
         }
         for id in maybe {
-            ops.push(PatchOp::Del { table: table.name.to_owned(), id: id.clone() });
-            writes.gones.push((table.name, id));
+            let entry = &mut out[owner_of[&id]];
+            entry.ops.push(PatchOp::Del { table: table.name.to_owned(), id: id.clone() });
+            entry.writes.gones.push((table.name, id));
         }
     }
-    Ok(ops)
+    Ok(out)
 }
 
 /// The current rows of `table` among `ids`.
@@ -238,20 +273,21 @@ async fn select_by_ids(tx: &mut impl PullTx, table: &'static TableDef, ids: &[&s
     Ok(rows)
 }
 
-/// The rows `ids` of `table` were before each update or delete after `since`.
+/// The rows `ids` of `table` were before each update or delete after
+/// `since`, with their ids.
 async fn old_images(
     tx: &mut impl PullTx,
     table: &'static TableDef,
     ids: &[&str],
     since: i64,
-) -> Result<Vec<Row>, ServerError> {
+) -> Result<Vec<(String, Row)>, ServerError> {
     let mut rows = Vec::new();
     for chunk in ids.chunks(tx.lookup_params().saturating_sub(2).max(1)) {
         let mut params = vec![Value::Text(table.name.to_owned()), Value::Integer(since)];
         params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
         for cells in tx.query_values(&statements::old_rows(chunk.len()), params).await? {
-            if let Some(Value::Text(json)) = cells.into_iter().nth(1) {
-                rows.push(decode_old_row(table, &json)?);
+            if let [Value::Text(pk), Value::Text(json)] = cells.as_slice() {
+                rows.push((pk.clone(), decode_old_row(table, json)?));
             }
         }
     }
@@ -340,7 +376,7 @@ pub async fn touches(
         let subs: Vec<&SubSelect> = deps.iter().filter(|(_, _, sub)| sub.table.name == name).map(|d| d.2).collect();
         if !subs.is_empty() {
             let mut images = select_by_ids(tx, table, &ids).await?;
-            images.extend(old_images(tx, table, &ids, since).await?);
+            images.extend(old_images(tx, table, &ids, since).await?.into_iter().map(|(_, row)| row));
             if images.iter().any(|image| subs.iter().any(|sub| eval::matches(sub.filter.as_ref(), image))) {
                 return Ok(true);
             }
