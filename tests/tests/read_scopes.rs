@@ -363,3 +363,58 @@ async fn a_pull_under_another_users_rules_leaves_the_groups_record_alone() {
     dels.sort();
     assert_eq!(dels, vec!["L", "L:alice", "L:bob", "t"], "{second}");
 }
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn poke_socket(s: &TestServer, user: &str, group: &str) -> Socket {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = format!("ws://{}/sync/poke?clientGroupID={group}", s.addr).into_client_request().expect("request");
+    request.headers_mut().insert("x-user", user.parse().expect("header"));
+    let (mut socket, _) = tokio::time::timeout(plasma_tests::harness::TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .expect("connect in time")
+        .expect("websocket handshake");
+    // Every socket gets one poke on connect (it may have missed changes).
+    assert!(poked(&mut socket, std::time::Duration::from_secs(5)).await, "the welcome poke");
+    socket
+}
+
+async fn poked(socket: &mut Socket, within: std::time::Duration) -> bool {
+    use futures_util::StreamExt as _;
+    matches!(tokio::time::timeout(within, socket.next()).await, Ok(Some(Ok(_))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_pokes_only_the_groups_whose_scope_it_touched() {
+    use std::time::Duration;
+    let s = TestServer::start(ServerConfig { poke_coalesce: Duration::from_millis(5), ..ServerConfig::default() }).await;
+    let mut alice_phone = poke_socket(&s, "alice", "alice-phone").await;
+    let mut bob = poke_socket(&s, "bob", "bob-laptop").await;
+    let mut carol = poke_socket(&s, "carol", "carol-laptop").await;
+    let quiet = Duration::from_millis(300);
+
+    // A private todo: only alice's other device hears of it.
+    s.push("alice", "alice-laptop", &[("al", 1, "createTodo", json!({"id": "p", "title": "mine", "updatedAt": 1}))])
+        .await;
+    assert!(poked(&mut alice_phone, Duration::from_secs(5)).await, "alice's other group is poked");
+    assert!(!poked(&mut bob, quiet).await, "bob reads nothing of it");
+    assert!(!poked(&mut carol, quiet).await, "carol reads nothing of it");
+
+    // Sharing a list with bob touches bob's scope (the grant), not carol's.
+    s.push("alice", "alice-laptop", &[("al", 2, "createList", json!({"id": "L", "name": "shared"}))]).await;
+    assert!(poked(&mut alice_phone, Duration::from_secs(5)).await);
+    s.push("alice", "alice-laptop", &[("al", 3, "shareList", json!({"listId": "L", "userId": "bob"}))]).await;
+    assert!(poked(&mut bob, Duration::from_secs(5)).await, "bob gained a list");
+    assert!(!poked(&mut carol, quiet).await, "carol did not");
+    assert!(poked(&mut alice_phone, Duration::from_secs(5)).await);
+
+    // A todo in the list reaches both members; bob leaving is bob's to hear.
+    let todo = json!({"id": "s", "title": "ours", "updatedAt": 1, "listId": "L"});
+    s.push("alice", "alice-laptop", &[("al", 4, "createTodo", todo)]).await;
+    assert!(poked(&mut bob, Duration::from_secs(5)).await, "a member is poked");
+    assert!(poked(&mut alice_phone, Duration::from_secs(5)).await);
+    assert!(!poked(&mut carol, quiet).await, "a stranger is not");
+    s.push("alice", "alice-laptop", &[("al", 5, "unshareList", json!({"listId": "L", "userId": "bob"}))]).await;
+    assert!(poked(&mut bob, Duration::from_secs(5)).await, "the revoked member must pull the deletes");
+    assert!(!poked(&mut carol, quiet).await);
+}
