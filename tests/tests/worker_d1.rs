@@ -279,6 +279,38 @@ async fn the_poke_socket_checks_credentials_and_ownership_and_pokes_on_commits()
     assert_eq!(u16::from(frame.code), 1008, "policy violation: {frame:?}");
 }
 
+/// Pokes go by read scope on the Worker too: its Durable Object keeps each
+/// socket's scope and hands the list back to the pushing Worker, which pokes
+/// only the groups whose scope the push touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_pokes_only_the_sockets_whose_scope_it_touched() {
+    let w = worker();
+    let run = tag("scoped");
+    let (alice, bob) = (format!("alice-{run}"), format!("bob-{run}"));
+    let welcome = |s: Option<String>| assert_eq!(s.as_deref(), Some(r#"{"type":"poke"}"#), "a poke on connect");
+    let mut alice_phone = poke_socket(&w, Some(&alice), &format!("{run}-phone")).await.expect("socket");
+    welcome(next(&mut alice_phone, TIMEOUT).await);
+    let mut bobs = poke_socket(&w, Some(&bob), &format!("{run}-bob")).await.expect("socket");
+    welcome(next(&mut bobs, TIMEOUT).await);
+    let laptop = format!("{run}-laptop");
+    let push = |id: u64, name: &str, args: Value| {
+        json!([{"clientId": format!("{run}-al"), "id": id, "name": name, "args": args, "timestamp": 1}])
+    };
+    // A private todo: alice's other device is poked, bob is not.
+    assert_eq!(w.push(&alice, &laptop, push(1, "createTodo", create(&format!("{run}-p"), "mine"))).await.0, 200);
+    assert!(next(&mut alice_phone, TIMEOUT).await.is_some(), "alice's other group is poked");
+    assert_eq!(next(&mut bobs, Duration::from_millis(700)).await, None, "bob reads nothing of it");
+    // Shared with bob, a todo in the list pokes him.
+    let list = format!("{run}-list");
+    assert_eq!(w.push(&alice, &laptop, push(2, "createList", json!({"id": list, "name": "ours"}))).await.0, 200);
+    assert_eq!(w.push(&alice, &laptop, push(3, "shareList", json!({"listId": list, "userId": bob}))).await.0, 200);
+    assert!(next(&mut bobs, TIMEOUT).await.is_some(), "the grant pokes bob");
+    let todo = json!({"id": format!("{run}-s"), "title": "ours", "updatedAt": 1, "listId": list});
+    while next(&mut bobs, Duration::from_millis(300)).await.is_some() {}
+    assert_eq!(w.push(&alice, &laptop, push(4, "createTodo", todo)).await.0, 200);
+    assert!(next(&mut bobs, TIMEOUT).await.is_some(), "a member is poked");
+}
+
 /// Concurrent pushes never interleave (ARCHITECTURE.md, "Server backends
 /// without interactive transactions"): six groups create the same todo at
 /// once, and exactly one wins (a check-then-insert that interleaved would

@@ -8,6 +8,7 @@
 //! [`PokeTarget`] to whatever fans pokes out (the Worker's Durable Object).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -22,13 +23,25 @@ use crate::server::storage::batch_schema;
 use crate::server::storage::batched::BatchStorage;
 use crate::server::{
     AuthRejection, Authorized, BuildError, PokeTarget, Scope, Scopes, ServerConfig, ServerError, check_id, compact,
-    forget, now_ms, pull, push, validate,
+    forget, now_ms, pull, pull_scope, push, scope_wire, validate,
 };
 use crate::sql::migrate::SchemaChange;
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 type AuthFn<Ctx> = dyn Fn(HeaderMap) -> LocalFuture<Result<Authorized<Ctx>, AuthRejection>>;
 type NoticeFn = dyn Fn(PushNotice) -> LocalFuture<()>;
+type ConnectedFn = dyn Fn() -> LocalFuture<Vec<ConnectedGroup>>;
+
+/// A group with an open poke socket, and the read scope its socket was
+/// opened under ([`scope_wire`](crate::server::scope_wire) JSON; `None`:
+/// unknown, so every data change pokes it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectedGroup {
+    /// The client group.
+    pub group: String,
+    /// Its socket's scope as JSON.
+    pub scope: Option<String>,
+}
 
 /// What a push means for poke sockets, handed to [`BatchServerBuilder::on_push`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +64,7 @@ pub struct BatchServer<R: Registry, B: BatchDb> {
     auth: Box<AuthFn<R::Context>>,
     scopes: Scopes<R::Context>,
     notice: Option<Box<NoticeFn>>,
+    connected: Option<Box<ConnectedFn>>,
 }
 
 /// Builds a [`BatchServer`].
@@ -61,6 +75,7 @@ pub struct BatchServerBuilder<R: Registry, B: BatchDb> {
     auth: Option<Box<AuthFn<R::Context>>>,
     scopes: Option<Scopes<R::Context>>,
     notice: Option<Box<NoticeFn>>,
+    connected: Option<Box<ConnectedFn>>,
 }
 
 impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
@@ -99,6 +114,19 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
         self
     }
 
+    /// Lists the groups with open poke sockets and their scopes (the
+    /// Worker asks its Durable Object), so a push pokes only the groups
+    /// whose read scope it touched; without it every data change pokes
+    /// every socket.
+    pub fn connected<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn() -> Fut + 'static,
+        Fut: Future<Output = Vec<ConnectedGroup>> + 'static,
+    {
+        self.connected = Some(Box::new(move || Box::pin(hook())));
+        self
+    }
+
     /// The server, without touching the database: call
     /// [`BatchServer::ensure_schema`] once before serving (the Worker
     /// adapter does, once per isolate).
@@ -115,6 +143,7 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
             auth,
             scopes,
             notice: self.notice,
+            connected: self.connected,
         })
     }
 }
@@ -122,7 +151,15 @@ impl<R: Registry, B: BatchDb> BatchServerBuilder<R, B> {
 impl<R: Registry, B: BatchDb> BatchServer<R, B> {
     /// Starts building a server for `schema` on `db`.
     pub fn builder(schema: &'static Schema, db: B) -> BatchServerBuilder<R, B> {
-        BatchServerBuilder { db, schema, config: ServerConfig::default(), auth: None, scopes: None, notice: None }
+        BatchServerBuilder {
+            db,
+            schema,
+            config: ServerConfig::default(),
+            auth: None,
+            scopes: None,
+            notice: None,
+            connected: None,
+        }
     }
 
     /// The configuration in force.
@@ -185,6 +222,11 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
         }
         let scope = self.scope_of(&who)?;
         let pusher = push::Pusher { user_id: &who.user_id, ctx: &who.ctx, scope: &scope };
+        // Where this push's log begins, when pokes go by scope.
+        let before = match &self.connected {
+            Some(_) => self.storage.change_log_head().await.ok(),
+            None => None,
+        };
         let result = push::process::<R, _>(&self.storage, pusher, &request, now_ms()).await;
         if let Some(hook) = &self.notice {
             let owner = match &result {
@@ -196,7 +238,10 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
                 Err(_) => None,
             };
             let group = request.client_group_id.clone();
-            let poke = PokeTarget::after_push(&result, request.client_group_id);
+            let poke = match (PokeTarget::after_push(&result, request.client_group_id), before) {
+                (Some(PokeTarget::All), Some(before)) => Some(self.scoped_target(&group, before).await),
+                (poke, _) => poke,
+            };
             if poke.is_some() || owner.is_some() {
                 hook(PushNotice { poke, group, owner }).await;
             }
@@ -216,8 +261,27 @@ impl<R: Registry, B: BatchDb> BatchServer<R, B> {
         Ok(PullResponse { limits: Some(self.config.advertised_limits()), ..response })
     }
 
-    /// `who`'s read rules, resolved.
-    fn scope_of(&self, who: &Authorized<R::Context>) -> Result<Scope, ServerError> {
+    /// Whom a commit that logged after `before` concerns: the connected
+    /// groups whose scope it touched (everyone if that cannot be told).
+    async fn scoped_target(&self, pusher_group: &str, before: i64) -> PokeTarget {
+        let Some(connected) = &self.connected else { return PokeTarget::All };
+        let connected: Vec<(String, Option<Arc<Scope>>)> = connected()
+            .await
+            .into_iter()
+            .map(|c| {
+                let scope = c.scope.and_then(|json| scope_wire::from_json(self.schema, &json)).map(Arc::new);
+                (c.group, scope)
+            })
+            .collect();
+        if connected.iter().all(|(_, scope)| scope.as_ref().is_none_or(|s| !s.is_filtered())) {
+            return PokeTarget::All;
+        }
+        pull_scope::poke_targets(&self.storage, &connected, pusher_group, before).await.unwrap_or(PokeTarget::All)
+    }
+
+    /// `who`'s read rules, resolved (a poke socket keeps them, so pushes
+    /// poke only the groups whose scope they touched).
+    pub fn scope_of(&self, who: &Authorized<R::Context>) -> Result<Scope, ServerError> {
         self.scopes.resolve(self.schema, who).map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))
     }
 

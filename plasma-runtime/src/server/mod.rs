@@ -33,6 +33,7 @@ pub mod pokes;
 pub mod pull;
 pub mod pull_scope;
 pub mod push;
+pub mod scope_wire;
 pub mod scoped_tx;
 pub mod scopes;
 #[cfg(feature = "axum")]
@@ -52,7 +53,7 @@ pub use http;
 
 #[cfg(feature = "axum")]
 pub use axum_adapter::router;
-pub use batch_server::{BatchServer, BatchServerBuilder, PushNotice};
+pub use batch_server::{BatchServer, BatchServerBuilder, ConnectedGroup, PushNotice};
 pub use clock::now_ms;
 pub use cors::CorsConfig;
 pub use error::ServerError;

@@ -14,15 +14,17 @@
 //! it ∝ scope) and rewrites the record.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::protocol::{ErrorCode, PatchOp};
 use crate::query::eval;
 use crate::query::tree::{Expr, SelectQuery, SubSelect};
-use crate::schema::{ColumnKind, TableDef};
+use crate::schema::{ColumnKind, RESERVED_PREFIX, TableDef};
 use crate::server::error::ServerError;
 use crate::server::scopes::{Scope, TableRule};
 use crate::server::statements;
-use crate::server::storage::PullTx;
+use crate::server::PokeTarget;
+use crate::server::storage::{PullStorage, PullTx};
 use crate::sql::render;
 use crate::table::Row;
 use crate::value::Value;
@@ -317,7 +319,7 @@ pub fn decode_old_row(table: &TableDef, json: &str) -> Result<Row, ServerError> 
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
@@ -383,4 +385,42 @@ pub async fn touches(
         }
     }
     Ok(false)
+}
+
+/// Whom a commit that logged after position `before` concerns among the
+/// `connected` groups (each with the scope its socket reads under; none:
+/// unknown, so it is poked): the pusher's group and every group whose
+/// scope the log since touched. Reads a little more than the commit when
+/// other commits followed it, which only pokes a few groups more.
+pub async fn poke_targets<S: PullStorage>(
+    db: &S,
+    connected: &[(String, Option<Arc<Scope>>)],
+    pusher_group: &str,
+    before: i64,
+) -> Result<PokeTarget, ServerError> {
+    let mut tx = db.begin_pull().await?;
+    let keys: Vec<(String, String)> = tx
+        .query_values(&statements::keys_after(), vec![Value::Integer(before)])
+        .await?
+        .into_iter()
+        .filter_map(|row| match <[Value; 2]>::try_from(row) {
+            Ok([Value::Text(table), Value::Text(pk)]) => Some((table, pk)),
+            _ => None,
+        })
+        .filter(|(table, _)| !table.starts_with(RESERVED_PREFIX))
+        .collect();
+    let mut groups = vec![pusher_group.to_owned()];
+    for (group, scope) in connected {
+        if groups.contains(group) {
+            continue;
+        }
+        let touched = match scope {
+            Some(scope) if scope.is_filtered() => touches(&mut tx, scope, group, &keys, before).await?,
+            _ => true,
+        };
+        if touched {
+            groups.push(group.clone());
+        }
+    }
+    Ok(PokeTarget::Groups(groups))
 }

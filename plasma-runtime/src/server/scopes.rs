@@ -188,6 +188,16 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// A scope of these resolved rules (tables without one read everything).
+    pub fn from_rules(schema: &Schema, rules: BTreeMap<&'static str, TableRule>) -> Self {
+        Self::new(schema, rules)
+    }
+
+    /// Every table's rule, by table name.
+    pub fn rules(&self) -> impl Iterator<Item = (&'static str, &TableRule)> {
+        self.rules.iter().map(|(t, r)| (*t, r))
+    }
+
     fn new(schema: &Schema, rules: BTreeMap<&'static str, TableRule>) -> Self {
         let fingerprint = fingerprint(&rules);
         let defs = schema.tables.iter().map(|t| (t.name, *t)).collect();

@@ -250,7 +250,8 @@ where
         }
         let decided = self
             .with_db(move |db, _| {
-                crate::exec::run_ready(poke_scope(db, connected, pusher_group, before)).map_err(ServerError::from)?
+                crate::exec::run_ready(crate::server::pull_scope::poke_targets(db, &connected, &pusher_group, before))
+                    .map_err(ServerError::from)?
             })
             .await;
         decided.unwrap_or(PokeTarget::All)
@@ -352,39 +353,6 @@ where
     pub fn with_db_blocking<T>(&self, f: impl FnOnce(&SqliteExecutor) -> T) -> T {
         f(&lock(&self.inner.db))
     }
-}
-
-/// The groups among `connected` whose scope the log after `before` touched.
-async fn poke_scope(
-    db: &SqliteExecutor,
-    connected: Vec<(String, Option<Arc<Scope>>)>,
-    pusher_group: String,
-    before: i64,
-) -> Result<PokeTarget, ServerError> {
-    use crate::server::storage::{PullStorage, PullTx};
-    let mut tx = db.begin_pull().await?;
-    let keys: Vec<(String, String)> = tx
-        .query_values(&crate::server::statements::keys_after(), vec![crate::value::Value::Integer(before)])
-        .await?
-        .into_iter()
-        .filter_map(|row| match <[crate::value::Value; 2]>::try_from(row) {
-            Ok([crate::value::Value::Text(t), crate::value::Value::Text(p)]) => Some((t, p)),
-            _ => None,
-        })
-        .filter(|(table, _)| !table.starts_with(crate::schema::RESERVED_PREFIX))
-        .collect();
-    let mut groups = vec![pusher_group];
-    for (group, scope) in connected {
-        let touched = match &scope {
-            None => true,
-            Some(scope) if !scope.is_filtered() => true,
-            Some(scope) => crate::server::pull_scope::touches(&mut tx, scope, &group, &keys, before).await?,
-        };
-        if touched && !groups.contains(&group) {
-            groups.push(group);
-        }
-    }
-    Ok(PokeTarget::Groups(groups))
 }
 
 /// Idle read-only connections, opened on demand up to the permit count.

@@ -38,15 +38,29 @@ thread_local! {
 pub fn builder<R: Registry>(schema: &'static Schema, env: &Env) -> worker::Result<BatchServerBuilder<R, D1Db>> {
     let builder = BatchServer::builder(schema, D1Db::new(env.d1(DATABASE_BINDING)?)).config(ServerConfig::for_d1());
     Ok(match env.durable_object(POKES_BINDING) {
-        Ok(namespace) => builder.on_push(move |notice| {
-            let namespace = namespace.clone();
-            async move {
-                // Pokes are best effort: a client that misses one pulls on its timer.
-                if let Err(e) = pokes::notify(&namespace, &notice).await {
-                    tracing::warn!(error = %e, "could not reach the poke Durable Object");
-                }
-            }
-        }),
+        Ok(namespace) => {
+            let sockets = namespace.clone();
+            builder
+                .on_push(move |notice| {
+                    let namespace = namespace.clone();
+                    async move {
+                        // Pokes are best effort: a client that misses one pulls on its timer.
+                        if let Err(e) = pokes::notify(&namespace, &notice).await {
+                            tracing::warn!(error = %e, "could not reach the poke Durable Object");
+                        }
+                    }
+                })
+                .connected(move || {
+                    let namespace = sockets.clone();
+                    async move {
+                        // Unknown sockets are poked by every data change (`All`).
+                        pokes::connected(&namespace).await.unwrap_or_else(|e| {
+                            tracing::warn!(error = %e, "could not list poke sockets");
+                            vec![crate::server::ConnectedGroup { group: String::new(), scope: None }]
+                        })
+                    }
+                })
+        }
         Err(_) => builder,
     })
 }
@@ -144,12 +158,17 @@ async fn poke_socket<R: Registry>(
     if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket")) {
         return Err(ServerError::new(ErrorCode::BadRequest, "expected a WebSocket upgrade"));
     }
+    // The scope rides with the socket, so a push pokes it only when it
+    // touched that scope (too large a scope: poked on every change).
+    let scope = Some(crate::server::scope_wire::to_json(&server.scope_of(&who)?))
+        .filter(|json| json.len() <= pokes::MAX_ATTACHED_SCOPE);
     let socket = SocketRequest {
         group: group.clone(),
         user: who.user_id.clone(),
         offered,
         max_total: server.config().max_poke_sockets,
         max_per_user: server.config().max_poke_sockets_per_user,
+        scope,
     };
     let response =
         pokes::open(&namespace, &socket).await.map_err(|e| ServerError::new(ErrorCode::Internal, e.to_string()))?;

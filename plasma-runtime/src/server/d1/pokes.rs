@@ -23,7 +23,7 @@ use worker::{
 use super::front::{internal_request, into_worker};
 use crate::protocol::{ErrorCode, POKE_SUBPROTOCOL, Poke};
 use crate::server::http_handler::error_response;
-use crate::server::{PokeTarget, PushNotice, ServerError};
+use crate::server::{ConnectedGroup, PokeTarget, PushNotice, ServerError};
 
 /// The one poke object every Worker isolate talks to.
 pub const OBJECT_NAME: &str = "plasma-pokes";
@@ -41,13 +41,23 @@ pub(super) struct SocketRequest {
     pub offered: bool,
     pub max_total: usize,
     pub max_per_user: usize,
+    /// The read scope the socket's user reads under ([`scope_wire`](crate::server::scope_wire)
+    /// JSON), if it fits the attachment; `None`: poked on every data change.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
-/// A socket's exact ids (its tags are hashes).
+/// Largest scope JSON kept with a socket: attachments hold at most 2,048
+/// bytes, and the ids (each at most 256 bytes) ride along.
+pub(super) const MAX_ATTACHED_SCOPE: usize = 1_400;
+
+/// A socket's exact ids (its tags are hashes) and its scope.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Attachment {
     group: String,
     user: String,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 /// A push, as the object receives it.
@@ -57,6 +67,9 @@ struct Notice {
     all: bool,
     /// This group must pull (when not `all`).
     poke_group: Option<String>,
+    /// These groups must pull (when not `all`): the ones whose scope the push touched.
+    #[serde(default)]
+    poke_groups: Vec<String>,
     /// The group that pushed, and its proven owner.
     group: String,
     owner: Option<String>,
@@ -79,11 +92,14 @@ pub(super) async fn open(namespace: &ObjectNamespace, socket: &SocketRequest) ->
 /// Tells the object about a push.
 pub(super) async fn notify(namespace: &ObjectNamespace, notice: &PushNotice) -> worker::Result<()> {
     let body = Notice {
-        // The Worker does not know its sockets' scopes yet: a scoped target pokes everyone.
-        all: matches!(notice.poke, Some(PokeTarget::All | PokeTarget::Groups(_))),
+        all: notice.poke == Some(PokeTarget::All),
         poke_group: match &notice.poke {
             Some(PokeTarget::Group(group)) => Some(group.clone()),
             _ => None,
+        },
+        poke_groups: match &notice.poke {
+            Some(PokeTarget::Groups(groups)) => groups.clone(),
+            _ => Vec::new(),
         },
         group: notice.group.clone(),
         owner: notice.owner.clone(),
@@ -93,6 +109,13 @@ pub(super) async fn notify(namespace: &ObjectNamespace, notice: &PushNotice) -> 
     let request = internal_request("/notice", Method::Post, headers, Some(serde_json::to_string(&body)?))?;
     stub(namespace)?.fetch_with_request(request).await?;
     Ok(())
+}
+
+/// The groups with open sockets and the scopes they read under.
+pub(super) async fn connected(namespace: &ObjectNamespace) -> worker::Result<Vec<ConnectedGroup>> {
+    let request = internal_request("/connected", Method::Get, Headers::new(), None)?;
+    let mut response = stub(namespace)?.fetch_with_request(request).await?;
+    response.json().await
 }
 
 /// 64-bit FNV-1a, as a tag: sockets are found by tag, then checked by attachment.
@@ -147,7 +170,8 @@ impl PlasmaPokes {
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_websocket_with_tags(&pair.server, &[&tag("g", &socket.group), &user_tag]);
-        pair.server.serialize_attachment(Attachment { group: socket.group, user: socket.user })?;
+        let scope = socket.scope.filter(|json| json.len() <= MAX_ATTACHED_SCOPE);
+        pair.server.serialize_attachment(Attachment { group: socket.group, user: socket.user, scope })?;
         // A fresh socket may have missed changes since its client's last pull.
         pair.server.send_with_str(poke_text())?;
         let response = Response::from_websocket(pair.client)?;
@@ -169,15 +193,20 @@ impl PlasmaPokes {
                 }
             }
         }
-        let targets = match (&notice.all, &notice.poke_group) {
-            (true, _) => self.state.get_websockets(),
-            (false, Some(group)) => self
-                .state
-                .get_websockets_with_tag(&tag("g", group))
-                .into_iter()
-                .filter(|s| attachment(s).is_some_and(|a| a.group == *group))
-                .collect(),
-            (false, None) => Vec::new(),
+        let groups: Vec<&String> = notice.poke_group.iter().chain(&notice.poke_groups).collect();
+        let targets = if notice.all {
+            self.state.get_websockets()
+        } else {
+            let mut targets = Vec::new();
+            for group in groups {
+                targets.extend(
+                    self.state
+                        .get_websockets_with_tag(&tag("g", group))
+                        .into_iter()
+                        .filter(|s| attachment(s).is_some_and(|a| a.group == *group)),
+                );
+            }
+            targets
         };
         let poke = poke_text();
         for socket in targets {
@@ -185,6 +214,22 @@ impl PlasmaPokes {
             let _ = socket.send_with_str(&poke);
         }
         Response::empty().map(|r| r.with_status(204))
+    }
+}
+
+impl PlasmaPokes {
+    /// Every open socket's group and scope, each pair once.
+    fn connected(&self) -> worker::Result<Response> {
+        let mut out: Vec<ConnectedGroup> = Vec::new();
+        for socket in self.state.get_websockets() {
+            if let Some(a) = attachment(&socket) {
+                let entry = ConnectedGroup { group: a.group, scope: a.scope };
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+        }
+        Response::from_json(&out)
     }
 }
 
@@ -200,6 +245,7 @@ impl DurableObject for PlasmaPokes {
     async fn fetch(&self, request: Request) -> worker::Result<Response> {
         match request.path().as_str() {
             "/socket" => self.accept(&request),
+            "/connected" => self.connected(),
             "/notice" => self.notice(request).await,
             _ => refuse(ErrorCode::NotFound, "no such poke object endpoint".to_owned()),
         }
