@@ -106,22 +106,30 @@ pub async fn rows_in_scope(
     ids: &[&str],
     rule: &Expr,
 ) -> Result<BTreeMap<String, Row>, ServerError> {
-    let rule_params = render::filter(table, rule).params.len();
-    let window = tx.lookup_params().saturating_sub(rule_params).max(1);
     let mut found = BTreeMap::new();
-    for chunk in ids.chunks(window) {
-        let pk_in = Expr::In {
-            column: table.primary_key,
-            values: chunk.iter().map(|id| Value::Text((*id).to_owned())).collect(),
-        };
-        let query = SelectQuery { filter: Some(Expr::And(vec![pk_in, rule.clone()])), ..SelectQuery::all(table) };
-        for row in select(tx, &query).await? {
-            if let Some(pk) = row.pk(table) {
-                found.insert(pk.to_owned(), row);
-            }
+    for row in rows_with_ids(tx, table, Some(rule), ids).await? {
+        if let Some(pk) = row.pk(table) {
+            found.insert(pk.to_owned(), row);
         }
     }
     Ok(found)
+}
+
+/// The rows of `table` among `ids` matching `filter`: one statement per
+/// [`IDS_PER_STATEMENT`] ids, the ids bound as one JSON array.
+async fn rows_with_ids(
+    tx: &mut impl PullTx,
+    table: &'static TableDef,
+    filter: Option<&Expr>,
+    ids: &[&str],
+) -> Result<Vec<Row>, ServerError> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let (sql, mut params) = statements::rows_with_ids(table, filter);
+        params.push(json_ids(chunk));
+        rows.extend(tx.query_values(&sql, params).await?.into_iter().map(Row));
+    }
+    Ok(rows)
 }
 
 /// Runs a select through the raw read of the pull transaction.
@@ -143,10 +151,9 @@ pub async fn held(
     sure: bool,
 ) -> Result<BTreeSet<String>, ServerError> {
     let mut out = BTreeSet::new();
-    for chunk in ids.chunks(tx.lookup_params().saturating_sub(4).max(1)) {
-        let sql = if sure { statements::synced_sent_by(chunk.len()) } else { statements::synced_held(chunk.len()) };
-        let mut params = vec![text(group), text(scope.fingerprint()), text(table), Value::Integer(since)];
-        params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = if sure { statements::synced_sent_by() } else { statements::synced_held() };
+        let params = vec![text(group), text(scope.fingerprint()), text(table), Value::Integer(since), json_ids(chunk)];
         for row in tx.query_values(&sql, params).await? {
             if let Some(Value::Text(pk)) = row.into_iter().next() {
                 out.insert(pk);
@@ -265,14 +272,7 @@ pub async fn dependent_ops(
 
 /// The current rows of `table` among `ids`.
 async fn select_by_ids(tx: &mut impl PullTx, table: &'static TableDef, ids: &[&str]) -> Result<Vec<Row>, ServerError> {
-    let mut rows = Vec::new();
-    for chunk in ids.chunks(tx.lookup_params().max(1)) {
-        let values = chunk.iter().map(|id| Value::Text((*id).to_owned())).collect();
-        let query =
-            SelectQuery { filter: Some(Expr::In { column: table.primary_key, values }), ..SelectQuery::all(table) };
-        rows.extend(select(tx, &query).await?);
-    }
-    Ok(rows)
+    rows_with_ids(tx, table, None, ids).await
 }
 
 /// The rows `ids` of `table` were before each update or delete after
@@ -284,10 +284,9 @@ async fn old_images(
     since: i64,
 ) -> Result<Vec<(String, Row)>, ServerError> {
     let mut rows = Vec::new();
-    for chunk in ids.chunks(tx.lookup_params().saturating_sub(2).max(1)) {
-        let mut params = vec![Value::Text(table.name.to_owned()), Value::Integer(since)];
-        params.extend(chunk.iter().map(|id| Value::Text((*id).to_owned())));
-        for cells in tx.query_values(&statements::old_rows(chunk.len()), params).await? {
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let params = vec![text(table.name), Value::Integer(since), json_ids(chunk)];
+        for cells in tx.query_values(&statements::old_rows(), params).await? {
             if let [Value::Text(pk), Value::Text(json)] = cells.as_slice() {
                 rows.push((pk.clone(), decode_old_row(table, json)?));
             }

@@ -276,21 +276,19 @@ pub fn stamp_tombstones() -> String {
 /// `(group, scope, table, since, ids..)` → the ids of `table` the group may hold at
 /// change-log position `since`: sent to it, and not deleted from it at or
 /// before `since`. A delete goes only to a group that may hold the row.
-pub fn synced_held(ids: usize) -> String {
+pub fn synced_held() -> String {
     format!(
         "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"scope\" = ? AND \"tbl\" = ? \
-         AND (\"gone_at\" IS NULL OR \"gone_at\" > ?) AND \"pk\" IN ({})",
-        placeholders(ids)
+         AND (\"gone_at\" IS NULL OR \"gone_at\" > ?) AND \"pk\" IN {IDS}"
     )
 }
 
 /// `(group, scope, table, since, ids..)` → the ids of `table` the group surely
 /// holds at `since`: sent in a response at or before it, never deleted since.
-pub fn synced_sent_by(ids: usize) -> String {
+pub fn synced_sent_by() -> String {
     format!(
         "SELECT \"pk\" FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"scope\" = ? AND \"tbl\" = ? \
-         AND \"gone_at\" IS NULL AND \"sent_at\" <= ? AND \"pk\" IN ({})",
-        placeholders(ids)
+         AND \"gone_at\" IS NULL AND \"sent_at\" <= ? AND \"pk\" IN {IDS}"
     )
 }
 
@@ -335,18 +333,27 @@ pub fn old_rows_compact() -> String {
     format!("DELETE FROM \"{OLD_ROWS_TABLE}\" WHERE \"seq\" <= ?")
 }
 
-/// `(table, since, ids..)` → `(pk, old row JSON)` of every update or delete
-/// of these rows after `since`: what the rows were before each change.
-pub fn old_rows(ids: usize) -> String {
+/// `(table, since, ids as a JSON array)` → `(pk, old row JSON)` of every
+/// update or delete of these rows after `since`: what the rows were before
+/// each change.
+pub fn old_rows() -> String {
     format!(
         "SELECT c.\"pk\", o.\"old\" FROM \"{CHANGES_TABLE}\" c JOIN \"{OLD_ROWS_TABLE}\" o ON o.\"seq\" = c.\"seq\" \
-         WHERE c.\"tbl\" = ? AND c.\"seq\" > ? AND c.\"pk\" IN ({}) ORDER BY c.\"seq\"",
-        placeholders(ids)
+         WHERE c.\"tbl\" = ? AND c.\"seq\" > ? AND c.\"pk\" IN {IDS} ORDER BY c.\"seq\""
     )
 }
 
-fn placeholders(n: usize) -> String {
-    vec!["?"; n.max(1)].join(", ")
+/// `IN` this list of ids, bound as one JSON array: one value whatever the
+/// count (D1 binds at most 100 per statement).
+const IDS: &str = "(SELECT \"value\" FROM json_each(?))";
+
+/// `(filter's values.., ids as a JSON array)` → the rows of `table` among
+/// the ids that match `filter`, every column in declaration order.
+pub fn rows_with_ids(table: &TableDef, filter: Option<&Expr>) -> (String, Vec<Value>) {
+    let columns: Vec<String> = table.columns.iter().map(|c| ident(c.name)).collect();
+    let (scope, params) = scope_clause(table, filter);
+    let sql = format!("SELECT {} FROM {} WHERE {scope}{} IN {IDS}", columns.join(", "), ident(table.name), ident(table.pk().name));
+    (sql, params)
 }
 
 /// `(after)` → every `(table, pk)` logged after a position (a commit's own
