@@ -418,3 +418,30 @@ async fn a_commit_pokes_only_the_groups_whose_scope_it_touched() {
     assert!(poked(&mut bob, Duration::from_secs(5)).await, "the revoked member must pull the deletes");
     assert!(!poked(&mut carol, quiet).await);
 }
+
+#[tokio::test]
+async fn compaction_and_forgetting_sweep_the_record_of_rows_sent() {
+    let s = TestServer::start(ServerConfig::default()).await;
+    s.push("bob", "gb", &[("cb", 1, "createList", json!({"id": "L", "name": "shared"}))]).await;
+    s.push("bob", "gb", &[("cb", 2, "shareList", json!({"listId": "L", "userId": "alice"}))]).await;
+    let (_, first) = s.pull("alice", "ga", Value::Null).await;
+    s.push("bob", "gb", &[("cb", 3, "unshareList", json!({"listId": "L", "userId": "alice"}))]).await;
+    let (_, second) = s.pull("alice", "ga", first["cookie"].clone()).await;
+    assert!(second["patch"].as_array().is_some_and(|p| p.len() == 3), "three deletes: {second}");
+    s.pull("bob", "gb", Value::Null).await;
+    // The record lives beside the database, out of the writer's way.
+    let side = format!("{}-synced", s.server.with_db_blocking(|db| db.path().expect("file").display().to_string()));
+    let count = |filter: &str| -> i64 {
+        let conn = plasma::exec::rusqlite::Connection::open(&side).expect("side file");
+        conn.query_row(&format!("SELECT count(*) FROM _plasma_synced WHERE {filter}"), [], |r| r.get(0)).expect("count")
+    };
+    assert_eq!(count("grp = 'ga' AND gone_at IS NOT NULL"), 3, "alice's deletes are recorded");
+    let head = s.server.with_db_blocking(|db| {
+        db.connection().query_row("SELECT max(seq) FROM _plasma_changes", [], |r| r.get::<_, i64>(0)).expect("head")
+    });
+    s.server.compact(head).await.expect("compact");
+    assert_eq!(count("gone_at IS NOT NULL"), 0, "deletes at or below the horizon are swept");
+    assert!(count("grp = 'gb'") > 0, "bob's rows stay recorded");
+    assert!(s.server.forget_group("gb").await.expect("forget"), "bob's group existed");
+    assert_eq!(count("grp = 'gb'"), 0, "a forgotten group's record goes with it");
+}

@@ -61,6 +61,33 @@ impl SqliteExecutor {
         Ok(SqliteExecutor { conn })
     }
 
+    /// Attaches (creating, on a writable connection, in WAL mode) the
+    /// database file `path` as `name`; a reader's attachment is read-only
+    /// like the reader. The SQLite sync server keeps its record of rows sent
+    /// there, so pulls write it without waiting for pushes.
+    pub fn attach(&self, path: &Path, name: &str, writable: bool) -> Result<(), ExecError> {
+        let path = path.to_str().ok_or_else(|| ExecError::storage("database path is not UTF-8".to_owned()))?;
+        let name = render::ident(name);
+        self.conn.execute(&format!("ATTACH DATABASE ?1 AS {name}"), [path]).map_err(map_err)?;
+        if writable {
+            self.conn.query_row(&format!("PRAGMA {name}.journal_mode = WAL"), [], |_| Ok(())).map_err(map_err)?;
+            self.conn.execute_batch(&format!("PRAGMA {name}.synchronous = NORMAL")).map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Detaches the database attached as `name`.
+    pub fn detach(&self, name: &str) -> Result<(), ExecError> {
+        self.conn.execute(&format!("DETACH DATABASE {}", render::ident(name)), []).map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Whether a database is attached as `name`.
+    fn has_attached(&self, name: &str) -> Result<bool, ExecError> {
+        let mut stmt = self.conn.prepare("SELECT 1 FROM pragma_database_list WHERE name = ?1").map_err(map_err)?;
+        stmt.exists([name]).map_err(map_err)
+    }
+
     /// How long a statement waits for another connection's lock before failing
     /// with [`ExecError::Busy`] (default 5 s).
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), ExecError> {
@@ -78,7 +105,9 @@ impl SqliteExecutor {
     /// reinterpret data; see [`migrate::plan`].
     pub fn ensure_schema(&self, schema: &Schema) -> Result<Vec<SchemaChange>, ExecError> {
         let tx = self.conn.unchecked_transaction().map_err(map_err)?;
-        for sql in ddl::internal_tables() {
+        // The record of rows sent lives in the attached side file if there is one.
+        let synced = if self.has_attached(ddl::SYNCED_SCHEMA)? { ddl::SYNCED_SCHEMA } else { "main" };
+        for sql in ddl::internal_tables().into_iter().chain(ddl::synced_tables(synced)) {
             tx.execute(&sql, []).map_err(map_err)?;
         }
         let stored = read_catalog(&tx)?;

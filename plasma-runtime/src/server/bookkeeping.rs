@@ -180,7 +180,9 @@ pub fn drop_errors_through(tx: &SqliteTx<'_>, group: &str, client: &str, through
 /// Drops every error of the clients of `group`.
 pub fn drop_group_errors(tx: &SqliteTx<'_>, group: &str) -> Result<(), ServerError> {
     tx.connection().prepare_cached(&statements::drop_group_errors())?.execute([group])?;
-    tx.connection().prepare_cached(&statements::synced_forget())?.execute([group])?;
+    if has_synced_table(tx)? {
+        tx.connection().prepare_cached(&statements::synced_forget())?.execute([group])?;
+    }
     Ok(())
 }
 
@@ -211,8 +213,20 @@ pub fn append_forget_entry(tx: &SqliteTx<'_>, group: &str) -> Result<i64, Server
 /// Deletes the change-log entries at or below `through`. Returns how many went.
 pub fn delete_changes_through(tx: &SqliteTx<'_>, through: i64) -> Result<usize, ServerError> {
     tx.connection().prepare_cached(&statements::old_rows_compact())?.execute([through])?;
-    tx.connection().prepare_cached(&statements::synced_compact())?.execute([through])?;
+    if has_synced_table(tx)? {
+        tx.connection().prepare_cached(&statements::synced_compact())?.execute([through])?;
+    }
     Ok(tx.connection().prepare_cached(&statements::delete_changes_through())?.execute([through])?)
+}
+
+/// Whether this connection sees the record of rows sent: the SQLite sync
+/// server keeps it in a side file its writer does not attach (see
+/// `SyncServer`), and sweeps it there itself.
+fn has_synced_table(tx: &SqliteTx<'_>) -> Result<bool, ServerError> {
+    Ok(tx
+        .connection()
+        .prepare_cached("SELECT 1 FROM pragma_table_list WHERE \"name\" = ?1")?
+        .exists([crate::sql::ddl::SYNCED_TABLE])?)
 }
 
 // Meta values.

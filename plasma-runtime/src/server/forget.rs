@@ -34,6 +34,14 @@ pub async fn forget_group<S: MaintenanceStorage>(db: &S, group: &str) -> Result<
 /// Forgets every client group that has not pushed since `last_seen_before_ms`
 /// (milliseconds since the Unix epoch). Returns how many went.
 pub async fn forget_idle_groups<S: MaintenanceStorage>(db: &S, last_seen_before_ms: i64) -> Result<usize, ServerError> {
+    Ok(forget_idle_groups_listed(db, last_seen_before_ms).await?.len())
+}
+
+/// [`forget_idle_groups`], returning the groups that went.
+pub async fn forget_idle_groups_listed<S: MaintenanceStorage>(
+    db: &S,
+    last_seen_before_ms: i64,
+) -> Result<Vec<String>, ServerError> {
     let mut tx = db.begin_maintenance().await?;
     let idle = tx.groups_idle_since(last_seen_before_ms).await?;
     for group in &idle {
@@ -43,7 +51,7 @@ pub async fn forget_idle_groups<S: MaintenanceStorage>(db: &S, last_seen_before_
         mark_forgotten(&mut tx, &idle).await?;
     }
     S::commit_maintenance(tx).await?;
-    Ok(idle.len())
+    Ok(idle)
 }
 
 /// Deletes the group, its clients and their errors, leaving unstamped

@@ -4,6 +4,7 @@
 //! read-only connections so a large pull never holds the writer.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -12,6 +13,9 @@ use crate::exec::sqlite::SqliteExecutor;
 use crate::mutator::Registry;
 use crate::protocol::{ErrorCode, PullResponse, PushResponse};
 use crate::schema::Schema;
+use crate::exec::rusqlite;
+use crate::server::statements;
+use crate::sql::ddl::SYNCED_SCHEMA;
 use crate::server::{
     AuthRejection, Authorized, BuildError, PokeHub, PokeTarget, Scope, Scopes, ServerConfig, ServerError, bookkeeping,
     check_id, compact, forget, now_ms, pull, push, validate,
@@ -36,6 +40,10 @@ struct Inner<R: Registry> {
     /// Read-only connections for pulls; `None` for an in-memory database,
     /// which only the writer's connection can see.
     readers: Option<ReadPool>,
+    /// The connection pulls record what they sent on (in the side file
+    /// [`synced_path`], so they never wait for the writer); `None` for an
+    /// in-memory database, whose record is the writer's.
+    recorder: Option<Mutex<SqliteExecutor>>,
     schema: &'static Schema,
     /// `schema.version()`, computed once.
     schema_version: String,
@@ -114,14 +122,30 @@ where
         let scopes = self.scopes.ok_or(BuildError::MissingScopes)?;
         scopes.check(self.schema)?;
         BuildError::check_names::<R>()?;
+        let path = self.db.path().map(Path::to_owned);
+        // The record of rows sent goes in the side file: created through the
+        // writer, which then lets go of it (its immediate transactions would
+        // lock every attached file); pulls read and record it on their own
+        // connections.
+        if let Some(path) = &path {
+            self.db.attach(&synced_path(path), SYNCED_SCHEMA, true)?;
+        }
         self.db.ensure_schema(self.schema)?;
-        let readers = self.db.path().map(|path| ReadPool::new(path.to_owned(), self.config.pull_connections.max(1)));
+        let recorder = match &path {
+            Some(path) => {
+                self.db.detach(SYNCED_SCHEMA)?;
+                Some(Mutex::new(open_recorder(path)?))
+            }
+            None => None,
+        };
+        let readers = path.map(|path| ReadPool::new(path, self.config.pull_connections.max(1)));
         let (max_poke_sockets, max_poke_sockets_per_user) =
             (self.config.max_poke_sockets, self.config.max_poke_sockets_per_user);
         Ok(SyncServer {
             inner: Arc::new(Inner {
                 db: Mutex::new(self.db),
                 readers,
+                recorder,
                 schema: self.schema,
                 schema_version: self.schema.version().into_owned(),
                 config: self.config,
@@ -166,6 +190,24 @@ where
         tokio::task::spawn_blocking(move || {
             let db = lock(&inner.db);
             f(&db, inner.schema)
+        })
+        .await
+        .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
+    }
+
+    /// Runs `f` on the connection pulls record what they sent on (the
+    /// writer's for an in-memory database), on a blocking thread.
+    async fn with_recorder<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteExecutor) -> Result<T, ServerError> + Send + 'static,
+    ) -> Result<T, ServerError> {
+        if self.inner.recorder.is_none() {
+            return self.with_db(move |db, _| f(db)).await;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let recorder = inner.recorder.as_ref().ok_or_else(|| ServerError::new(ErrorCode::Internal, "no recorder"))?;
+            f(&lock(recorder))
         })
         .await
         .map_err(|e| ServerError::new(ErrorCode::Internal, format!("worker failed: {e}")))?
@@ -248,13 +290,18 @@ where
         if connected.iter().all(|(_, scope)| scope.as_ref().is_none_or(|s| !s.is_filtered())) {
             return PokeTarget::All;
         }
+        // On the recorder's connection: it sees the record of rows sent, and
+        // leaves the writer to the next push.
         let decided = self
-            .with_db(move |db, _| {
+            .with_recorder(move |db| {
                 crate::exec::run_ready(crate::server::pull_scope::poke_targets(db, &connected, &pusher_group, before))
                     .map_err(ServerError::from)?
             })
             .await;
-        decided.unwrap_or(PokeTarget::All)
+        decided.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.message, "could not tell whom a commit concerns: poking everyone");
+            PokeTarget::All
+        })
     }
 
     /// A push that succeeded proves `pusher` owns `group` (it may have just
@@ -296,7 +343,7 @@ where
         if !writes.is_empty() {
             // The record of what the group holds, written before the rows leave.
             let at = response.cookie.order;
-            self.with_db(move |db, _| {
+            self.with_recorder(move |db| {
                 let who = pull::Puller { user_id: &user_id, group: &group, scope: &scope };
                 crate::exec::run_ready(pull::record(db, who, at, &writes)).map_err(ServerError::from)?
             })
@@ -326,25 +373,83 @@ where
 
     /// Compacts the change log through position `through` (see [`compact::compact`]).
     pub async fn compact(&self, through: i64) -> Result<usize, ServerError> {
-        self.with_db(move |db, _| crate::exec::run_ready(compact::compact(db, through)).map_err(ServerError::from)?)
-            .await
+        let count = self
+            .with_db(move |db, _| crate::exec::run_ready(compact::compact(db, through)).map_err(ServerError::from)?)
+            .await?;
+        // Records of deletes at or below the horizon: no cookie that old pulls incrementally.
+        self.sweep_records(move |conn| {
+            conn.prepare_cached(&statements::synced_compact())?.execute([through])?;
+            Ok(())
+        })
+        .await?;
+        Ok(count)
     }
 
     /// Forgets one client group (see [`forget`]). Returns whether it existed.
     pub async fn forget_group(&self, group: impl Into<String>) -> Result<bool, ServerError> {
         let group = group.into();
-        self.with_db(move |db, _| {
-            crate::exec::run_ready(forget::forget_group(db, &group)).map_err(ServerError::from)?
-        })
-        .await
+        let forgotten = group.clone();
+        let existed = self
+            .with_db(move |db, _| {
+                crate::exec::run_ready(forget::forget_group(db, &forgotten)).map_err(ServerError::from)?
+            })
+            .await?;
+        if existed {
+            self.forget_records(vec![group]).await?;
+        }
+        Ok(existed)
     }
 
     /// Forgets every client group that has not pushed for `idle` (see
     /// [`forget`]). Returns how many went.
     pub async fn forget_idle_groups(&self, idle: Duration) -> Result<usize, ServerError> {
         let cutoff = now_ms().saturating_sub(i64::try_from(idle.as_millis()).unwrap_or(i64::MAX));
-        self.with_db(move |db, _| {
-            crate::exec::run_ready(forget::forget_idle_groups(db, cutoff)).map_err(ServerError::from)?
+        let groups = self
+            .with_db(move |db, _| {
+                crate::exec::run_ready(forget::forget_idle_groups_listed(db, cutoff)).map_err(ServerError::from)?
+            })
+            .await?;
+        let count = groups.len();
+        self.forget_records(groups).await?;
+        Ok(count)
+    }
+
+    /// Drops what forgotten `groups` were sent before they were forgotten
+    /// (a pull of theirs since reset and recorded anew: that stays).
+    async fn forget_records(&self, groups: Vec<String>) -> Result<(), ServerError> {
+        if groups.is_empty() {
+            return Ok(());
+        }
+        self.sweep_records(move |conn| {
+            let through: i64 = conn
+                .prepare_cached(&statements::meta_value())?
+                .query_row([statements::FORGOTTEN_THROUGH], |r| r.get::<_, String>(0))
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(i64::MAX);
+            let mut delete = conn.prepare_cached(&statements::synced_forget_through())?;
+            for group in &groups {
+                delete.execute(rusqlite::params![group, through])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Runs `sweep` on the side file's record of rows sent, if there is one
+    /// (in memory, maintenance swept the record with the rest).
+    async fn sweep_records(
+        &self,
+        sweep: impl FnOnce(&rusqlite::Connection) -> Result<(), ServerError> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        if self.inner.recorder.is_none() {
+            return Ok(());
+        }
+        self.with_recorder(move |db| {
+            let tx = db.begin_sync()?;
+            sweep(tx.connection())?;
+            tx.commit_sync()?;
+            Ok(())
         })
         .await
     }
@@ -372,13 +477,34 @@ impl ReadPool {
         let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         match idle {
             Some(reader) => Ok(reader),
-            None => Ok(SqliteExecutor::open_reader(&self.path)?),
+            None => {
+                let reader = SqliteExecutor::open_reader(&self.path)?;
+                reader.attach(&synced_path(&self.path), SYNCED_SCHEMA, false)?;
+                Ok(reader)
+            }
         }
     }
 
     fn give_back(&self, reader: SqliteExecutor) {
         self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(reader);
     }
+}
+
+/// The side file holding the record of rows sent, beside the database
+/// (`server.db` → `server.db-synced`): its own write lock, so a pull
+/// records what it sent while a push holds the database's.
+pub fn synced_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-synced");
+    PathBuf::from(name)
+}
+
+/// A second writing connection to the database, with the side file
+/// attached: pulls record on it.
+fn open_recorder(path: &Path) -> Result<SqliteExecutor, crate::error::ExecError> {
+    let recorder = SqliteExecutor::open(path)?;
+    recorder.attach(&synced_path(path), SYNCED_SCHEMA, true)?;
+    Ok(recorder)
 }
 
 fn lock(db: &Mutex<SqliteExecutor>) -> MutexGuard<'_, SqliteExecutor> {

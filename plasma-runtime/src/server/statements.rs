@@ -298,6 +298,15 @@ pub fn synced_clear() -> String {
     format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ? AND \"scope\" = ?")
 }
 
+/// `(group, through)` → forgets the records of a group forgotten at
+/// change-log position `through` (what it was sent later, after its reset, stays).
+pub fn synced_forget_through() -> String {
+    format!(
+        "DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ?1 AND \"sent_at\" <= ?2 \
+         AND (\"gone_at\" IS NULL OR \"gone_at\" <= ?2)"
+    )
+}
+
 /// `(group)` → forgets every record of a forgotten group.
 pub fn synced_forget() -> String {
     format!("DELETE FROM \"{SYNCED_TABLE}\" WHERE \"grp\" = ?")

@@ -84,16 +84,6 @@ pub fn internal_tables() -> Vec<String> {
              PRIMARY KEY (\"kind\", \"id\")) STRICT"
         ),
         format!(
-            "CREATE TABLE IF NOT EXISTS \"{SYNCED_TABLE}\" (\
-             \"grp\" TEXT NOT NULL, \"scope\" TEXT NOT NULL, \"tbl\" TEXT NOT NULL, \"pk\" TEXT NOT NULL, \
-             \"sent_at\" INTEGER NOT NULL, \"gone_at\" INTEGER, \
-             PRIMARY KEY (\"grp\", \"scope\", \"tbl\", \"pk\")) STRICT, WITHOUT ROWID"
-        ),
-        format!(
-            "CREATE INDEX IF NOT EXISTS \"{RESERVED_PREFIX}_idx_synced_gone\" \
-             ON \"{SYNCED_TABLE}\" (\"gone_at\") WHERE \"gone_at\" IS NOT NULL"
-        ),
-        format!(
             "CREATE TABLE IF NOT EXISTS \"{OLD_ROWS_TABLE}\" (\
              \"seq\" INTEGER NOT NULL PRIMARY KEY, \"old\" TEXT NOT NULL) STRICT"
         ),
@@ -103,6 +93,28 @@ pub fn internal_tables() -> Vec<String> {
         ),
     ]
 }
+
+/// Statements creating the record of rows sent ([`SYNCED_TABLE`]) in
+/// database `schema` (`main`, or the side file a SQLite server attaches as
+/// [`SYNCED_SCHEMA`] so pulls write it without waiting for pushes).
+pub fn synced_tables(schema: &str) -> Vec<String> {
+    let schema = ident(schema);
+    vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {schema}.\"{SYNCED_TABLE}\" (\
+             \"grp\" TEXT NOT NULL, \"scope\" TEXT NOT NULL, \"tbl\" TEXT NOT NULL, \"pk\" TEXT NOT NULL, \
+             \"sent_at\" INTEGER NOT NULL, \"gone_at\" INTEGER, \
+             PRIMARY KEY (\"grp\", \"scope\", \"tbl\", \"pk\")) STRICT, WITHOUT ROWID"
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {schema}.\"{RESERVED_PREFIX}_idx_synced_gone\" \
+             ON \"{SYNCED_TABLE}\" (\"gone_at\") WHERE \"gone_at\" IS NOT NULL"
+        ),
+    ]
+}
+
+/// The name a SQLite server attaches its record of rows sent under.
+pub const SYNCED_SCHEMA: &str = "plasma_synced";
 
 /// The column definition inside `CREATE TABLE` / `ADD COLUMN`.
 pub fn column_sql(table: &TableDef, column: &ColumnDef) -> String {

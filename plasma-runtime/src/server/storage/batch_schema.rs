@@ -26,8 +26,11 @@ const RETRIES: usize = 8;
 pub async fn ensure_schema(db: &impl BatchDb, schema: &Schema) -> Result<Vec<SchemaChange>, ServerError> {
     // Idempotent statements first (bookkeeping tables, guard): the version
     // row the guarded commit below needs must exist before it is read.
-    let mut setup: Vec<Statement> =
-        ddl::internal_tables().into_iter().map(|sql| Statement::new(sql, Vec::new())).collect();
+    let mut setup: Vec<Statement> = ddl::internal_tables()
+        .into_iter()
+        .chain(ddl::synced_tables("main"))
+        .map(|sql| Statement::new(sql, Vec::new()))
+        .collect();
     setup.extend(guard_tables());
     db.batch(&setup).await?;
     let mut tries = 0;

@@ -245,7 +245,9 @@ impl PullStorage for SqliteExecutor {
     type Tx<'a> = SqlitePullTx<'a>;
 
     async fn write_synced(&self, statements: Vec<(String, Vec<Value>)>) -> Result<(), ServerError> {
-        let tx = self.begin_immediate_sync()?;
+        // Deferred: it locks only the database it writes, the side file
+        // when the server attached one (an immediate begin would lock all).
+        let tx = self.begin_sync()?;
         for (sql, params) in &statements {
             tx.connection().prepare_cached(sql)?.execute(rusqlite::params_from_iter(params.iter()))?;
         }
