@@ -8,6 +8,7 @@ use todo::Todo;
 #[test]
 fn todo_schema_ddl_and_triggers() {
     let mut sql = ddl::internal_tables();
+    sql.extend(ddl::synced_tables("main"));
     for table in todo::SCHEMA.tables {
         sql.extend(ddl::create_table_all(table));
     }
