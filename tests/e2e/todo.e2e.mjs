@@ -1,5 +1,6 @@
 // End-to-end tests of the todo web app: real headless Chromium (Debian's, driven by
-// playwright-core), the real `todo` server serving the built site, two browser profiles.
+// playwright-core), the real `todo` server serving the built site, two browser profiles of user
+// alice (plus one of bob for the shared-list scenario, one more for the 1,000-todo figure).
 //
 // Run by `cargo xtask e2e` (xtask/src/e2e.rs), which builds everything and sets:
 //   TODO_BIN   the `todo` server binary
@@ -34,6 +35,8 @@ const FLAGS = [
   '--disable-backgrounding-occluded-windows',
 ];
 const USER = 'alice';
+/** `todo::SCHEMA_VERSION`, for the raw push that seeds a server. */
+const SCHEMA_VERSION = 'todos-v2';
 /** A row written in one profile must show in the other within this long (the spec's 1 s). */
 const OTHER_PROFILE_MS = 1000;
 /** Generous bound for things that involve reconnecting, reloads, server restarts. */
@@ -145,8 +148,8 @@ async function profile(name) {
   return context;
 }
 
-/** Opens the app for USER in a new tab of `context` and waits until it is in sync. */
-async function openApp(context, server, { waitInSync = true } = {}) {
+/** Opens the app for `user` (USER unless told) in a new tab of `context` and waits until it is in sync. */
+async function openApp(context, server, { waitInSync = true, user = USER } = {}) {
   const page = await context.newPage();
   context.tabs = (context.tabs ?? 0) + 1;
   page.label = `${context.label} tab ${context.tabs}`;
@@ -154,7 +157,7 @@ async function openApp(context, server, { waitInSync = true } = {}) {
     if (m.type() === 'error' || m.type() === 'warning') context.logs.push(`${context.label} ${m.type()}: ${m.text()}`.slice(0, 400));
   });
   page.on('pageerror', (e) => context.logs.push(`${context.label} pageerror: ${e.message}`.slice(0, 400)));
-  await page.goto(`${server.url}/?user=${USER}`, { timeout: SLOW_MS });
+  await page.goto(`${server.url}/?user=${encodeURIComponent(user)}`, { timeout: SLOW_MS });
   if (waitInSync) await waitStatus(page, 'in sync', SLOW_MS);
   return page;
 }
@@ -218,6 +221,47 @@ const waitRow = (page, id, check, timeout = STEP_MS) =>
       return true;
     },
     [id, check],
+    timeout,
+  );
+
+// Lists: `[data-testid="list-mine"]` is "My todos", `[data-testid="list-tab"][data-list-name=NAME]` a
+// shared list; the one shown has aria-pressed="true". The shown list's members are
+// `[data-testid="member"][data-user=USER]`, each with an `unshare` button.
+const listTab = (page, name) => page.locator(`[data-testid="list-tab"][data-list-name="${name}"]`);
+
+const waitListTab = (page, name, timeout = STEP_MS) =>
+  until(page, `a list tab ${JSON.stringify(name)}`, (n) => [...document.querySelectorAll('[data-testid="list-tab"]')].some((e) => e.dataset.listName === n), name, timeout);
+
+const waitNoListTab = (page, name, timeout = STEP_MS) =>
+  until(page, `no list tab ${JSON.stringify(name)}`, (n) => ![...document.querySelectorAll('[data-testid="list-tab"]')].some((e) => e.dataset.listName === n), name, timeout);
+
+/** Waits until the list `name` (null: "My todos") is the one shown. */
+const waitShown = (page, name, timeout = STEP_MS) =>
+  until(
+    page,
+    `list ${JSON.stringify(name ?? 'My todos')} shown`,
+    (n) => {
+      const tab = n === null
+        ? document.querySelector('[data-testid="list-mine"]')
+        : [...document.querySelectorAll('[data-testid="list-tab"]')].find((e) => e.dataset.listName === n);
+      return tab?.getAttribute('aria-pressed') === 'true';
+    },
+    name,
+    timeout,
+  );
+
+/** Shows the list `name` (null: "My todos"). */
+async function showList(page, name) {
+  await (name === null ? page.getByTestId('list-mine') : listTab(page, name)).click();
+  await waitShown(page, name);
+}
+
+const waitMembers = (page, users, timeout = STEP_MS) =>
+  until(
+    page,
+    `members ${JSON.stringify(users)}`,
+    (want) => JSON.stringify([...document.querySelectorAll('[data-testid="member"]')].map((e) => e.dataset.user).sort()) === JSON.stringify(want),
+    [...users].sort(),
     timeout,
   );
 
@@ -540,6 +584,76 @@ test('a title over 100 characters is shown, refused by the server with an alert,
   assert.equal(await rowById(pageB, id).count(), 0, 'B never shows the refused todo');
 });
 
+// Read scopes: alice's private todos are hers alone; a list, its todos and its memberships are
+// every member's. Alice in profile A, bob in a profile of his own, one server.
+test('two users: a shared list reaches its member and leaves when unshared; private todos never do', { timeout: 120_000 }, async () => {
+  const Bob = await profile('bob');
+  try {
+    const pageBob = await openApp(Bob, server, { user: 'bob' });
+    await recordTitles(pageBob); // every title bob's page ever shows, in any list
+    await waitShown(pageBob, null);
+    await waitShown(pageA, null);
+
+    // Alice: a private todo, a list "groceries" (shown once created), shared with bob, "milk" in it.
+    const secret = uniq('alice private');
+    const secretId = await addTodo(pageA, secret);
+    await pageA.getByTestId('new-list').fill('groceries');
+    await pageA.getByTestId('new-list').press('Enter');
+    await waitShown(pageA, 'groceries');
+    await waitMembers(pageA, ['alice']);
+    await until(pageA, 'no rows in the new list (the private todo is not in it)', () => !document.querySelector('[data-testid="todo"]'), null);
+    await pageA.getByTestId('share-user').fill('bob');
+    const sharedAt = Date.now();
+    await pageA.getByTestId('share').click();
+    await waitMembers(pageA, ['alice', 'bob']);
+    const milkId = await addTodo(pageA, 'milk');
+
+    // Bob: the list shows, with its todo and both members.
+    await waitListTab(pageBob, 'groceries', STEP_MS);
+    const listMs = Date.now() - sharedAt;
+    await showList(pageBob, 'groceries');
+    await waitRow(pageBob, milkId, { title: 'milk', done: 'false' }, STEP_MS);
+    await waitMembers(pageBob, ['alice', 'bob']);
+
+    // The private todo reached the server (alice's other profile has it), yet bob's "My todos" lacks it.
+    await waitRow(pageB, secretId, { title: secret }, SLOW_MS);
+    await showList(pageBob, null);
+    await sleep(300);
+    assert.equal(await rowById(pageBob, secretId).count(), 0, "bob's My todos lacks alice's private todo");
+    assert.ok(!(await rows(pageBob)).some((r) => r.title === 'milk'), "a list's todo is not in My todos");
+
+    // Bob adds "eggs" to groceries: alice's page (showing groceries) gets it.
+    await showList(pageBob, 'groceries');
+    const eggsAt = Date.now();
+    const eggsId = await addTodo(pageBob, 'eggs');
+    await waitRow(pageA, eggsId, { title: 'eggs' }, STEP_MS);
+    const eggsMs = Date.now() - eggsAt;
+    await waitPending(pageBob, 0, SLOW_MS);
+    assert.deepEqual((await rows(pageA)).map((r) => r.title), ['milk', 'eggs'], "alice's groceries: milk, then eggs");
+
+    // Alice removes bob: the list, its todos and its members leave bob's page; bob sees My todos.
+    const removedAt = Date.now();
+    await pageA.locator('[data-testid="member"][data-user="bob"]').getByTestId('unshare').click();
+    await waitMembers(pageA, ['alice']);
+    await waitNoListTab(pageBob, 'groceries', STEP_MS);
+    const goneMs = Date.now() - removedAt;
+    await waitShown(pageBob, null);
+    await waitNoRow(pageBob, milkId);
+    await waitNoRow(pageBob, eggsId);
+    assert.equal(await pageBob.getByTestId('member').count(), 0, 'no list panel on bob\'s page');
+    await waitPending(pageA, 0, SLOW_MS);
+    assert.deepEqual((await rows(pageA)).map((r) => r.title), ['milk', 'eggs'], 'alice keeps the list and its todos');
+
+    const seen = await pageBob.evaluate(() => Object.keys(window.__e2eSeen));
+    assert.ok(!seen.includes(secret), `bob's page never showed alice's private todo (it showed ${JSON.stringify(seen)})`);
+    console.log(`e2e: two users: share in A -> list tab in bob's page ${listMs} ms; bob's todo -> A ${eggsMs} ms; unshare in A -> gone from bob's page ${goneMs} ms`);
+    await Bob.close(); // stays in `contexts`, so the suite prints its console at the end
+  } finally {
+    // The other scenarios use "My todos".
+    await showList(pageA, null).catch(() => {});
+  }
+});
+
 test('screenshot of the app with a few todos is a real image', { timeout: 60_000 }, async () => {
   for (const t of ['Buy oat milk', 'Water the plants', 'Call the plumber']) await addTodo(pageA, `${t} (${++seq})`);
   const r = await rows(pageA);
@@ -608,7 +722,7 @@ test('figure: first render of 1,000 todos from IndexedDB', { timeout: 180_000 },
     const res = await fetch(`${big.url}/sync/push`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-user': USER },
-      body: JSON.stringify({ protocolVersion: 1, schemaVersion: 'todos-v1', clientGroupId: 'e2e-seed-group', mutations }),
+      body: JSON.stringify({ protocolVersion: 1, schemaVersion: SCHEMA_VERSION, clientGroupId: 'e2e-seed-group', mutations }),
       signal: AbortSignal.timeout(SLOW_MS),
     });
     const answer = await res.text();

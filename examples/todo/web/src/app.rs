@@ -1,12 +1,18 @@
-//! The page: header with the sync state, the new-todo form, the list, and
-//! the error banner.
+//! The page: header with the sync state, the error banner, the list picker
+//! (and, for a shared list, its members), the new-todo form and the todos of
+//! the list shown.
 
 use leptos::prelude::*;
+use plasma::Filter;
 use plasma_leptos::{Mutation, PlasmaProvider, use_live_query, use_mutation, use_plasma};
-use todo::{CreateTodo, Todo, TodoMutators, create_todo, delete_todo, mark_done, mark_undone, rename_todo};
+use todo::{
+    CreateTodo, Todo, TodoList, TodoMutators, create_list, create_todo, delete_todo, mark_done, mark_undone,
+    rename_todo, share_list, unshare_list,
+};
 
 use crate::connect::{connect, user_from_url};
 use crate::item::TodoItem;
+use crate::lists::{ListPanel, ListPicker};
 use crate::status::SyncState;
 
 /// Every mutation the page runs, shared by the rows through context.
@@ -22,11 +28,26 @@ pub struct Actions {
     pub rename: Mutation<TodoMutators, rename_todo>,
     /// `deleteTodo`.
     pub delete: Mutation<TodoMutators, delete_todo>,
+    /// `createList`.
+    pub create_list: Mutation<TodoMutators, create_list>,
+    /// `shareList`.
+    pub share: Mutation<TodoMutators, share_list>,
+    /// `unshareList`.
+    pub unshare: Mutation<TodoMutators, unshare_list>,
 }
 
 impl Actions {
-    fn errors(&self) -> [Signal<Option<String>>; 5] {
-        [self.create.error(), self.done.error(), self.undone.error(), self.rename.error(), self.delete.error()]
+    fn errors(&self) -> [Signal<Option<String>>; 8] {
+        [
+            self.create.error(),
+            self.done.error(),
+            self.undone.error(),
+            self.rename.error(),
+            self.delete.error(),
+            self.create_list.error(),
+            self.share.error(),
+            self.unshare.error(),
+        ]
     }
 
     fn clear_errors(&self) {
@@ -35,6 +56,32 @@ impl Actions {
         self.undone.clear_error();
         self.rename.clear_error();
         self.delete.clear_error();
+        self.create_list.clear_error();
+        self.share.clear_error();
+        self.unshare.clear_error();
+    }
+}
+
+/// Which todos the page shows, shared through context.
+#[derive(Clone, Copy)]
+pub struct Selection {
+    /// The list shown: `None` is "My todos" (the user's private todos, those
+    /// in no list), `Some(id)` a shared list.
+    pub list: RwSignal<Option<String>>,
+    /// Every list the user can see (the server sends only those they are a
+    /// member of), by name.
+    pub lists: ReadSignal<Vec<TodoList>, LocalStorage>,
+    /// The signed-in user.
+    pub user: StoredValue<String>,
+}
+
+impl Selection {
+    /// The todos of the list shown.
+    fn todos(list: Option<String>) -> Filter<Todo> {
+        match list {
+            Some(id) => Todo::LIST_ID.eq(id),
+            None => Todo::LIST_ID.is_null(),
+        }
     }
 }
 
@@ -74,8 +121,30 @@ fn App(user: String) -> impl IntoView {
         undone: use_mutation(),
         rename: use_mutation(),
         delete: use_mutation(),
+        create_list: use_mutation(),
+        share: use_mutation(),
+        unshare: use_mutation(),
     };
     provide_context(actions);
+
+    // "My todos" first; lists by name, kept current by a live query.
+    let selection = Selection {
+        list: RwSignal::new(None),
+        lists: use_live_query::<TodoMutators, _>(|| TodoList::select().order_by(TodoList::NAME.asc())),
+        user: StoredValue::new(user.clone()),
+    };
+    provide_context(selection);
+    // The list shown went away (the user was removed from it, or its
+    // creation was refused): show "My todos". Only a list seen before and
+    // then gone counts: a list just created may show a tick later.
+    Effect::new(move |before: Option<(Option<String>, bool)>| {
+        let list = selection.list.get();
+        let known = list.as_ref().is_some_and(|id| selection.lists.with(|lists| lists.iter().any(|l| &l.id == id)));
+        if list.is_some() && !known && before.is_some_and(|(was, was_known)| was_known && was == list) {
+            selection.list.set(None);
+        }
+        (list, known)
+    });
 
     // The newest error of any mutation, until dismissed.
     let alert = RwSignal::new(None::<String>);
@@ -104,16 +173,19 @@ fn App(user: String) -> impl IntoView {
                     <button type="button" class="icon" aria-label="Dismiss error" on:click=dismiss>"×"</button>
                 </div>
             </Show>
+            <ListPicker/>
+            {move || selection.list.get().map(|id| view! { <ListPanel id/> })}
             <NewTodo/>
-            <TodoList/>
+            <Todos/>
         </div>
     }
 }
 
-/// The input that adds a todo (Enter or the Add button).
+/// The input that adds a todo (Enter or the Add button) to the list shown.
 #[component]
 fn NewTodo() -> impl IntoView {
     let actions = expect_context::<Actions>();
+    let selection = expect_context::<Selection>();
     let client = use_plasma::<TodoMutators>();
     let title = RwSignal::new(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -126,7 +198,7 @@ fn NewTodo() -> impl IntoView {
             id: client.new_id(),
             title: text.trim().to_owned(),
             updated_at: now_ms(),
-            list_id: None,
+            list_id: selection.list.get_untracked(),
         });
         title.set(String::new());
     };
@@ -147,15 +219,20 @@ fn NewTodo() -> impl IntoView {
     }
 }
 
-/// Open todos oldest change first, then done ones: two live queries, each
-/// kept current by diffs.
+/// The todos of the list shown, open ones oldest change first, then done
+/// ones: two live queries, each kept current by diffs, and subscribed anew
+/// when another list is picked.
 #[component]
-fn TodoList() -> impl IntoView {
-    let open = use_live_query::<TodoMutators, _>(|| {
-        Todo::select().filter(Todo::DONE.eq(false)).order_by(Todo::UPDATED_AT.asc())
+fn Todos() -> impl IntoView {
+    let list = expect_context::<Selection>().list;
+    let open = use_live_query::<TodoMutators, _>(move || {
+        Todo::select()
+            .filter(Selection::todos(list.get()))
+            .filter(Todo::DONE.eq(false))
+            .order_by(Todo::UPDATED_AT.asc())
     });
-    let done = use_live_query::<TodoMutators, _>(|| {
-        Todo::select().filter(Todo::DONE.eq(true)).order_by(Todo::UPDATED_AT.asc())
+    let done = use_live_query::<TodoMutators, _>(move || {
+        Todo::select().filter(Selection::todos(list.get())).filter(Todo::DONE.eq(true)).order_by(Todo::UPDATED_AT.asc())
     });
     let all = Memo::new(move |_| open.get().into_iter().chain(done.get()).collect::<Vec<_>>());
     let left = move || open.with(Vec::len);

@@ -6,7 +6,9 @@
 //! todo server that serves this page (`/sync`, same origin, pokes on). The
 //! user comes from the page URL, `/?user=NAME` (default `alice`), and is sent
 //! as the `x-user` header; each user has one client group per browser
-//! profile (`todo-NAME`).
+//! profile (`todo-NAME`). The server's read scopes decide what reaches the
+//! page: the user's private todos ("My todos") and the lists shared with
+//! them, one tab each.
 //!
 //! Build and run it all with `cargo xtask todo`.
 
@@ -16,6 +18,8 @@ mod app;
 mod connect;
 #[cfg(target_arch = "wasm32")]
 mod item;
+#[cfg(target_arch = "wasm32")]
+mod lists;
 #[cfg(target_arch = "wasm32")]
 mod status;
 
