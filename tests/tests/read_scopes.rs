@@ -224,7 +224,9 @@ impl World {
 
 #[tokio::test]
 async fn every_client_holds_exactly_its_scope_after_every_pull() {
-    for seed in 1..=20u64 {
+    // PLASMA_SCOPE_SEEDS=500 for a longer soak; 20 keep the test command quick.
+    let seeds: u64 = std::env::var("PLASMA_SCOPE_SEEDS").ok().and_then(|n| n.parse().ok()).unwrap_or(20);
+    for seed in 1..=seeds {
         let mut rng = Rng::new(seed);
         let mut world = World::new([1, 3, 50][seed as usize % 3]).await;
         for _ in 0..120 {
