@@ -104,11 +104,13 @@ async fn a_forgotten_group_resets_without_its_clients_and_read_only_groups_keep_
     // the group id is free for anyone.
     let (status, body) = s.push("carol", "g1", &[("c1", 2, "createTodo", create("b", "x"))]).await;
     assert_eq!((status, body["error"].clone()), (409, json!("client_forgotten")), "{body}");
-    let (status, _) = s.push("carol", "g1", &[("c9", 1, "createTodo", create("b", "x"))]).await;
+    // Created again by another client of the same user (so the cookie's read
+    // scope still matches, and only the forgetting can make it reset)...
+    let (status, _) = s.push("alice", "g1", &[("c9", 1, "createTodo", create("b", "x"))]).await;
     assert_eq!(status, 200, "the group id is free again");
-    // Known again, the group still resets a cookie from before the forgetting,
-    // so a client that has not pulled since learns it was forgotten.
-    let (_, recreated) = s.pull("carol", "g1", first["cookie"].clone()).await;
+    // ...the group still resets a cookie from before the forgetting, so a
+    // client that has not pulled since learns it was forgotten.
+    let (_, recreated) = s.pull("alice", "g1", first["cookie"].clone()).await;
     assert!(starts_with_clear(&recreated), "{recreated}");
     assert_eq!(recreated["lastMutationIdChanges"], json!({"c9": 1}), "c1 is gone");
 }
