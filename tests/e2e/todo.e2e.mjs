@@ -572,13 +572,16 @@ test('a tab can edit a todo the other tab has not synced yet', { timeout: 60_000
   }
 });
 
-test('a title over 100 characters is shown, refused by the server with an alert, and removed', { timeout: 60_000 }, async () => {
+test('a title over 100 characters is shown, refused by the server with an alert, and removed', { timeout: 120_000 }, async () => {
   const hold = await holdPushes(A);
   const title = `${uniq('long')} ${'x'.repeat(120)}`;
   const id = await addTodo(pageA, title);
   await waitSomePending(pageA); // 'the long title is pending'
   await hold.release();
-  await until(pageA, 'an alert', () => document.querySelector('[data-testid="error"][role="alert"]')?.textContent.includes('too long'), null, SLOW_MS);
+  // RECONNECT_MS, not SLOW_MS: once in six loaded runs a push held by the route was never
+  // continued (the page's fetch then times out after 30 s and the client retries after its
+  // backoff); the refusal and the alert must still come, which is what this test is about.
+  await until(pageA, 'an alert', () => document.querySelector('[data-testid="error"][role="alert"]')?.textContent.includes('too long'), null, RECONNECT_MS);
   await waitNoRow(pageA, id, STEP_MS);
   await waitPending(pageA, 0, SLOW_MS);
   assert.equal(await rowById(pageB, id).count(), 0, 'B never shows the refused todo');
